@@ -1,0 +1,237 @@
+//! Simulator settings, shared by the library (tests) and the binary (flags, environment, files).
+use crate::faults::FaultRule;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// One API key pair. The private key is a secret: it is never logged or printed by `Debug`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApiKey {
+    pub public_key: String,
+    pub private_key: String,
+}
+
+impl std::fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiKey")
+            .field("public_key", &mask(&self.public_key))
+            .field("private_key", &"***")
+            .finish()
+    }
+}
+
+/// Shows only the first 4 characters of an identifier, for logs.
+pub fn mask(s: &str) -> String {
+    let head: String = s.chars().take(4).collect();
+    format!("{head}…")
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyParseError {
+    #[error(
+        "API key entry #{index} must look like PUBLIC:PRIVATE (public key 1-64 chars without ':', private key non-empty)"
+    )]
+    Malformed { index: usize },
+    #[error("reading API keys file {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+impl ApiKey {
+    /// A random key pair, shaped like real ones (8-char public key, 32-char private key).
+    pub fn random() -> ApiKey {
+        use rand::Rng;
+        use rand::distr::Alphanumeric;
+        let mut rng = rand::rng();
+        let public_key: String = (&mut rng)
+            .sample_iter(&Alphanumeric)
+            .take(8)
+            .map(|c| (c as char).to_ascii_uppercase())
+            .collect();
+        let private_key: String = (&mut rng)
+            .sample_iter(&Alphanumeric)
+            .take(32)
+            .map(char::from)
+            .collect();
+        ApiKey {
+            public_key,
+            private_key,
+        }
+    }
+
+    /// Parses `PUB:PRIV[,PUB:PRIV...]` or one pair per line (`#` comments allowed).
+    pub fn parse_list(text: &str) -> Result<Vec<ApiKey>, KeyParseError> {
+        text.split([',', '\n'])
+            .map(str::trim)
+            .filter(|s| !s.is_empty() && !s.starts_with('#'))
+            .enumerate()
+            .map(|(i, entry)| match entry.split_once(':') {
+                Some((p, s)) if !p.is_empty() && p.len() <= 64 && !s.is_empty() => Ok(ApiKey {
+                    public_key: p.to_string(),
+                    private_key: s.to_string(),
+                }),
+                _ => Err(KeyParseError::Malformed { index: i + 1 }),
+            })
+            .collect()
+    }
+
+    pub fn read_file(path: &std::path::Path) -> Result<Vec<ApiKey>, KeyParseError> {
+        let text = std::fs::read_to_string(path).map_err(|source| KeyParseError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::parse_list(&text)
+    }
+}
+
+/// How long each transition takes.
+#[derive(Debug, Clone)]
+pub struct Delays {
+    pub cluster_create: Duration,
+    pub cluster_modify: Duration,
+    pub cluster_pause: Duration,
+    pub cluster_resume: Duration,
+    pub cluster_delete: Duration,
+    pub import_prepare: Duration,
+    pub import_run: Duration,
+    pub import_cancel: Duration,
+}
+
+impl Delays {
+    /// Short delays for tests: every transition is visible but over in about a second.
+    pub fn fast() -> Delays {
+        Delays {
+            cluster_create: Duration::from_millis(1500),
+            cluster_modify: Duration::from_millis(800),
+            cluster_pause: Duration::from_millis(800),
+            cluster_resume: Duration::from_millis(800),
+            cluster_delete: Duration::from_millis(800),
+            import_prepare: Duration::from_millis(500),
+            import_run: Duration::from_millis(1500),
+            import_cancel: Duration::from_millis(500),
+        }
+    }
+    /// Roughly what the real service takes, for demos.
+    pub fn realistic() -> Delays {
+        Delays {
+            cluster_create: Duration::from_secs(20 * 60),
+            cluster_modify: Duration::from_secs(8 * 60),
+            cluster_pause: Duration::from_secs(3 * 60),
+            cluster_resume: Duration::from_secs(5 * 60),
+            cluster_delete: Duration::from_secs(2 * 60),
+            import_prepare: Duration::from_secs(60),
+            import_run: Duration::from_secs(10 * 60),
+            import_cancel: Duration::from_secs(30),
+        }
+    }
+    /// Every delay set to zero: transitions complete on the next read.
+    pub fn instant() -> Delays {
+        let z = Duration::ZERO;
+        Delays {
+            cluster_create: z,
+            cluster_modify: z,
+            cluster_pause: z,
+            cluster_resume: z,
+            cluster_delete: z,
+            import_prepare: z,
+            import_run: z,
+            import_cancel: z,
+        }
+    }
+}
+
+/// Per-key request quota: `limit` requests per fixed `window` (the gateway's minute counter).
+#[derive(Debug, Clone)]
+pub struct QuotaConfig {
+    pub limit: u32,
+    pub window: Duration,
+}
+
+impl Default for QuotaConfig {
+    fn default() -> Self {
+        QuotaConfig {
+            limit: 100,
+            window: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Everything the simulator needs to start.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    /// Address of the dedicated+IAM listener; port 0 picks a free one.
+    pub listen: SocketAddr,
+    /// Serve HTTPS with a CA generated at start (true) or plain HTTP (debugging).
+    pub tls: bool,
+    /// Where the CA certificate and other files are written; a temporary directory when `None`.
+    pub state_dir: Option<PathBuf>,
+    pub keys: Vec<ApiKey>,
+    pub quota: QuotaConfig,
+    pub delays: Delays,
+    /// Catalogue file; the built-in one when `None`.
+    pub catalog: Option<PathBuf>,
+    /// Node quota overrides per component (TIDB/TIKV/TIFLASH).
+    pub node_quota: Vec<(String, i32)>,
+    /// How long a digest nonce stays valid.
+    pub nonce_ttl: Duration,
+    /// Integration API key values the simulated Datadog/New Relic reject.
+    pub rejected_integration_keys: Vec<String>,
+    /// An import whose source URI contains this marker fails while importing.
+    pub import_fail_marker: String,
+    /// Faults active from the start.
+    pub faults: Vec<FaultRule>,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            tls: true,
+            state_dir: None,
+            keys: Vec::new(),
+            quota: QuotaConfig::default(),
+            delays: Delays::fast(),
+            catalog: None,
+            node_quota: Vec::new(),
+            nonce_ttl: Duration::from_secs(300),
+            rejected_integration_keys: Vec::new(),
+            import_fail_marker: "sim-fail".into(),
+            faults: Vec::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_key_lists_and_rejects_malformed_entries() {
+        let keys = ApiKey::parse_list("AAA:secret1, BBB:secret2\n# comment\nCCC:s3").unwrap();
+        assert_eq!(keys.len(), 3);
+        assert_eq!(keys[1].public_key, "BBB");
+        assert!(matches!(
+            ApiKey::parse_list("nocolon"),
+            Err(KeyParseError::Malformed { index: 1 })
+        ));
+        assert!(matches!(
+            ApiKey::parse_list("A:x,:y"),
+            Err(KeyParseError::Malformed { index: 2 })
+        ));
+    }
+
+    #[test]
+    fn debug_never_shows_the_private_key() {
+        let k = ApiKey {
+            public_key: "PUBLICKEY".into(),
+            private_key: "topsecretvalue".into(),
+        };
+        let s = format!("{k:?}");
+        assert!(
+            !s.contains("topsecretvalue") && !s.contains("PUBLICKEY"),
+            "{s}"
+        );
+    }
+}

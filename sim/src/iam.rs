@@ -1,0 +1,119 @@
+//! IAM v1beta1 (`https://iam.tidbapi.com`): projects and API keys. Its paths do not collide with the
+//! dedicated ones, so it shares their listener. Its error body is the swaggo `api.OpenApiError` shape.
+use crate::api::{ApiModule, ApiRequest, ApiResponse, Method, Routed, method_not_allowed};
+use crate::catalog::Catalog;
+use crate::config::ApiKey;
+use crate::error::{ApiError, ErrorShape};
+use crate::paging::paginate;
+use serde::Serialize;
+use std::sync::Arc;
+
+pub struct Iam {
+    catalog: Arc<Catalog>,
+    keys: Vec<ApiKey>,
+    created: i64,
+}
+
+/// `api.Project` (snake_case inside, as the real one).
+#[derive(Serialize)]
+struct Project<'a> {
+    id: &'a str,
+    org_id: &'a str,
+    name: &'a str,
+    cluster_count: i64,
+    user_count: i64,
+    create_timestamp: String,
+    aws_cmek_enabled: bool,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ApiKeyView {
+    name: String,
+    access_key: String,
+    secret_key: String,
+    display_name: String,
+    role: String,
+}
+
+impl Iam {
+    pub fn new(catalog: Arc<Catalog>, keys: Vec<ApiKey>) -> Iam {
+        Iam {
+            catalog,
+            keys,
+            created: chrono::Utc::now().timestamp(),
+        }
+    }
+
+    fn projects(&self, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
+        let org = &self.catalog.organization.id;
+        let items: Vec<Project> = self
+            .catalog
+            .projects
+            .iter()
+            .map(|p| Project {
+                id: &p.id,
+                org_id: org,
+                name: &p.name,
+                cluster_count: 0,
+                user_count: 1,
+                create_timestamp: self.created.to_string(),
+                aws_cmek_enabled: false,
+            })
+            .collect();
+        let page = paginate(req, items, 100)?;
+        ApiResponse::ok(
+            &serde_json::json!({"projects": page.items, "nextPageToken": page.next_token}),
+        )
+    }
+
+    fn api_keys(&self, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
+        let org = &self.catalog.organization.id;
+        let items: Vec<ApiKeyView> = self
+            .keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| ApiKeyView {
+                name: format!("orgs/{org}/apiKeys/{}", i + 1),
+                access_key: k.public_key.clone(),
+                secret_key: "********".into(),
+                display_name: format!("sim-key-{}", i + 1),
+                role: "org:owner".into(),
+            })
+            .collect();
+        let page = paginate(req, items, 10)?;
+        ApiResponse::ok(
+            &serde_json::json!({"apiKeys": page.items, "nextPageToken": page.next_token}),
+        )
+    }
+}
+
+impl ApiModule for Iam {
+    fn name(&self) -> &'static str {
+        "iam"
+    }
+    fn error_shape(&self) -> ErrorShape {
+        ErrorShape::OpenApiError
+    }
+    fn route(&self, req: &ApiRequest) -> Option<Routed> {
+        let segs = req.segments();
+        match &segs[..] {
+            ["v1beta1", "projects"] => Some(match req.method {
+                Method::Get => Routed {
+                    route: "/v1beta1/projects",
+                    result: self.projects(req),
+                },
+                _ => method_not_allowed("/v1beta1/projects", req),
+            }),
+            ["v1beta1", "apikeys"] => Some(match req.method {
+                Method::Get => Routed {
+                    route: "/v1beta1/apikeys",
+                    result: self.api_keys(req),
+                },
+                _ => method_not_allowed("/v1beta1/apikeys", req),
+            }),
+            _ => None,
+        }
+    }
+    fn reset(&self) {}
+}

@@ -1,0 +1,184 @@
+//! clouddb-sim: a faithful local simulator of the TiDB Cloud management API.
+//!
+//! Tests start it in-process with [`Simulator::start`]: it listens on an ephemeral loopback port (HTTPS with a
+//! CA generated at start, or plain HTTP), and hands back the base URL, the CA certificate path and an API
+//! key pair. It stops when the returned [`Simulator`] is dropped.
+//!
+//! ```no_run
+//! # async fn f() -> Result<(), clouddb_sim::SimError> {
+//! let sim = clouddb_sim::Simulator::start(clouddb_sim::SimConfig::default()).await?;
+//! println!("{} {:?}", sim.base_url(), sim.ca_path());
+//! # Ok(()) }
+//! ```
+pub mod api;
+pub mod catalog;
+pub mod config;
+pub mod dedicated;
+pub mod digest;
+pub mod error;
+pub mod faults;
+pub mod gateway;
+pub mod iam;
+pub mod paging;
+pub mod quota;
+pub mod server;
+pub mod tls;
+
+pub use config::{ApiKey, Delays, QuotaConfig, SimConfig};
+pub use faults::{FaultKind, FaultRule};
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tokio::sync::watch;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    #[error(transparent)]
+    Catalog(#[from] catalog::CatalogError),
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
+    #[error("binding {addr}: {source} (is the port in use? use port 0 for a free one)")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("creating the state directory {path}: {source}")]
+    StateDir {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+/// A running simulator. Dropping it stops the server.
+pub struct Simulator {
+    addr: SocketAddr,
+    tls: bool,
+    ca_path: Option<PathBuf>,
+    keys: Vec<ApiKey>,
+    gateway: Arc<gateway::Gateway>,
+    shutdown: watch::Sender<bool>,
+    _tempdir: Option<TempDir>,
+}
+
+/// A directory removed on drop.
+struct TempDir(PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+impl Simulator {
+    /// Starts the simulator on `config.listen` (port 0: a free port). With no keys configured, one random key
+    /// pair is generated ([`Simulator::keys`]).
+    pub async fn start(mut config: SimConfig) -> Result<Simulator, SimError> {
+        if config.keys.is_empty() {
+            config.keys.push(ApiKey::random());
+        }
+        let catalog = Arc::new(match &config.catalog {
+            Some(p) => catalog::Catalog::load(p)?,
+            None => catalog::Catalog::builtin()?,
+        });
+        let modules: Vec<Arc<dyn api::ApiModule>> = vec![
+            Arc::new(dedicated::Dedicated::new(catalog.clone(), &config)),
+            Arc::new(iam::Iam::new(catalog.clone(), config.keys.clone())),
+        ];
+        let gateway = Arc::new(gateway::Gateway::new(&config, modules));
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| SimError::Bind {
+                addr: config.listen,
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| SimError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+
+        let (dir, tempdir) = match &config.state_dir {
+            Some(d) => (d.clone(), None),
+            None => {
+                let d = std::env::temp_dir().join(format!(
+                    "clouddb-sim-{}-{}",
+                    std::process::id(),
+                    addr.port()
+                ));
+                (d.clone(), Some(TempDir(d)))
+            }
+        };
+        std::fs::create_dir_all(&dir).map_err(|source| SimError::StateDir {
+            path: dir.display().to_string(),
+            source,
+        })?;
+
+        let (acceptor, ca_path) = if config.tls {
+            let certs = tls::generate(&[])?;
+            let ca_path = dir.join("ca.pem");
+            tls::write_ca(&ca_path, &certs.ca_pem)?;
+            (
+                Some(tokio_rustls::TlsAcceptor::from(certs.server_config)),
+                Some(ca_path),
+            )
+        } else {
+            (None, None)
+        };
+        let (tx, rx) = watch::channel(false);
+        tokio::spawn(server::serve(listener, acceptor, gateway.clone(), rx));
+        tracing::info!(%addr, tls = config.tls, keys = config.keys.len(), "clouddb-sim listening");
+        Ok(Simulator {
+            addr,
+            tls: config.tls,
+            ca_path,
+            keys: config.keys,
+            gateway,
+            shutdown: tx,
+            _tempdir: tempdir,
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `https://127.0.0.1:PORT` (or `http://` without TLS): the Dedicated host; API paths start with `/v1beta1`.
+    pub fn base_url(&self) -> String {
+        format!(
+            "{}://{}",
+            if self.tls { "https" } else { "http" },
+            self.addr
+        )
+    }
+
+    /// The CA certificate (PEM) that signs the serving certificate; `None` without TLS.
+    pub fn ca_path(&self) -> Option<&Path> {
+        self.ca_path.as_deref()
+    }
+
+    /// The configured API key pairs.
+    pub fn keys(&self) -> &[ApiKey] {
+        &self.keys
+    }
+
+    /// The first key pair.
+    pub fn key(&self) -> &ApiKey {
+        &self.keys[0]
+    }
+
+    /// Request counters by key, method, route and status (the same rows as `GET /_sim/counters`).
+    pub fn counters(&self) -> Vec<gateway::CounterRow> {
+        self.gateway.counters()
+    }
+
+    /// Stops the server (also done on drop).
+    pub fn stop(&self) {
+        let _ = self.shutdown.send(true);
+    }
+}
+
+impl Drop for Simulator {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

@@ -1,0 +1,295 @@
+//! `clouddb-sim`: run the TiDB Cloud API simulator as a server.
+use clap::{Parser, ValueEnum};
+use clouddb_sim::{ApiKey, Delays, FaultRule, QuotaConfig, SimConfig, Simulator};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Profile {
+    /// Transitions take about a second (tests).
+    Fast,
+    /// Transitions take as long as on the real service: a create ~20 min (demos).
+    Realistic,
+    /// Transitions complete on the next read.
+    Instant,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+/// A local simulator of the TiDB Cloud management API: Dedicated v1beta1 (clusters, node groups, regions,
+/// node specs, imports, integrations) and IAM v1beta1 (projects, API keys), with HTTP digest authentication,
+/// per-key quotas and rate-limit headers, a realistic state machine, fault injection and an admin API under
+/// /_sim/ (health, counters, reset, faults).
+#[derive(Debug, Parser)]
+#[command(name = "clouddb-sim", version)]
+struct Cli {
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, env = "CLOUDDB_SIM_LISTEN", default_value = "127.0.0.1:8443")]
+    listen: SocketAddr,
+    /// Serve plain HTTP instead of HTTPS (debugging only; the official clients insist on https).
+    #[arg(long)]
+    plain_http: bool,
+    /// Directory for ca.pem (the CA to trust, e.g. curl --cacert or SSL_CERT_FILE) and, when a key is
+    /// generated, api-keys (PUBLIC:PRIVATE, mode 0600). Default: a fresh temporary directory.
+    #[arg(long, env = "CLOUDDB_SIM_STATE_DIR")]
+    state_dir: Option<PathBuf>,
+    /// An API key pair PUBLIC:PRIVATE (repeatable). Each key has its own quota.
+    #[arg(long = "api-key", value_name = "PUBLIC:PRIVATE")]
+    api_keys: Vec<String>,
+    /// API key pairs from the environment, PUBLIC:PRIVATE separated by commas.
+    #[arg(
+        long,
+        env = "CLOUDDB_SIM_API_KEYS",
+        hide_env_values = true,
+        value_name = "LIST"
+    )]
+    api_keys_env: Option<String>,
+    /// A file of API key pairs, one PUBLIC:PRIVATE per line (# comments allowed).
+    #[arg(long, env = "CLOUDDB_SIM_API_KEYS_FILE")]
+    api_keys_file: Option<PathBuf>,
+    /// Requests allowed per key in each quota window (the real service allows 100 per minute).
+    #[arg(long, default_value_t = 100)]
+    quota_per_minute: u32,
+    /// Length of the quota window (e.g. 60s; shorter windows scale benchmarks down).
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "60s")]
+    quota_window: Duration,
+    /// Preset transition delays; the --delay-* flags override single ones.
+    #[arg(long, value_enum, default_value = "fast")]
+    profile: Profile,
+    /// Cluster CREATING → ACTIVE.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    delay_create: Option<Duration>,
+    /// Cluster MODIFYING → ACTIVE.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    delay_modify: Option<Duration>,
+    /// Cluster PAUSING → PAUSED.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    delay_pause: Option<Duration>,
+    /// Cluster RESUMING → ACTIVE.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    delay_resume: Option<Duration>,
+    /// Cluster DELETING → gone (404).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    delay_delete: Option<Duration>,
+    /// Import PREPARING → IMPORTING.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    delay_import_prepare: Option<Duration>,
+    /// Import IMPORTING 0 % → COMPLETED.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    delay_import_run: Option<Duration>,
+    /// Import CANCELING → CANCELED.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    delay_import_cancel: Option<Duration>,
+    /// Catalogue of regions, node specs, projects and node quotas (JSON; default: the built-in
+    /// sim/data/catalog.json).
+    #[arg(long)]
+    catalog: Option<PathBuf>,
+    /// Node quota override COMPONENT=N (TIDB, TIKV, TIFLASH), repeatable.
+    #[arg(long = "node-quota", value_name = "COMPONENT=N")]
+    node_quota: Vec<String>,
+    /// How long a digest nonce stays valid (a later use gets a fresh challenge with stale=true).
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "5m")]
+    nonce_ttl: Duration,
+    /// An integration API key value that the simulated Datadog/New Relic reject (the integration goes to
+    /// ERROR with a statusReason), repeatable. Also settable at run time through the admin API.
+    #[arg(
+        long = "reject-integration-api-key",
+        value_name = "KEY",
+        hide_env_values = true
+    )]
+    rejected_integration_keys: Vec<String>,
+    /// An import whose source URI contains this text fails at 40 % with a message.
+    #[arg(long, default_value = "sim-fail")]
+    import_fail_marker: String,
+    /// A fault rule active from the start, repeatable: KIND[:ARG][xCOUNT|%FRACTION][@METHOD][~PATH_PREFIX]
+    /// with KIND fail (ARG = status, default 500), throttle (429), reset (close the connection),
+    /// latency (ARG = ms), drop-after-commit (apply a mutation, then close the connection; ARG = hold ms).
+    /// Examples: fail:503%0.1, reset x3@GET, latency:200, drop-after-commit x1@POST~/v1beta1/clusters
+    #[arg(long = "fault", value_name = "SPEC")]
+    faults: Vec<String>,
+    /// Log format (the level comes from RUST_LOG, default info).
+    #[arg(long, value_enum, default_value = "text")]
+    log_format: LogFormat,
+}
+
+#[derive(Debug, thiserror::Error)]
+enum CliError {
+    #[error(transparent)]
+    Keys(#[from] clouddb_sim::config::KeyParseError),
+    #[error(transparent)]
+    Fault(#[from] clouddb_sim::faults::FaultError),
+    #[error("--node-quota {0:?}: expected COMPONENT=N, e.g. TIKV=3000")]
+    NodeQuota(String),
+    #[error(transparent)]
+    Sim(#[from] clouddb_sim::SimError),
+    #[error("writing {path}: {source}")]
+    Write {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("waiting for a shutdown signal: {0}")]
+    Signal(std::io::Error),
+}
+
+fn config(cli: &Cli) -> Result<SimConfig, CliError> {
+    let mut keys = Vec::new();
+    for k in &cli.api_keys {
+        keys.extend(ApiKey::parse_list(k)?);
+    }
+    if let Some(list) = &cli.api_keys_env {
+        keys.extend(ApiKey::parse_list(list)?);
+    }
+    if let Some(f) = &cli.api_keys_file {
+        keys.extend(ApiKey::read_file(f)?);
+    }
+    let mut delays = match cli.profile {
+        Profile::Fast => Delays::fast(),
+        Profile::Realistic => Delays::realistic(),
+        Profile::Instant => Delays::instant(),
+    };
+    let set = |slot: &mut Duration, v: Option<Duration>| {
+        if let Some(v) = v {
+            *slot = v;
+        }
+    };
+    set(&mut delays.cluster_create, cli.delay_create);
+    set(&mut delays.cluster_modify, cli.delay_modify);
+    set(&mut delays.cluster_pause, cli.delay_pause);
+    set(&mut delays.cluster_resume, cli.delay_resume);
+    set(&mut delays.cluster_delete, cli.delay_delete);
+    set(&mut delays.import_prepare, cli.delay_import_prepare);
+    set(&mut delays.import_run, cli.delay_import_run);
+    set(&mut delays.import_cancel, cli.delay_import_cancel);
+    let node_quota = cli
+        .node_quota
+        .iter()
+        .map(|q| match q.split_once('=') {
+            Some((c, n)) => n
+                .trim()
+                .parse::<i32>()
+                .map(|n| (c.trim().to_ascii_uppercase(), n))
+                .map_err(|_| CliError::NodeQuota(q.clone())),
+            None => Err(CliError::NodeQuota(q.clone())),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let faults = cli
+        .faults
+        .iter()
+        .map(|f| FaultRule::parse_spec(f))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(SimConfig {
+        listen: cli.listen,
+        tls: !cli.plain_http,
+        state_dir: cli.state_dir.clone(),
+        keys,
+        quota: QuotaConfig {
+            limit: cli.quota_per_minute,
+            window: cli.quota_window,
+        },
+        delays,
+        catalog: cli.catalog.clone(),
+        node_quota,
+        nonce_ttl: cli.nonce_ttl,
+        rejected_integration_keys: cli.rejected_integration_keys.clone(),
+        import_fail_marker: cli.import_fail_marker.clone(),
+        faults,
+    })
+}
+
+fn write_private(path: &std::path::Path, text: &str) -> Result<(), CliError> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let err = |source| CliError::Write {
+        path: path.display().to_string(),
+        source,
+    };
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(err)?;
+    f.write_all(text.as_bytes()).map_err(err)
+}
+
+async fn run(cli: Cli) -> Result<(), CliError> {
+    let mut cfg = config(&cli)?;
+    let generated = cfg.keys.is_empty();
+    if generated {
+        cfg.keys.push(ApiKey::random());
+    }
+    let state_dir = cfg.state_dir.clone().unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("clouddb-sim-{}", std::process::id()))
+    });
+    cfg.state_dir = Some(state_dir.clone());
+    let sim = Simulator::start(cfg).await?;
+    println!("clouddb-sim listening on {}", sim.base_url());
+    if let Some(ca) = sim.ca_path() {
+        println!(
+            "CA certificate: {}  (curl --cacert, or SSL_CERT_FILE for Go clients)",
+            ca.display()
+        );
+    }
+    if generated {
+        let path = state_dir.join("api-keys");
+        let k = sim.key();
+        write_private(&path, &format!("{}:{}\n", k.public_key, k.private_key))?;
+        println!(
+            "generated API key {} (PUBLIC:PRIVATE in {}, mode 0600)",
+            k.public_key,
+            path.display()
+        );
+    } else {
+        let ids: Vec<&str> = sim.keys().iter().map(|k| k.public_key.as_str()).collect();
+        println!("API keys: {}", ids.join(", "));
+    }
+    println!(
+        "admin API: {}/_sim/health, /_sim/counters, /_sim/faults, /_sim/reset",
+        sim.base_url()
+    );
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(CliError::Signal)?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r.map_err(CliError::Signal)?,
+        _ = term.recv() => {}
+    }
+    sim.stop();
+    println!("clouddb-sim stopped");
+    Ok(())
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("clouddb-sim: starting the runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(cli)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("clouddb-sim: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

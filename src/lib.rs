@@ -1,0 +1,1 @@
+//! clouddb-operator library: module wiring only.
