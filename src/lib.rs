@@ -1,1 +1,10 @@
 //! clouddb-operator library: module wiring only.
+
+pub mod api;
+pub mod cloud;
+pub mod conditions;
+pub mod config;
+pub mod controllers;
+pub mod metrics;
+pub mod providers;
+pub mod telemetry;

@@ -1,0 +1,1 @@
+//! Shared cloud plumbing: error taxonomy, API budget (rate limiting), retry policy.

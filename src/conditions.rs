@@ -1,0 +1,1 @@
+//! Condition helpers for status (kstatus-compatible Ready/Reconciling/Stalled).

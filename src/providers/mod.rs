@@ -1,0 +1,3 @@
+//! Cloud providers: each brings its client, wire models and translation.
+
+pub mod tidbcloud;

@@ -1,0 +1,1 @@
+//! TiDB Cloud (Dedicated v1beta1) provider.
