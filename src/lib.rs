@@ -5,6 +5,7 @@ pub mod cloud;
 pub mod conditions;
 pub mod config;
 pub mod controllers;
+pub mod http;
 pub mod metrics;
 pub mod providers;
 pub mod telemetry;

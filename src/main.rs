@@ -1,16 +1,175 @@
-//! clouddb-operator: the operator binary. The reconcilers arrive with the TidbCloudCluster work (issue 4);
-//! for now the binary only reports its version.
-use clap::Parser;
+//! clouddb-operator: `run` the controllers, print the `crd`s, or `--version`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::Api;
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::wait::{await_condition, conditions};
+
+use clouddb_operator::api::tidbcloudcluster::TidbCloudCluster;
+use clouddb_operator::cloud::{BudgetConfig, BudgetRegistry};
+use clouddb_operator::config::RunConfig;
+use clouddb_operator::controllers::backoff::PerObjectBackoff;
+use clouddb_operator::controllers::tidbcloudcluster::{self, Context};
+use clouddb_operator::http::{self, Readiness};
+use clouddb_operator::metrics::Metrics;
+use clouddb_operator::providers::tidbcloud::catalog::Catalog;
+use clouddb_operator::providers::tidbcloud::client::ClientConfig;
+use clouddb_operator::providers::tidbcloud::pool::ClientPool;
+use clouddb_operator::{api, telemetry};
 
 #[derive(Parser, Debug)]
-#[command(
-    name = "clouddb-operator",
-    version,
-    about = "Kubernetes operator for managed-database clouds"
-)]
-struct Cli {}
+#[command(name = "clouddb-operator", version, about = "Kubernetes operator for managed-database clouds (TiDB Cloud)")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
 
-fn main() {
-    let _cli = Cli::parse();
-    println!("clouddb-operator {}", env!("CARGO_PKG_VERSION"));
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the controllers (uses the in-cluster config or $KUBECONFIG).
+    Run(Box<RunConfig>),
+    /// Print the CustomResourceDefinitions and the deletion-protection policy as YAML.
+    Crd,
+}
+
+#[derive(thiserror::Error, Debug)]
+enum MainError {
+    #[error("cannot connect to Kubernetes: {0}")]
+    Kube(#[from] kube::Error),
+    #[error("cloud client configuration: {0}")]
+    Cloud(#[from] clouddb_operator::cloud::CloudError),
+    #[error("metrics server: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("CRD {0} is not installed or not established (install crds/ first): {1}")]
+    Crd(&'static str, String),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Crd => {
+            print!("{}", api::crds_yaml());
+            println!("---");
+            print!("{}", api::deletion_protection_policy_yaml());
+            std::process::ExitCode::SUCCESS
+        }
+        Command::Run(cfg) => {
+            telemetry::init(&cfg.log_format);
+            let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("cannot start the async runtime: {e}");
+                    return std::process::ExitCode::FAILURE;
+                }
+            };
+            match rt.block_on(run(*cfg)) {
+                Ok(()) => std::process::ExitCode::SUCCESS,
+                Err(e) => {
+                    tracing::error!(error = %e, "operator stopped");
+                    std::process::ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+async fn run(cfg: RunConfig) -> Result<(), MainError> {
+    tracing::info!(version = env!("CARGO_PKG_VERSION"), namespaces = ?cfg.namespaces(), api = %cfg.tidbcloud_api_url, "starting clouddb-operator");
+    let kube = kube::Client::try_default().await?;
+    let metrics = Metrics::new();
+    let readiness = Readiness::default();
+    let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
+    let shutdown = move || {
+        let mut rx = shutdown_rx.clone();
+        async move {
+            let _ = rx.wait_for(|v| *v).await;
+        }
+    };
+    let http_task = tokio::spawn(http::serve(cfg.metrics_addr, metrics.clone(), readiness.clone(), shutdown()));
+
+    // Wait until our CRD is established, so the watches do not fail in a loop on a fresh install.
+    let crds: Api<CustomResourceDefinition> = Api::all(kube.clone());
+    let crd_name = "tidbcloudclusters.clouddb.dev";
+    tokio::time::timeout(Duration::from_secs(60), await_condition(crds, crd_name, conditions::is_crd_established()))
+        .await
+        .map_err(|_| MainError::Crd(crd_name, "timed out after 60s".into()))?
+        .map_err(|e| MainError::Crd(crd_name, e.to_string()))?;
+
+    let mut client_config = ClientConfig {
+        base_url: cfg.tidbcloud_api_url.clone(),
+        iam_base_url: cfg.tidbcloud_iam_url.clone(),
+        timeout: cfg.request_timeout,
+        ..ClientConfig::default()
+    };
+    if let Some(ca) = &cfg.extra_ca_file {
+        client_config = client_config.with_ca_file(ca)?;
+    }
+    let budgets = BudgetRegistry::new(
+        BudgetConfig { requests_per_minute: f64::from(cfg.rate_limit_per_minute), headroom: cfg.rate_limit_headroom, ..BudgetConfig::default() },
+        metrics.clone(),
+    );
+    let reporter = Reporter { controller: "clouddb-operator".into(), instance: std::env::var("POD_NAME").ok() };
+    let ctx = Arc::new(Context {
+        kube: kube.clone(),
+        metrics: metrics.clone(),
+        recorder: Recorder::new(kube.clone(), reporter),
+        clients: ClientPool::new(client_config, budgets)?,
+        catalog: Catalog::new(cfg.catalog_ttl),
+        backoff: PerObjectBackoff::new(Duration::from_secs(1), cfg.max_backoff),
+        config: cfg.clone(),
+    });
+
+    let namespaces = cfg.namespaces();
+    let mut controllers = Vec::new();
+    if namespaces.is_empty() {
+        controllers.push(tokio::spawn(tidbcloudcluster::run(ctx.clone(), Api::<TidbCloudCluster>::all(kube.clone()), Api::<Secret>::all(kube.clone()), shutdown())));
+    } else {
+        for ns in &namespaces {
+            controllers.push(tokio::spawn(tidbcloudcluster::run(
+                ctx.clone(),
+                Api::<TidbCloudCluster>::namespaced(kube.clone(), ns),
+                Api::<Secret>::namespaced(kube.clone(), ns),
+                shutdown(),
+            )));
+        }
+    }
+    readiness.set_ready();
+    tracing::info!("controllers running");
+
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    let _ = shutdown_tx.send(true);
+    for c in controllers {
+        let _ = c.await;
+    }
+    match http_task.await {
+        Ok(r) => r?,
+        Err(e) => tracing::warn!(error = %e, "metrics server task failed"),
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
 }

@@ -1,1 +1,5 @@
 //! One reconciler per kind, on a shared driver.
+
+pub mod backoff;
+pub mod core;
+pub mod tidbcloudcluster;

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# The test command (README): formatting, lints, then every test of the workspace against the real
+# kube-apiserver (built from upstream Go modules, cached) and the in-process TiDB Cloud simulator.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/clouddb-operator/target}
+K8S_BIN_DIR=$(tools/control-plane/build.sh)
+export K8S_BIN_DIR
+cargo fmt --all -- --check
+cargo clippy --locked --workspace --all-targets -- -D warnings
+cargo test --locked --workspace

@@ -1,0 +1,239 @@
+//! The reconcile core shared by every kind and provider: finalizer handling, Secret references, status
+//! server-side apply, Events, cascade detection for the default deletion policy, and the reconcile error type.
+//! Provider-specific work (cloud calls, translation) lives in the per-kind controllers and `providers/`.
+
+use std::fmt::Debug;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{Namespace, Secret};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::events::{Event, EventType, Recorder};
+use kube::{Client, Resource, ResourceExt};
+use secrecy::SecretString;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::api::common::{DeletionPolicy, FINALIZER};
+use crate::cloud::CloudError;
+
+/// The one field manager of the operator (status, connection Secrets).
+pub const FIELD_MANAGER: &str = "clouddb-operator";
+
+/// Errors a reconcile returns to the controller runtime (then retried with per-object backoff). Expected
+/// outcomes — invalid spec, missing credentials, cloud errors — are handled inside the reconcile and turned
+/// into conditions and Events; what reaches this type is what could not even be reported.
+#[derive(thiserror::Error, Debug)]
+pub enum ReconcileError {
+    #[error("Kubernetes API request failed: {0}")]
+    Kube(#[from] kube::Error),
+    #[error("cloud API request failed: {0}")]
+    Cloud(#[from] CloudError),
+    #[error("object has no {0}")]
+    MissingField(&'static str),
+    #[error("internal error: {0}")]
+    Internal(&'static str),
+}
+
+impl ReconcileError {
+    /// Stable name for metrics and Event reasons.
+    pub fn category(&self) -> &'static str {
+        match self {
+            ReconcileError::Kube(_) => "KubernetesApi",
+            ReconcileError::Cloud(e) => e.category(),
+            ReconcileError::MissingField(_) => "InvalidObject",
+            ReconcileError::Internal(_) => "Internal",
+        }
+    }
+}
+
+/// A problem with a referenced Secret, phrased for the user.
+#[derive(thiserror::Error, Debug, Clone, PartialEq, Eq)]
+pub enum SecretRefError {
+    #[error("Secret {namespace}/{name} not found")]
+    NotFound { namespace: String, name: String },
+    #[error("Secret {namespace}/{name} has no key {key:?}")]
+    KeyMissing { namespace: String, name: String, key: String },
+    #[error("Secret {namespace}/{name} key {key:?} is empty or not UTF-8")]
+    BadValue { namespace: String, name: String, key: String },
+}
+
+/// Reads `key` of Secret `namespace/name`. `Ok(Err(..))` is a user-facing problem; `Err` a Kubernetes failure.
+pub async fn secret_value(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+    key: &str,
+) -> Result<Result<SecretString, SecretRefError>, kube::Error> {
+    let secret = match Api::<Secret>::namespaced(client.clone(), namespace).get_opt(name).await? {
+        Some(s) => s,
+        None => return Ok(Err(SecretRefError::NotFound { namespace: namespace.into(), name: name.into() })),
+    };
+    Ok(value_of(&secret, key).ok_or_else(|| {
+        let has_key = secret.data.as_ref().is_some_and(|d| d.contains_key(key));
+        if has_key {
+            SecretRefError::BadValue { namespace: namespace.into(), name: name.into(), key: key.into() }
+        } else {
+            SecretRefError::KeyMissing { namespace: namespace.into(), name: name.into(), key: key.into() }
+        }
+    }))
+}
+
+/// The UTF-8 value of `key` in a Secret's data, if present and non-empty.
+pub fn value_of(secret: &Secret, key: &str) -> Option<SecretString> {
+    let bytes = secret.data.as_ref()?.get(key)?;
+    let s = std::str::from_utf8(&bytes.0).ok()?.trim_end_matches(['\n', '\r']);
+    (!s.is_empty()).then(|| SecretString::from(s.to_string()))
+}
+
+/// Server-side applies `status` to the status subresource with the operator's field manager.
+pub async fn apply_status<K>(api: &Api<K>, obj: &K, status: &impl Serialize) -> Result<(), kube::Error>
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug,
+{
+    let patch = serde_json::json!({
+        "apiVersion": K::api_version(&()),
+        "kind": K::kind(&()),
+        "status": status,
+    });
+    api.patch_status(&obj.name_any(), &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&patch))
+        .await
+        .map(|_| ())
+}
+
+/// Adds our finalizer (JSON patch guarded by a `test` of the current list, as kube-runtime does).
+pub async fn add_finalizer<K>(api: &Api<K>, obj: &K) -> Result<(), kube::Error>
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug,
+{
+    let patch = match obj.meta().finalizers.as_ref() {
+        None => serde_json::json!([
+            {"op": "test", "path": "/metadata/finalizers", "value": null},
+            {"op": "add", "path": "/metadata/finalizers", "value": [FINALIZER]},
+        ]),
+        Some(list) => serde_json::json!([
+            {"op": "test", "path": "/metadata/finalizers", "value": list},
+            {"op": "add", "path": "/metadata/finalizers/-", "value": FINALIZER},
+        ]),
+    };
+    json_patch(api, obj, patch).await
+}
+
+/// Removes our finalizer.
+pub async fn remove_finalizer<K>(api: &Api<K>, obj: &K) -> Result<(), kube::Error>
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug,
+{
+    let Some(idx) = obj.finalizers().iter().position(|f| f == FINALIZER) else { return Ok(()) };
+    let path = format!("/metadata/finalizers/{idx}");
+    let patch = serde_json::json!([
+        {"op": "test", "path": path, "value": FINALIZER},
+        {"op": "remove", "path": path},
+    ]);
+    match json_patch(api, obj, patch).await {
+        // Already gone (deleted after the last finalizer went): nothing to do.
+        Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
+        other => other,
+    }
+}
+
+async fn json_patch<K>(api: &Api<K>, obj: &K, patch: serde_json::Value) -> Result<(), kube::Error>
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug,
+{
+    let patch: json_patch::Patch =
+        serde_json::from_value(patch).map_err(kube::Error::SerdeError)?;
+    api.patch(&obj.name_any(), &PatchParams::default(), &Patch::Json::<()>(patch)).await.map(|_| ())
+}
+
+pub fn has_finalizer<K: Resource>(obj: &K) -> bool {
+    obj.finalizers().iter().any(|f| f == FINALIZER)
+}
+
+/// Whether the object is being deleted as part of a cascade: its namespace is terminating, or the CRD
+/// `crd_name` itself is being deleted. An unset `deletionPolicy` then means Retain.
+pub async fn cascade_in_progress(client: &Client, namespace: &str, crd_name: &str) -> Result<bool, kube::Error> {
+    let ns = Api::<Namespace>::all(client.clone()).get_opt(namespace).await?;
+    if ns.is_none_or(|n| n.metadata.deletion_timestamp.is_some()) {
+        return Ok(true);
+    }
+    let crd = Api::<CustomResourceDefinition>::all(client.clone()).get_opt(crd_name).await?;
+    Ok(crd.is_none_or(|c| c.metadata.deletion_timestamp.is_some()))
+}
+
+/// The policy that applies to this deletion: explicit wins; unset deletes on a direct delete and retains on a
+/// cascade.
+pub fn effective_deletion_policy(explicit: Option<&DeletionPolicy>, cascade: bool) -> DeletionPolicy {
+    match explicit {
+        Some(p) => *p,
+        None if cascade => DeletionPolicy::Retain,
+        None => DeletionPolicy::Delete,
+    }
+}
+
+/// Publishes an Event about `obj`; failures are logged, never fatal. `note` must not contain secrets (callers
+/// only pass messages built from spec fields, cloud state and typed errors, which carry none).
+pub async fn publish<K>(recorder: &Recorder, obj: &K, type_: EventType, reason: &str, action: &str, note: String)
+where
+    K: Resource<DynamicType = ()>,
+{
+    let ev = Event { type_, reason: reason.to_string(), note: Some(note), action: action.to_string(), secondary: None };
+    if let Err(e) = recorder.publish(&ev, &obj.object_ref(&())).await {
+        tracing::warn!(error = %e, reason, "could not publish Event");
+    }
+}
+
+/// Adds ±10% jitter to a steady-state interval so many objects do not poll in lockstep.
+pub fn jittered(d: Duration) -> Duration {
+    let factor = 0.9 + rand::random::<f64>() * 0.2;
+    d.mul_f64(factor)
+}
+
+/// Generates a strong root password: 24 characters from letters, digits and a few symbols that are safe in
+/// MySQL URIs after percent-encoding and in shells.
+pub fn generate_password() -> SecretString {
+    use rand::Rng;
+    const CHARS: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789-_.~";
+    let mut rng = rand::rng();
+    let mut pw: String = (0..24).map(|_| CHARS[rng.random_range(0..CHARS.len())] as char).collect();
+    // Guarantee one of each class, whatever the draw.
+    pw.replace_range(0..3, &format!("{}{}{}", pick(&mut rng, b"ABCDEFGHJKLMNPQRSTUVWXYZ"), pick(&mut rng, b"abcdefghijkmnopqrstuvwxyz"), pick(&mut rng, b"23456789")));
+    SecretString::from(pw)
+}
+
+fn pick(rng: &mut impl rand::Rng, set: &[u8]) -> char {
+    set[rng.random_range(0..set.len())] as char
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::ExposeSecret;
+
+    #[test]
+    fn unset_policy_retains_only_on_cascade() {
+        assert_eq!(effective_deletion_policy(None, false), DeletionPolicy::Delete);
+        assert_eq!(effective_deletion_policy(None, true), DeletionPolicy::Retain);
+        assert_eq!(effective_deletion_policy(Some(&DeletionPolicy::Delete), true), DeletionPolicy::Delete);
+        assert_eq!(effective_deletion_policy(Some(&DeletionPolicy::Retain), false), DeletionPolicy::Retain);
+    }
+
+    #[test]
+    fn generated_passwords_are_long_varied_and_valid_for_the_api() {
+        let a = generate_password();
+        let b = generate_password();
+        assert_ne!(a.expose_secret(), b.expose_secret());
+        let s = a.expose_secret();
+        assert_eq!(s.len(), 24);
+        assert!(s.chars().any(|c| c.is_ascii_uppercase()) && s.chars().any(|c| c.is_ascii_digit()));
+        assert!(!format!("{a:?}").contains(s));
+    }
+
+    #[test]
+    fn secret_values_trim_trailing_newline() {
+        let mut s = Secret::default();
+        s.data = Some([("k".to_string(), k8s_openapi::ByteString(b"value\n".to_vec()))].into());
+        assert_eq!(value_of(&s, "k").map(|v| v.expose_secret().to_string()).as_deref(), Some("value"));
+        assert!(value_of(&s, "missing").is_none());
+    }
+}

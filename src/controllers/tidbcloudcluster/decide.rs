@@ -1,0 +1,330 @@
+//! The pure heart of the TidbCloudCluster reconciler: given the desired spec and what the cloud reports, what is
+//! the next single action? No I/O; unit-tested without any mock.
+//!
+//! Sequencing (the real API takes one mutation at a time, and only on an ACTIVE cluster):
+//! 1. never write while the cluster is in a transitional state — wait instead;
+//! 2. on an ACTIVE cluster: topology/display-name update first, then root-password reset, then pause;
+//! 3. on a PAUSED cluster: if anything but the pause needs changing, resume first (the API refuses changes on a
+//!    paused cluster), apply the changes, then pause again; if only `paused: false` is asked, resume.
+
+use crate::api::tidbcloudcluster::{StorageNodesSpec, TidbCloudClusterSpec};
+
+/// Cluster states in which the cluster accepts writes or is at rest.
+pub const ACTIVE: &str = "ACTIVE";
+pub const PAUSED: &str = "PAUSED";
+
+/// What we read from the cloud, reduced to what decisions need (built by the provider's translation).
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Observed {
+    pub state: String,
+    pub display_name: String,
+    pub tidb_node_spec_key: String,
+    pub tidb_node_count: i32,
+    pub tikv: StorageObserved,
+    pub tiflash: Option<StorageObserved>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct StorageObserved {
+    pub node_spec_key: String,
+    pub node_count: i32,
+    pub storage_size_gi: i32,
+    pub storage_type: Option<String>,
+    pub raft_store_iops: Option<i32>,
+}
+
+/// Fields to change in one PATCH; `None` = leave as is. TiFlash removal is `tiflash_remove`.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Change {
+    pub display_name: Option<String>,
+    pub tidb: Option<(String, i32)>,
+    pub tikv: Option<StorageNodesSpec>,
+    pub tiflash: Option<StorageNodesSpec>,
+    pub tiflash_remove: bool,
+}
+
+impl Change {
+    pub fn is_empty(&self) -> bool {
+        self == &Change::default()
+    }
+
+    /// Human summary for Events and conditions, e.g. "TiKV 3→6 nodes, display name".
+    pub fn summary(&self, observed: &Observed) -> String {
+        let mut parts = Vec::new();
+        if let Some(d) = &self.display_name {
+            parts.push(format!("display name {:?}→{:?}", observed.display_name, d));
+        }
+        if let Some((key, count)) = &self.tidb {
+            parts.push(format!(
+                "TiDB {}×{}→{}×{}",
+                observed.tidb_node_count, observed.tidb_node_spec_key, count, key
+            ));
+        }
+        if let Some(t) = &self.tikv {
+            parts.push(format!("TiKV {}", storage_summary(Some(&observed.tikv), t)));
+        }
+        if let Some(t) = &self.tiflash {
+            parts.push(format!("TiFlash {}", storage_summary(observed.tiflash.as_ref(), t)));
+        }
+        if self.tiflash_remove {
+            parts.push("remove TiFlash".to_string());
+        }
+        parts.join(", ")
+    }
+}
+
+fn storage_summary(from: Option<&StorageObserved>, to: &StorageNodesSpec) -> String {
+    match from {
+        Some(f) => format!(
+            "{}×{} {}Gi→{}×{} {}Gi",
+            f.node_count, f.node_spec_key, f.storage_size_gi, to.node_count, to.node_spec_key, to.storage_size_gi
+        ),
+        None => format!("add {}×{} {}Gi", to.node_count, to.node_spec_key, to.storage_size_gi),
+    }
+}
+
+/// One step of a plan.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Step {
+    Update(Change),
+    ResetPassword,
+    Pause,
+    Resume,
+}
+
+impl Step {
+    pub fn verb(&self) -> &'static str {
+        match self {
+            Step::Update(_) => "update",
+            Step::ResetPassword => "reset root password",
+            Step::Pause => "pause",
+            Step::Resume => "resume",
+        }
+    }
+}
+
+/// The next thing to do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Decision {
+    /// No cloud cluster yet: create it.
+    Create,
+    /// The cluster is changing (or in a state we must not touch): poll again later.
+    Wait { state: String },
+    /// Perform `steps[0]`; `steps` is the whole remaining plan (for "step k of n").
+    Act { steps: Vec<Step> },
+    /// Observe-only mode and the cloud differs from the spec: report, never write.
+    Differs { steps: Vec<Step> },
+    /// Everything matches.
+    Converged,
+}
+
+/// Inputs beyond spec and cloud state.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Flags {
+    /// The desired root password differs from the one last applied.
+    pub password_differs: bool,
+    /// `clouddb.dev/reconcile: observe`.
+    pub observe_only: bool,
+}
+
+/// Decides the next action. `display_name` is the effective display name (spec or metadata.name).
+pub fn decide(spec: &TidbCloudClusterSpec, display_name: &str, observed: Option<&Observed>, flags: Flags) -> Decision {
+    let Some(obs) = observed else {
+        return if flags.observe_only { Decision::Wait { state: "NotFound".into() } } else { Decision::Create };
+    };
+    let state = obs.state.as_str();
+    if state != ACTIVE && state != PAUSED {
+        return Decision::Wait { state: obs.state.clone() };
+    }
+    let change = diff(spec, display_name, obs);
+    let mut steps = Vec::new();
+    let needs_active = !change.is_empty() || flags.password_differs;
+    if state == PAUSED && (needs_active || !spec.paused) {
+        steps.push(Step::Resume);
+    }
+    if !change.is_empty() {
+        steps.push(Step::Update(change));
+    }
+    if flags.password_differs {
+        steps.push(Step::ResetPassword);
+    }
+    if spec.paused && (state == ACTIVE || needs_active) {
+        steps.push(Step::Pause);
+    }
+    if steps.is_empty() {
+        Decision::Converged
+    } else if flags.observe_only {
+        Decision::Differs { steps }
+    } else {
+        Decision::Act { steps }
+    }
+}
+
+/// What differs between spec and cloud, as one PATCH. Fields the spec leaves unset (storage type, raft IOPS)
+/// are not compared: the cloud's defaults stand.
+pub fn diff(spec: &TidbCloudClusterSpec, display_name: &str, obs: &Observed) -> Change {
+    let mut c = Change::default();
+    if obs.display_name != display_name {
+        c.display_name = Some(display_name.to_string());
+    }
+    if obs.tidb_node_spec_key != spec.tidb.node_spec_key || obs.tidb_node_count != spec.tidb.node_count {
+        c.tidb = Some((spec.tidb.node_spec_key.clone(), spec.tidb.node_count));
+    }
+    if storage_differs(&spec.tikv, Some(&obs.tikv)) {
+        c.tikv = Some(spec.tikv.clone());
+    }
+    match (&spec.tiflash, &obs.tiflash) {
+        (Some(want), have) if storage_differs(want, have.as_ref()) => c.tiflash = Some(want.clone()),
+        (None, Some(have)) if have.node_count > 0 => c.tiflash_remove = true,
+        _ => {}
+    }
+    c
+}
+
+fn storage_differs(want: &StorageNodesSpec, have: Option<&StorageObserved>) -> bool {
+    let Some(have) = have else { return true };
+    have.node_spec_key != want.node_spec_key
+        || have.node_count != want.node_count
+        || have.storage_size_gi != want.storage_size_gi
+        || want.storage_type.as_ref().is_some_and(|t| have.storage_type.as_ref() != Some(t))
+        || want.raft_store_iops.is_some_and(|i| have.raft_store_iops != Some(i))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::tidbcloudcluster::TidbSpec;
+
+    fn spec() -> TidbCloudClusterSpec {
+        serde_json::from_value(serde_json::json!({
+            "regionId": "aws-us-west-2",
+            "tidb": {"nodeSpecKey": "8C16G", "nodeCount": 2},
+            "tikv": {"nodeSpecKey": "8C32G", "nodeCount": 3, "storageSizeGi": 500},
+        }))
+        .expect("valid spec")
+    }
+
+    fn observed(state: &str) -> Observed {
+        Observed {
+            state: state.into(),
+            display_name: "db".into(),
+            tidb_node_spec_key: "8C16G".into(),
+            tidb_node_count: 2,
+            tikv: StorageObserved {
+                node_spec_key: "8C32G".into(),
+                node_count: 3,
+                storage_size_gi: 500,
+                storage_type: Some("Standard".into()),
+                raft_store_iops: None,
+            },
+            tiflash: None,
+        }
+    }
+
+    #[test]
+    fn nothing_in_cloud_means_create_unless_observing() {
+        assert_eq!(decide(&spec(), "db", None, Flags::default()), Decision::Create);
+        let f = Flags { observe_only: true, ..Flags::default() };
+        assert!(matches!(decide(&spec(), "db", None, f), Decision::Wait { .. }));
+    }
+
+    #[test]
+    fn converged_when_equal_and_unset_fields_ignored() {
+        assert_eq!(decide(&spec(), "db", Some(&observed(ACTIVE)), Flags::default()), Decision::Converged);
+    }
+
+    #[test]
+    fn transitional_states_wait_even_with_changes() {
+        let mut s = spec();
+        s.tidb = TidbSpec { node_spec_key: "8C16G".into(), node_count: 4 };
+        for st in ["CREATING", "MODIFYING", "PAUSING", "RESUMING", "DELETING", "IMPORTING", "MAINTENANCE"] {
+            assert_eq!(decide(&s, "db", Some(&observed(st)), Flags::default()), Decision::Wait { state: st.into() });
+        }
+    }
+
+    #[test]
+    fn scale_then_reset_password_then_pause_on_active() {
+        let mut s = spec();
+        s.tikv.node_count = 6;
+        s.paused = true;
+        let d = decide(&s, "renamed", Some(&observed(ACTIVE)), Flags { password_differs: true, observe_only: false });
+        let Decision::Act { steps } = d else { panic!("expected Act, got {d:?}") };
+        assert_eq!(steps.len(), 3);
+        let Step::Update(c) = &steps[0] else { panic!("update first") };
+        assert_eq!(c.display_name.as_deref(), Some("renamed"));
+        assert_eq!(c.tikv.as_ref().map(|t| t.node_count), Some(6));
+        assert!(c.tidb.is_none() && c.tiflash.is_none() && !c.tiflash_remove);
+        assert_eq!(steps[1], Step::ResetPassword);
+        assert_eq!(steps[2], Step::Pause);
+    }
+
+    #[test]
+    fn paused_cluster_with_changes_resumes_changes_and_pauses_again() {
+        let mut s = spec();
+        s.paused = true;
+        s.tidb.node_count = 3;
+        let Decision::Act { steps } = decide(&s, "db", Some(&observed(PAUSED)), Flags::default()) else {
+            panic!("expected Act")
+        };
+        assert_eq!(steps.iter().map(Step::verb).collect::<Vec<_>>(), vec!["resume", "update", "pause"]);
+    }
+
+    #[test]
+    fn pause_and_resume_alone() {
+        let mut s = spec();
+        s.paused = true;
+        assert_eq!(
+            decide(&s, "db", Some(&observed(ACTIVE)), Flags::default()),
+            Decision::Act { steps: vec![Step::Pause] }
+        );
+        assert_eq!(decide(&s, "db", Some(&observed(PAUSED)), Flags::default()), Decision::Converged);
+        assert_eq!(
+            decide(&spec(), "db", Some(&observed(PAUSED)), Flags::default()),
+            Decision::Act { steps: vec![Step::Resume] }
+        );
+    }
+
+    #[test]
+    fn tiflash_added_changed_and_removed() {
+        let mut s = spec();
+        let tiflash = StorageNodesSpec {
+            node_spec_key: "8C64G".into(),
+            node_count: 1,
+            storage_size_gi: 200,
+            storage_type: None,
+            raft_store_iops: None,
+        };
+        s.tiflash = Some(tiflash.clone());
+        let c = diff(&s, "db", &observed(ACTIVE));
+        assert_eq!(c.tiflash, Some(tiflash));
+        let mut o = observed(ACTIVE);
+        o.tiflash = Some(StorageObserved {
+            node_spec_key: "8C64G".into(),
+            node_count: 1,
+            storage_size_gi: 200,
+            storage_type: Some("Standard".into()),
+            raft_store_iops: None,
+        });
+        assert!(diff(&s, "db", &o).is_empty());
+        let c = diff(&spec(), "db", &o);
+        assert!(c.tiflash_remove && c.tiflash.is_none());
+        assert!(c.summary(&o).contains("remove TiFlash"));
+    }
+
+    #[test]
+    fn explicit_storage_type_and_iops_are_compared() {
+        let mut s = spec();
+        s.tikv.storage_type = Some("Performance".into());
+        s.tikv.raft_store_iops = Some(4000);
+        let c = diff(&s, "db", &observed(ACTIVE));
+        assert_eq!(c.tikv.as_ref().and_then(|t| t.storage_type.clone()).as_deref(), Some("Performance"));
+    }
+
+    #[test]
+    fn observe_only_reports_differences_without_acting() {
+        let mut s = spec();
+        s.tidb.node_count = 5;
+        let f = Flags { observe_only: true, ..Flags::default() };
+        assert!(matches!(decide(&s, "db", Some(&observed(ACTIVE)), f), Decision::Differs { .. }));
+    }
+}
