@@ -1,0 +1,348 @@
+//! The per-API-key request budget shared by every controller and client of the process.
+//!
+//! TiDB Cloud allows 100 requests per minute per API key (reference §8.2) and tells how many are left in
+//! `X-Ratelimit-Remaining-Minute` / `X-Ratelimit-Reset`. A [`Budget`] combines two brakes:
+//!
+//! 1. a local GCRA limiter (the `governor` crate) at `requests_per_minute × headroom` with a small burst, so
+//!    that the process alone never exceeds the limit — in any 60 s window at most
+//!    `burst + requests_per_minute × headroom` requests leave (5 + 90 = 95 by default);
+//! 2. the server's word: when it reports 0 remaining, or answers 429, the key is blocked until the window
+//!    resets (plus a little jitter so that waiting workers do not all fire at the same instant). This covers
+//!    other users of the same key (a second operator, a person with the CLI).
+//!
+//! Every exchange with the server takes one permit, including digest challenge round trips.
+use crate::metrics::Metrics;
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use std::collections::HashMap;
+use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How urgent a request is. Today every priority is served alike; the parameter exists so that callers
+/// already say what they do (issue 7 orders writes before transitional polls before steady-state drift
+/// checks when the budget is tight).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Priority {
+    /// A mutation the user asked for (create, update, pause, delete...).
+    Write,
+    /// Polling a resource that is changing (CREATING, MODIFYING...).
+    Transitional,
+    /// Periodic drift detection of a resource at rest.
+    Steady,
+}
+
+/// Budget settings, applied to every key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BudgetConfig {
+    /// The server's limit per key (100 unless support raised it).
+    pub requests_per_minute: f64,
+    /// Fraction of the limit this process uses (0 < headroom ≤ 1); the rest is left for other users of the
+    /// key and for digest challenges.
+    pub headroom: f64,
+    /// Requests that may leave back to back after a quiet period.
+    pub burst: u32,
+    /// Upper bound of the random delay added to server-imposed waits.
+    pub max_jitter: Duration,
+}
+
+impl Default for BudgetConfig {
+    fn default() -> Self {
+        BudgetConfig {
+            requests_per_minute: 100.0,
+            headroom: 0.9,
+            burst: 5,
+            max_jitter: Duration::from_millis(500),
+        }
+    }
+}
+
+impl BudgetConfig {
+    /// Requests per minute the local limiter lets through (at least 0.1).
+    pub fn effective_rpm(&self) -> f64 {
+        let headroom = if self.headroom.is_finite() && self.headroom > 0.0 {
+            self.headroom.min(1.0)
+        } else {
+            1.0
+        };
+        let rpm = if self.requests_per_minute.is_finite() {
+            self.requests_per_minute
+        } else {
+            100.0
+        };
+        (rpm * headroom).clamp(0.1, 1_000_000.0)
+    }
+
+    fn quota(&self) -> Quota {
+        let period = Duration::from_secs_f64(60.0 / self.effective_rpm());
+        let burst = NonZeroU32::new(self.burst.max(1)).unwrap_or(NonZeroU32::MIN);
+        // `with_period` is None only for a zero period, which the clamp above rules out.
+        Quota::with_period(period)
+            .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
+            .allow_burst(burst)
+    }
+}
+
+/// What the server said about the rate limit in one response.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ServerQuota {
+    /// `X-Ratelimit-Limit-Minute`.
+    pub limit: Option<u32>,
+    /// `X-Ratelimit-Remaining-Minute`.
+    pub remaining: Option<u32>,
+    /// `X-Ratelimit-Reset`: time until the window resets.
+    pub reset: Option<Duration>,
+}
+
+/// The budget of one API key.
+pub struct Budget {
+    key_id: String,
+    limiter: DefaultDirectRateLimiter,
+    blocked_until: Mutex<Option<Instant>>,
+    max_jitter: Duration,
+    metrics: Metrics,
+}
+
+impl std::fmt::Debug for Budget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Budget")
+            .field("key_id", &self.key_id)
+            .field("blocked_for", &self.blocked_for())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Budget {
+    fn new(key_id: &str, config: &BudgetConfig, metrics: Metrics) -> Budget {
+        Budget {
+            key_id: key_id.to_string(),
+            limiter: RateLimiter::direct(config.quota()),
+            blocked_until: Mutex::new(None),
+            max_jitter: config.max_jitter,
+            metrics,
+        }
+    }
+
+    /// The public key id this budget belongs to.
+    pub fn key_id(&self) -> &str {
+        &self.key_id
+    }
+
+    /// Waits until one request may be sent, and returns how long it waited. Waits are counted in
+    /// `clouddb_rate_limit_waits_total` / `clouddb_rate_limit_wait_seconds_total`.
+    pub async fn acquire(&self, priority: Priority) -> Duration {
+        let _ = priority; // ordering by priority: issue 7
+        let start = Instant::now();
+        self.wait_unblocked().await;
+        self.limiter.until_ready().await;
+        // The server may have blocked the key while this request waited for the local limiter.
+        self.wait_unblocked().await;
+        let waited = start.elapsed();
+        if waited >= Duration::from_millis(1) {
+            self.metrics.record_rate_limit_wait(&self.key_id, waited);
+            tracing::debug!(key_id = %self.key_id, waited_ms = waited.as_millis() as u64, "waited for API budget");
+        }
+        waited
+    }
+
+    async fn wait_unblocked(&self) {
+        while let Some(d) = self.blocked_for() {
+            tokio::time::sleep(d).await;
+        }
+    }
+
+    /// How long the key stays blocked by the server's word, if it is. A reconciler may requeue for this
+    /// long instead of holding a worker in [`Budget::acquire`].
+    pub fn blocked_for(&self) -> Option<Duration> {
+        let guard = self.blocked_until.lock().unwrap_or_else(|p| p.into_inner());
+        guard
+            .and_then(|until| until.checked_duration_since(Instant::now()))
+            .filter(|d| !d.is_zero())
+    }
+
+    /// Blocks the key for `d` plus jitter (never shortens an existing block).
+    pub fn block_for(&self, d: Duration) {
+        let jitter = if self.max_jitter.is_zero() {
+            Duration::ZERO
+        } else {
+            use rand::Rng;
+            let max = u64::try_from(self.max_jitter.as_millis()).unwrap_or(u64::MAX);
+            Duration::from_millis(rand::rng().random_range(0..=max))
+        };
+        let until = Instant::now() + d + jitter;
+        let mut guard = self.blocked_until.lock().unwrap_or_else(|p| p.into_inner());
+        if guard.is_none_or(|cur| cur < until) {
+            *guard = Some(until);
+        }
+        tracing::debug!(key_id = %self.key_id, block_ms = (d + jitter).as_millis() as u64, "API key blocked until the rate-limit window resets");
+    }
+
+    /// Takes in the rate-limit headers of a response: records the remaining count and blocks the key when
+    /// the window is spent.
+    pub fn observe(&self, quota: ServerQuota) {
+        if let Some(remaining) = quota.remaining {
+            self.metrics
+                .set_budget_remaining(&self.key_id, i64::from(remaining));
+            if remaining == 0 {
+                self.block_for(quota.reset.unwrap_or(Duration::from_secs(60)));
+            }
+        }
+    }
+
+    /// The server answered 429: block the key for `retry_after`.
+    pub fn throttled(&self, retry_after: Duration) {
+        self.metrics.set_budget_remaining(&self.key_id, 0);
+        self.block_for(retry_after);
+    }
+}
+
+struct RegistryInner {
+    config: BudgetConfig,
+    metrics: Metrics,
+    budgets: Mutex<HashMap<String, Arc<Budget>>>,
+}
+
+/// All budgets of the process, one per public key id. Clone it freely: clones share the budgets.
+#[derive(Clone)]
+pub struct BudgetRegistry {
+    inner: Arc<RegistryInner>,
+}
+
+impl std::fmt::Debug for BudgetRegistry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BudgetRegistry")
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for BudgetRegistry {
+    fn default() -> Self {
+        Self::new(BudgetConfig::default(), Metrics::default())
+    }
+}
+
+impl BudgetRegistry {
+    pub fn new(config: BudgetConfig, metrics: Metrics) -> BudgetRegistry {
+        BudgetRegistry {
+            inner: Arc::new(RegistryInner {
+                config,
+                metrics,
+                budgets: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    /// The budget of `key_id` (the public key), created on first use.
+    pub fn budget_for(&self, key_id: &str) -> Arc<Budget> {
+        let mut budgets = self.inner.budgets.lock().unwrap_or_else(|p| p.into_inner());
+        budgets
+            .entry(key_id.to_string())
+            .or_insert_with(|| {
+                Arc::new(Budget::new(
+                    key_id,
+                    &self.inner.config,
+                    self.inner.metrics.clone(),
+                ))
+            })
+            .clone()
+    }
+
+    pub fn config(&self) -> &BudgetConfig {
+        &self.inner.config
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fast(rpm: f64, burst: u32) -> BudgetConfig {
+        BudgetConfig {
+            requests_per_minute: rpm,
+            headroom: 1.0,
+            burst,
+            max_jitter: Duration::ZERO,
+        }
+    }
+
+    #[test]
+    fn effective_rate_applies_headroom_and_rejects_nonsense() {
+        assert!((BudgetConfig::default().effective_rpm() - 90.0).abs() < 1e-9);
+        let mut c = BudgetConfig {
+            headroom: -1.0,
+            ..Default::default()
+        };
+        assert!((c.effective_rpm() - 100.0).abs() < 1e-9);
+        c.requests_per_minute = 0.0;
+        assert!((c.effective_rpm() - 0.1).abs() < 1e-9);
+        c.requests_per_minute = f64::NAN;
+        assert!(c.effective_rpm() > 0.0);
+    }
+
+    #[test]
+    fn the_same_key_shares_one_budget() {
+        let r = BudgetRegistry::default();
+        let a = r.budget_for("KEY1");
+        let b = r.clone().budget_for("KEY1");
+        let c = r.budget_for("KEY2");
+        assert!(Arc::ptr_eq(&a, &b));
+        assert!(!Arc::ptr_eq(&a, &c));
+        assert_eq!(c.key_id(), "KEY2");
+    }
+
+    #[tokio::test]
+    async fn the_local_limiter_spaces_requests_after_the_burst() {
+        // 1200/min = one every 50 ms, burst 2.
+        let r = BudgetRegistry::new(fast(1200.0, 2), Metrics::default());
+        let b = r.budget_for("K");
+        let start = Instant::now();
+        for _ in 0..4 {
+            b.acquire(Priority::Steady).await;
+        }
+        // Two free, then two spaced by 50 ms each.
+        assert!(
+            start.elapsed() >= Duration::from_millis(90),
+            "{:?}",
+            start.elapsed()
+        );
+        assert!(
+            r.metrics()
+                .encode()
+                .contains(r#"clouddb_rate_limit_waits_total{key_id="K"}"#)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_spent_window_blocks_the_key_until_reset() {
+        let r = BudgetRegistry::new(fast(6000.0, 10), Metrics::default());
+        let b = r.budget_for("K");
+        b.observe(ServerQuota {
+            limit: Some(100),
+            remaining: Some(3),
+            reset: Some(Duration::from_secs(30)),
+        });
+        assert_eq!(b.blocked_for(), None);
+        b.observe(ServerQuota {
+            limit: Some(100),
+            remaining: Some(0),
+            reset: Some(Duration::from_millis(200)),
+        });
+        assert!(b.blocked_for().is_some());
+        let waited = b.acquire(Priority::Write).await;
+        assert!(waited >= Duration::from_millis(150), "{waited:?}");
+        assert_eq!(b.blocked_for(), None);
+        // A 429 blocks as well, and a shorter block never shortens a longer one.
+        b.throttled(Duration::from_secs(60));
+        b.block_for(Duration::from_millis(1));
+        assert!(b.blocked_for().is_some_and(|d| d > Duration::from_secs(50)));
+        assert!(
+            r.metrics()
+                .encode()
+                .contains(r#"clouddb_budget_remaining{key_id="K"} 0"#)
+        );
+    }
+}
