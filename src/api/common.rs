@@ -1,0 +1,62 @@
+//! Types shared by every clouddb.dev kind: Secret references, credentials, deletion policy, and the
+//! annotation and finalizer names.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Annotation that switches a resource to observe-only mode when its value is [`OBSERVE`]: the operator reads
+/// the cloud resource and reports it in status, but never writes to the cloud.
+pub const RECONCILE_ANNOTATION: &str = "clouddb.dev/reconcile";
+
+/// Value of [`RECONCILE_ANNOTATION`] that selects observe-only mode.
+pub const OBSERVE: &str = "observe";
+
+/// Finalizer the operator puts on every resource that may own a cloud resource.
+pub const FINALIZER: &str = "clouddb.dev/finalizer";
+
+/// API group of every clouddb.dev kind.
+pub const GROUP: &str = "clouddb.dev";
+
+/// Key in a credentials Secret holding the API public key.
+pub const PUBLIC_KEY: &str = "publicKey";
+
+/// Key in a credentials Secret holding the API private key.
+pub const PRIVATE_KEY: &str = "privateKey";
+
+/// A key of a Secret in the namespace of the referring resource.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretKeyRef {
+    /// Name of the Secret, in the namespace of this resource.
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+    /// Key within the Secret's data.
+    #[schemars(length(min = 1, max = 253))]
+    pub key: String,
+}
+
+/// A Secret in the namespace of the referring resource.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretNameRef {
+    /// Name of the Secret, in the namespace of this resource.
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+}
+
+// What happens to the cloud resource when this Kubernetes resource is deleted (see the `deletionPolicy` fields).
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum DeletionPolicy {
+    /// Delete the cloud resource, and wait until it is gone before the Kubernetes resource goes away.
+    Delete,
+    /// Keep the cloud resource; only the Kubernetes resource goes away.
+    Retain,
+}
+
+/// API credentials for the cloud provider.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CredentialsSpec {
+    /// Secret, in the namespace of this resource, with the API key in the keys `publicKey` and `privateKey`.
+    pub secret_ref: SecretNameRef,
+}

@@ -1,0 +1,316 @@
+//! `TidbCloudCluster`: a TiDB Cloud Dedicated cluster (Dedicated API v1beta1).
+//!
+//! Field semantics, defaults and condition reasons are documented for users in `docs/tidbcloudcluster.md`.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::{CustomResource, KubeSchema, ResourceExt};
+use serde::{Deserialize, Serialize};
+
+use super::common::{CredentialsSpec, DeletionPolicy, OBSERVE, RECONCILE_ANNOTATION, SecretKeyRef};
+
+/// Default SQL port of a cluster.
+pub const DEFAULT_PORT: i32 = 4000;
+
+/// Suffix of the default connection Secret name (`<metadata.name>-connection`).
+pub const CONNECTION_SECRET_SUFFIX: &str = "-connection";
+
+/// Pattern of a TiDB Cloud display name (4–64 characters; letters, digits and hyphens; no hyphen at either end).
+pub const DISPLAY_NAME_PATTERN: &str = "^[A-Za-z0-9][-A-Za-z0-9]{2,62}[A-Za-z0-9]$";
+
+fn default_port() -> i32 {
+    DEFAULT_PORT
+}
+
+/// Desired state of a TiDB Cloud Dedicated cluster.
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "clouddb.dev",
+    version = "v1alpha1",
+    kind = "TidbCloudCluster",
+    namespaced,
+    status = "TidbCloudClusterStatus",
+    shortname = "tcc",
+    category = "clouddb",
+    category = "tidbcloud",
+    derive = "PartialEq",
+    doc = "A TiDB Cloud Dedicated cluster managed by clouddb-operator.",
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].status",
+        description = "Whether the cluster has converged on the latest spec"
+    ),
+    printcolumn(
+        name = "State",
+        type_ = "string",
+        json_path = ".status.state",
+        description = "State of the cloud cluster"
+    ),
+    printcolumn(
+        name = "Region",
+        type_ = "string",
+        json_path = ".spec.regionId",
+        description = "Cloud region"
+    ),
+    printcolumn(
+        name = "Version",
+        type_ = "string",
+        json_path = ".status.version",
+        description = "TiDB version"
+    ),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
+    validation = Rule::new(format!(
+        "has(self.spec.displayName) || self.metadata.name.matches('{DISPLAY_NAME_PATTERN}')"
+    ))
+    .message(
+        "metadata.name is not a valid TiDB Cloud display name (4-64 letters, digits and hyphens, no hyphen at \
+         either end): set spec.displayName"
+    )
+)]
+#[x_kube(
+    validation = Rule::new("has(self.projectId) == has(oldSelf.projectId)")
+        .message("spec.projectId is immutable: it cannot be added or removed after creation"),
+    validation = Rule::new(
+        "!has(oldSelf.clusterId) || (has(self.clusterId) && self.clusterId == oldSelf.clusterId)"
+    )
+    .message("spec.clusterId is immutable once set")
+)]
+#[serde(rename_all = "camelCase")]
+pub struct TidbCloudClusterSpec {
+    /// Display name of the cluster in TiDB Cloud: 4–64 letters, digits and hyphens, starting and ending with a
+    /// letter or digit. Default: metadata.name (applied by the operator; the name in effect is in
+    /// status.displayName). Can be changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = DISPLAY_NAME_PATTERN))]
+    pub display_name: Option<String>,
+
+    /// Region to run the cluster in, `<cloud provider>-<region code>`, for example `aws-us-west-2`. Required;
+    /// immutable.
+    #[schemars(
+        regex(pattern = "^(aws|gcp|azure|alicloud)-[a-z0-9-]+$"),
+        length(max = 64)
+    )]
+    #[x_kube(validation = Rule::new("self == oldSelf").message("spec.regionId is immutable"))]
+    pub region_id: String,
+
+    /// TiDB Cloud project to create the cluster in (sent as label `tidb.cloud/project`). Default: the
+    /// organization's default project. Immutable: it cannot be changed, added or removed after creation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 64))]
+    #[x_kube(validation = Rule::new("self == oldSelf").message("spec.projectId is immutable"))]
+    pub project_id: Option<String>,
+
+    /// SQL port of every endpoint of the cluster, 1024–65535. Default: 4000. Immutable.
+    #[serde(default = "default_port")]
+    #[schemars(range(min = 1024, max = 65535))]
+    #[x_kube(validation = Rule::new("self == oldSelf").message("spec.port is immutable"))]
+    pub port: i32,
+
+    /// TiDB (SQL) nodes of the cluster's default TiDB node group.
+    pub tidb: TidbSpec,
+
+    /// TiKV (row storage) nodes. The node count must be a multiple of 3 (at least 3).
+    #[x_kube(
+        validation = Rule::new("self.nodeCount >= 3 && self.nodeCount % 3 == 0")
+            .message("spec.tikv.nodeCount must be a multiple of 3 (3, 6, 9, ...)")
+    )]
+    pub tikv: StorageNodesSpec,
+
+    /// TiFlash (columnar storage) nodes. Absent: no TiFlash; removing this field removes TiFlash from the
+    /// cluster.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tiflash: Option<StorageNodesSpec>,
+
+    /// Pause the cluster (true) or keep it running (false). A paused cluster serves no connections. Default:
+    /// false.
+    #[serde(default)]
+    pub paused: bool,
+
+    /// Secret key holding the root password. Absent: the operator generates a strong password and stores it in
+    /// the connection Secret. When the referenced value changes, the operator resets the root password to it
+    /// (8–64 characters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub root_password: Option<RootPasswordSpec>,
+
+    /// API credentials for TiDB Cloud. Absent: the operator's default credentials Secret (configured when the
+    /// operator starts) is used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials: Option<CredentialsSpec>,
+
+    /// Secret the operator writes connection details to (host, port, username, password and a MySQL URI per
+    /// endpoint type). Absent: a Secret named `<metadata.name>-connection`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connection_secret: Option<ConnectionSecretSpec>,
+
+    /// What happens to the cloud cluster when this resource is deleted: `Delete` deletes it, `Retain` keeps it.
+    /// Unset: deleting this resource directly deletes the cloud cluster, but a cascade (namespace deletion, CRD
+    /// deletion, operator uninstall) retains it. An explicit value always wins.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deletion_policy: Option<DeletionPolicy>,
+
+    /// Refuse deletion of this resource (at admission, by the clouddb-deletion-protection
+    /// ValidatingAdmissionPolicy) and never delete the cloud cluster while true. Default: false.
+    #[serde(default)]
+    pub deletion_protection: bool,
+
+    /// ID of an existing TiDB Cloud cluster to adopt instead of creating one (decimal digits). Can be set on
+    /// creation or added later; immutable once set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = "^[0-9]{1,20}$"))]
+    pub cluster_id: Option<String>,
+}
+
+/// TiDB node settings.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct TidbSpec {
+    /// Node size, for example `8C16G`; must be a TiDB node spec offered in the region.
+    #[schemars(length(min = 1, max = 64))]
+    pub node_spec_key: String,
+    /// Number of TiDB nodes, at least 1.
+    #[schemars(range(min = 1))]
+    pub node_count: i32,
+}
+
+/// Settings of a storage component (TiKV or TiFlash).
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct StorageNodesSpec {
+    /// Node size, for example `8C32G`; must be a node spec of this component offered in the region.
+    #[schemars(length(min = 1, max = 64))]
+    pub node_spec_key: String,
+    /// Number of nodes, at least 1 (TiKV: a multiple of 3).
+    #[schemars(range(min = 1))]
+    pub node_count: i32,
+    /// Storage per node in GiB; the allowed range depends on the node spec.
+    #[schemars(range(min = 1))]
+    pub storage_size_gi: i32,
+    /// Storage type: `Basic`, `Standard`, `Performance` or `Plus` (offered types depend on the node spec).
+    /// Absent: the cloud's default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 32))]
+    pub storage_type: Option<String>,
+    /// IOPS of the Raft log disk (storage types with a separate Raft disk). Absent: the cloud's default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
+    pub raft_store_iops: Option<i32>,
+}
+
+/// Where the root password comes from.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct RootPasswordSpec {
+    /// Secret key, in the namespace of this resource, holding the root password (8–64 characters).
+    pub secret_ref: SecretKeyRef,
+}
+
+/// The Secret the operator writes connection details to.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectionSecretSpec {
+    /// Name of the Secret, in the namespace of this resource. Default: `<metadata.name>-connection`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 253))]
+    pub name: Option<String>,
+}
+
+/// Observed state of a TiDB Cloud Dedicated cluster.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct TidbCloudClusterStatus {
+    /// metadata.generation of the spec the operator last processed completely.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+
+    /// Conditions `Ready`, `Available`, `Reconciling` and `Stalled` (kstatus conventions), one per type.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[x_kube(merge_strategy = ListMerge::Map(vec!["type".into()]))]
+    pub conditions: Vec<Condition>,
+
+    /// ID of the cloud cluster, persisted as soon as it is known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_id: Option<String>,
+
+    /// State of the cloud cluster as reported by TiDB Cloud, for example `CREATING`, `ACTIVE`, `MODIFYING`,
+    /// `PAUSED`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+
+    /// TiDB version running in the cluster, for example `v8.1.2`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+
+    /// Display name in effect (spec.displayName, else metadata.name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+
+    /// SQL endpoints of the cluster's default TiDB node group.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub endpoints: Vec<Endpoint>,
+
+    /// Create call in flight: recorded before the operator asks TiDB Cloud to create the cluster, so that after a
+    /// crash or an uncertain outcome it adopts the cluster instead of creating a second one. Cleared once
+    /// clusterId is known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub create_intent: Option<CreateIntent>,
+
+    /// Time (RFC 3339) of the last comparison of the cloud cluster with the spec.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_drift_check: Option<String>,
+
+    /// Operator bookkeeping for root password rotation: which version of the root password was last applied
+    /// with a password reset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_generation: Option<i64>,
+}
+
+/// A SQL endpoint.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct Endpoint {
+    /// How the endpoint is reached: `PUBLIC`, `VPC_PEERING` or `PRIVATE_ENDPOINT`.
+    pub connection_type: String,
+    /// Host name (empty until the endpoint is ready).
+    pub host: String,
+    /// SQL port.
+    pub port: i32,
+}
+
+/// A create call about to be made, recorded for crash-safe adoption.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateIntent {
+    /// Display name the cluster is created with.
+    pub display_name: String,
+    /// Project the cluster is created in; absent: the default project.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project_id: Option<String>,
+    /// Time (RFC 3339) the intent was recorded, before the create call.
+    pub started_at: String,
+}
+
+impl TidbCloudCluster {
+    /// The display name in effect: spec.displayName, else metadata.name.
+    pub fn effective_display_name(&self) -> String {
+        self.spec
+            .display_name
+            .clone()
+            .unwrap_or_else(|| self.name_any())
+    }
+
+    /// Name of the connection Secret: spec.connectionSecret.name, else `<metadata.name>-connection`.
+    pub fn connection_secret_name(&self) -> String {
+        self.spec
+            .connection_secret
+            .as_ref()
+            .and_then(|c| c.name.clone())
+            .unwrap_or_else(|| format!("{}{CONNECTION_SECRET_SUFFIX}", self.name_any()))
+    }
+
+    /// Whether annotation `clouddb.dev/reconcile: observe` selects observe-only mode (never write to the cloud).
+    pub fn observe_only(&self) -> bool {
+        self.annotations()
+            .get(RECONCILE_ANNOTATION)
+            .is_some_and(|v| v == OBSERVE)
+    }
+}
