@@ -109,15 +109,151 @@ impl ApiRequest {
     }
 
     /// Parse the JSON body into `T` (unknown fields and wrong types are rejected with a 400).
-    /// An empty body parses as `{}`.
+    /// An empty body parses as `{}`. Objects must be JSON objects: serde's derived `Deserialize` would also
+    /// accept an array of field values (`["name", "aws-us-west-2", …]`), which protojson refuses.
     pub fn json<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
         let body: &[u8] = if self.body.iter().all(|b| b.is_ascii_whitespace()) {
             b"{}"
         } else {
             &self.body
         };
-        serde_json::from_slice(body)
-            .map_err(|e| ApiError::invalid(format!("invalid request body: {e}")))
+        let invalid =
+            |e: serde_json::Error| ApiError::invalid(format!("invalid request body: {e}"));
+        let value: serde_json::Value = serde_json::from_slice(body).map_err(invalid)?;
+        match T::deserialize(strict::Strict(value)) {
+            Ok(t) => Ok(t),
+            Err(e) if strict::is_not_an_object(&e) => Err(invalid(e)),
+            // Any other failure is a plain parse's too, and that one says where it is.
+            Err(e) => Err(invalid(
+                serde_json::from_slice::<T>(body).err().unwrap_or(e),
+            )),
+        }
+    }
+}
+
+/// A deserializer over a parsed JSON value that behaves like `serde_json::Value`'s, except that a struct
+/// must be given as a JSON object, at every depth.
+mod strict {
+    use serde::de::{self, DeserializeSeed, Deserializer, IntoDeserializer, Visitor};
+    use serde_json::{Error, Map, Value};
+
+    pub struct Strict(pub Value);
+
+    const OBJECT: &str = "a JSON object";
+
+    /// Whether `e` is the refusal of a non-object where a struct was expected.
+    pub fn is_not_an_object(e: &Error) -> bool {
+        e.to_string().contains(&format!("expected {OBJECT}"))
+    }
+
+    fn kind(v: &Value) -> de::Unexpected<'_> {
+        match v {
+            Value::Null => de::Unexpected::Unit,
+            Value::Bool(b) => de::Unexpected::Bool(*b),
+            Value::Number(_) => de::Unexpected::Other("number"),
+            Value::String(s) => de::Unexpected::Str(s),
+            Value::Array(_) => de::Unexpected::Seq,
+            Value::Object(_) => de::Unexpected::Map,
+        }
+    }
+
+    impl<'de> Deserializer<'de> for Strict {
+        type Error = Error;
+
+        fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+            match self.0 {
+                Value::Array(items) => visitor.visit_seq(Seq(items.into_iter())),
+                Value::Object(map) => visitor.visit_map(Entries {
+                    iter: map.into_iter(),
+                    value: None,
+                }),
+                other => other.deserialize_any(visitor),
+            }
+        }
+
+        fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+            match self.0 {
+                Value::Null => visitor.visit_none(),
+                other => visitor.visit_some(Strict(other)),
+            }
+        }
+
+        fn deserialize_struct<V: Visitor<'de>>(
+            self,
+            _name: &'static str,
+            _fields: &'static [&'static str],
+            visitor: V,
+        ) -> Result<V::Value, Error> {
+            match &self.0 {
+                Value::Object(_) => self.deserialize_any(visitor),
+                other => Err(de::Error::invalid_type(kind(other), &OBJECT)),
+            }
+        }
+
+        fn deserialize_newtype_struct<V: Visitor<'de>>(
+            self,
+            _name: &'static str,
+            visitor: V,
+        ) -> Result<V::Value, Error> {
+            visitor.visit_newtype_struct(self)
+        }
+
+        fn deserialize_enum<V: Visitor<'de>>(
+            self,
+            name: &'static str,
+            variants: &'static [&'static str],
+            visitor: V,
+        ) -> Result<V::Value, Error> {
+            self.0.deserialize_enum(name, variants, visitor)
+        }
+
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf unit
+            unit_struct seq tuple tuple_struct map identifier ignored_any
+        }
+    }
+
+    struct Seq(std::vec::IntoIter<Value>);
+
+    impl<'de> de::SeqAccess<'de> for Seq {
+        type Error = Error;
+        fn next_element_seed<T: DeserializeSeed<'de>>(
+            &mut self,
+            seed: T,
+        ) -> Result<Option<T::Value>, Error> {
+            self.0
+                .next()
+                .map(|v| seed.deserialize(Strict(v)))
+                .transpose()
+        }
+    }
+
+    struct Entries {
+        iter: <Map<String, Value> as IntoIterator>::IntoIter,
+        value: Option<Value>,
+    }
+
+    impl<'de> de::MapAccess<'de> for Entries {
+        type Error = Error;
+        fn next_key_seed<K: DeserializeSeed<'de>>(
+            &mut self,
+            seed: K,
+        ) -> Result<Option<K::Value>, Error> {
+            match self.iter.next() {
+                Some((k, v)) => {
+                    self.value = Some(v);
+                    seed.deserialize(k.into_deserializer()).map(Some)
+                }
+                None => Ok(None),
+            }
+        }
+        fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, Error> {
+            let v = self
+                .value
+                .take()
+                .ok_or_else(|| de::Error::custom("value requested before its key"))?;
+            seed.deserialize(Strict(v))
+        }
     }
 }
 
@@ -184,5 +320,69 @@ pub fn method_not_allowed(route: &'static str, req: &ApiRequest) -> Routed {
             405,
             format!("method {} not allowed on {}", req.method.as_str(), req.path),
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+    use std::collections::BTreeMap;
+
+    #[derive(Debug, Deserialize, PartialEq)]
+    #[serde(rename_all = "camelCase", deny_unknown_fields)]
+    struct Outer {
+        name: Option<String>,
+        inner: Option<Inner>,
+        items: Option<Vec<Inner>>,
+        labels: Option<BTreeMap<String, String>>,
+        count: Option<i32>,
+    }
+
+    #[derive(Debug, Deserialize, PartialEq)]
+    #[serde(deny_unknown_fields)]
+    struct Inner {
+        n: i32,
+    }
+
+    fn parse(body: &str) -> Result<Outer, ApiError> {
+        ApiRequest {
+            method: Method::Post,
+            path: "/x".into(),
+            query: Vec::new(),
+            body: bytes::Bytes::from(body.to_string()),
+            public_key: String::new(),
+        }
+        .json()
+    }
+
+    #[test]
+    fn objects_parse_and_errors_keep_their_position() {
+        let o = parse(r#"{"name": "a", "inner": {"n": 1}, "items": [{"n": 2}], "labels": {"k": "v"}, "count": null}"#)
+            .unwrap();
+        assert_eq!(o.items, Some(vec![Inner { n: 2 }]));
+        assert_eq!(parse("  ").unwrap().name, None, "empty body is {{}}");
+        let e = parse(r#"{"name": 1}"#).unwrap_err();
+        assert!(e.message.contains("expected a string at line 1"), "{e}");
+        let e = parse(r#"{"inner": {"n": 1, "x": 2}}"#).unwrap_err();
+        assert!(e.message.contains("unknown field `x`"), "{e}");
+    }
+
+    #[test]
+    fn positional_arrays_are_not_objects_at_any_depth() {
+        for body in [
+            r#"["a"]"#,
+            r#"[]"#,
+            r#"{"inner": [1]}"#,
+            r#"{"items": [[2]]}"#,
+        ] {
+            let e = parse(body).unwrap_err();
+            assert_eq!(e.status, 400);
+            assert!(
+                e.message
+                    .contains("invalid type: sequence, expected a JSON object"),
+                "{body}: {e}"
+            );
+        }
     }
 }

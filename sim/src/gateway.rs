@@ -226,16 +226,21 @@ impl Gateway {
 
         // 3. Faults.
         let plan = self.lock().faults.plan(method, &path, rand::random::<f64>);
+        let key = mask(&public_key);
         if !plan.latency.is_zero() {
+            let latency_ms = plan.latency.as_millis() as u64;
+            tracing::info!(method = raw.method, path = %path, key = %key, latency_ms, "fault: latency");
             tokio::time::sleep(plan.latency).await;
         }
         if plan.reset {
+            tracing::info!(method = raw.method, path = %path, key = %key, "fault: connection reset");
             self.count(&public_key, method, "(fault: reset)", 0);
             return Outcome::Drop {
                 hold: Duration::ZERO,
             };
         }
         if plan.throttle {
+            tracing::info!(method = raw.method, path = %path, key = %key, "fault: throttle (429)");
             let q = self.lock().quotas.exhaust(&public_key, Instant::now());
             self.count(&public_key, method, "(fault: throttle)", 429);
             return Self::error(
@@ -245,6 +250,7 @@ impl Gateway {
             );
         }
         if let Some(status) = plan.fail_status {
+            tracing::info!(method = raw.method, path = %path, key = %key, status, "fault: fail");
             self.count(&public_key, method, "(fault: fail)", status);
             let err = ApiError::new(
                 status,

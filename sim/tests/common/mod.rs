@@ -7,6 +7,7 @@ use clouddb_sim::{ApiKey, SimConfig, Simulator};
 use digest_auth::{AuthContext, HttpMethod, WwwAuthenticateHeader};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
+use std::path::Path;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -38,13 +39,20 @@ pub struct Client {
     challenge: Mutex<Option<WwwAuthenticateHeader>>,
     /// Number of HTTP exchanges made (including challenge round trips).
     pub exchanges: Mutex<u32>,
+    /// Every `WWW-Authenticate` value received, oldest first.
+    pub challenges: Mutex<Vec<String>>,
 }
 
 pub fn http_client(sim: &Simulator) -> reqwest::Client {
+    http_client_for(sim.ca_path())
+}
+
+/// An HTTP client trusting only `ca` (when given).
+pub fn http_client_for(ca: Option<&Path>) -> reqwest::Client {
     let mut b = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .use_rustls_tls();
-    if let Some(ca) = sim.ca_path() {
+    if let Some(ca) = ca {
         let pem = std::fs::read(ca).expect("read CA");
         b = b
             .add_root_certificate(reqwest::Certificate::from_pem(&pem).expect("CA pem"))
@@ -59,13 +67,47 @@ impl Client {
     }
 
     pub fn with_key(sim: &Simulator, key: ApiKey) -> Client {
+        Self::connect(sim.base_url(), sim.ca_path(), key)
+    }
+
+    /// A client of a simulator running elsewhere (e.g. the `clouddb-sim` binary).
+    pub fn connect(base: String, ca: Option<&Path>, key: ApiKey) -> Client {
         Client {
-            http: http_client(sim),
-            base: sim.base_url(),
+            http: http_client_for(ca),
+            base,
             key,
             challenge: Mutex::new(None),
             exchanges: Mutex::new(0),
+            challenges: Mutex::new(Vec::new()),
         }
+    }
+
+    /// A second client with the same key that starts from this one's cached challenge (nonce and `nc`), as
+    /// two processes sharing a cached challenge would.
+    pub fn fork(&self) -> Client {
+        Client {
+            http: self.http.clone(),
+            base: self.base.clone(),
+            key: self.key.clone(),
+            challenge: Mutex::new(self.challenge.lock().unwrap().clone()),
+            exchanges: Mutex::new(0),
+            challenges: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub fn exchanges(&self) -> u32 {
+        *self.exchanges.lock().unwrap()
+    }
+
+    /// The last `WWW-Authenticate` value received.
+    pub fn last_challenge(&self) -> Option<String> {
+        self.challenges.lock().unwrap().last().cloned()
+    }
+
+    /// The `Authorization` value the next request to `uri` would carry (consumes one `nc`); `None` before
+    /// the first challenge.
+    pub fn authorization(&self, method: &Method, uri: &str) -> Option<String> {
+        self.sign(method, uri)
     }
 
     fn sign(&self, method: &Method, uri: &str) -> Option<String> {
@@ -85,7 +127,7 @@ impl Client {
         &self,
         method: &Method,
         uri: &str,
-        body: Option<&Value>,
+        body: Option<&[u8]>,
     ) -> reqwest::Result<Resp> {
         let mut rb = self
             .http
@@ -96,19 +138,14 @@ impl Client {
         if let Some(b) = body {
             rb = rb
                 .header("content-type", "application/json")
-                .body(serde_json::to_vec(b).unwrap());
+                .body(b.to_vec());
         }
         *self.exchanges.lock().unwrap() += 1;
-        let r = rb.send().await?;
-        let status = r.status();
-        let headers = r.headers().clone();
-        let bytes = r.bytes().await?;
-        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        Ok(Resp {
-            status,
-            headers,
-            body,
-        })
+        let resp = read(rb.send().await?).await?;
+        if let Some(www) = resp.header("www-authenticate") {
+            self.challenges.lock().unwrap().push(www);
+        }
+        Ok(resp)
     }
 
     /// Sends a request, answering one digest challenge.
@@ -117,6 +154,17 @@ impl Client {
         method: Method,
         uri: &str,
         body: Option<&Value>,
+    ) -> reqwest::Result<Resp> {
+        let bytes = body.map(|b| serde_json::to_vec(b).unwrap());
+        self.try_send_raw(method, uri, bytes.as_deref()).await
+    }
+
+    /// Like [`Client::try_send`] with a body sent as is (malformed JSON, oversized bodies).
+    pub async fn try_send_raw(
+        &self,
+        method: Method,
+        uri: &str,
+        body: Option<&[u8]>,
     ) -> reqwest::Result<Resp> {
         let first = self.send_once(&method, uri, body).await?;
         if first.status != StatusCode::UNAUTHORIZED {
@@ -128,6 +176,12 @@ impl Client {
         *self.challenge.lock().unwrap() =
             Some(WwwAuthenticateHeader::parse(&www).expect("parse challenge"));
         self.send_once(&method, uri, body).await
+    }
+
+    pub async fn send_raw(&self, method: Method, uri: &str, body: &[u8]) -> Resp {
+        self.try_send_raw(method, uri, Some(body))
+            .await
+            .unwrap_or_else(|e| panic!("{uri}: {e}"))
     }
 
     pub async fn send(&self, method: Method, uri: &str, body: Option<&Value>) -> Resp {
@@ -157,16 +211,22 @@ impl Client {
         if let Some(b) = body {
             rb = rb.json(&b);
         }
-        let r = rb.send().await.expect("admin call");
-        let status = r.status();
-        let headers = r.headers().clone();
-        let body = r.json().await.unwrap_or(Value::Null);
-        Resp {
-            status,
-            headers,
-            body,
-        }
+        read(rb.send().await.expect("admin call"))
+            .await
+            .expect("admin body")
     }
+}
+
+/// Reads a response; a body that is not JSON becomes `null`.
+pub async fn read(r: reqwest::Response) -> reqwest::Result<Resp> {
+    let status = r.status();
+    let headers = r.headers().clone();
+    let bytes = r.bytes().await?;
+    Ok(Resp {
+        status,
+        headers,
+        body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    })
 }
 
 pub async fn start(config: SimConfig) -> Simulator {
@@ -192,18 +252,33 @@ pub async fn wait_for(
     timeout: Duration,
     pred: impl Fn(&Resp) -> bool,
 ) -> Resp {
+    let mut seen = observe_until(client, uri, timeout, pred).await;
+    seen.pop().expect("at least one observation")
+}
+
+/// Polls GET until `pred` holds (or panics after `timeout`) and returns every response seen, the last one
+/// satisfying `pred`: for asserting on the path a resource took, not only where it ended.
+pub async fn observe_until(
+    client: &Client,
+    uri: &str,
+    timeout: Duration,
+    pred: impl Fn(&Resp) -> bool,
+) -> Vec<Resp> {
     let deadline = tokio::time::Instant::now() + timeout;
+    let mut seen = Vec::new();
     loop {
         let r = client.get(uri).await;
-        if pred(&r) {
-            return r;
-        }
-        if tokio::time::Instant::now() > deadline {
+        let done = pred(&r);
+        if !done && tokio::time::Instant::now() > deadline {
             panic!(
                 "timed out after {timeout:?} waiting on {uri}; last: {} {}",
                 r.status, r.body
             );
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        seen.push(r);
+        if done {
+            return seen;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
     }
 }
