@@ -49,18 +49,36 @@ pub struct Desired {
 }
 
 impl Desired {
-    pub fn new(type_: &'static str, status: Status, reason: &str, message: impl Into<String>) -> Self {
-        Desired { type_, status, reason: reason.to_string(), message: message.into() }
+    pub fn new(
+        type_: &'static str,
+        status: Status,
+        reason: &str,
+        message: impl Into<String>,
+    ) -> Self {
+        Desired {
+            type_,
+            status,
+            reason: reason.to_string(),
+            message: message.into(),
+        }
     }
 }
 
 /// Merges `desired` into `existing`: keeps `lastTransitionTime` of conditions whose status did not change, drops
 /// conditions of the managed types that are not desired (e.g. `Stalled` once it no longer applies), keeps
 /// conditions of other types untouched. The result is sorted by type for a stable status.
-pub fn merge(existing: &[Condition], desired: &[Desired], managed: &[&str], generation: Option<i64>, now: Timestamp) -> Vec<Condition> {
+pub fn merge(
+    existing: &[Condition],
+    desired: &[Desired],
+    managed: &[&str],
+    generation: Option<i64>,
+    now: Timestamp,
+) -> Vec<Condition> {
     let mut out: Vec<Condition> = existing
         .iter()
-        .filter(|c| !managed.contains(&c.type_.as_str()) && !desired.iter().any(|d| d.type_ == c.type_))
+        .filter(|c| {
+            !managed.contains(&c.type_.as_str()) && !desired.iter().any(|d| d.type_ == c.type_)
+        })
         .cloned()
         .collect();
     for d in desired {
@@ -115,12 +133,30 @@ mod tests {
 
     #[test]
     fn transition_time_kept_while_status_unchanged() {
-        let first = merge(&[], &[Desired::new(READY, Status::False, "Creating", "creating")], MANAGED, Some(1), ts(100));
-        let second = merge(&first, &[Desired::new(READY, Status::False, "Updating", "other")], MANAGED, Some(2), ts(200));
+        let first = merge(
+            &[],
+            &[Desired::new(READY, Status::False, "Creating", "creating")],
+            MANAGED,
+            Some(1),
+            ts(100),
+        );
+        let second = merge(
+            &first,
+            &[Desired::new(READY, Status::False, "Updating", "other")],
+            MANAGED,
+            Some(2),
+            ts(200),
+        );
         assert_eq!(second[0].last_transition_time, Time(ts(100)));
         assert_eq!(second[0].reason, "Updating");
         assert_eq!(second[0].observed_generation, Some(2));
-        let third = merge(&second, &[Desired::new(READY, Status::True, "Ready", "ok")], MANAGED, Some(2), ts(300));
+        let third = merge(
+            &second,
+            &[Desired::new(READY, Status::True, "Ready", "ok")],
+            MANAGED,
+            Some(2),
+            ts(300),
+        );
         assert_eq!(third[0].last_transition_time, Time(ts(300)));
     }
 
@@ -128,12 +164,21 @@ mod tests {
     fn managed_conditions_not_desired_are_removed_and_foreign_kept() {
         let existing = merge(
             &[],
-            &[Desired::new(STALLED, Status::True, "InvalidSpec", "bad"), Desired::new("Custom", Status::True, "X", "y")],
+            &[
+                Desired::new(STALLED, Status::True, "InvalidSpec", "bad"),
+                Desired::new("Custom", Status::True, "X", "y"),
+            ],
             &[STALLED],
             Some(1),
             ts(1),
         );
-        let next = merge(&existing, &[Desired::new(READY, Status::True, "Ready", "ok")], MANAGED, Some(1), ts(2));
+        let next = merge(
+            &existing,
+            &[Desired::new(READY, Status::True, "Ready", "ok")],
+            MANAGED,
+            Some(1),
+            ts(2),
+        );
         let types: Vec<&str> = next.iter().map(|c| c.type_.as_str()).collect();
         assert_eq!(types, vec!["Custom", "Ready"]);
         assert!(is_true(&next, READY));
@@ -143,7 +188,13 @@ mod tests {
     #[test]
     fn long_messages_are_truncated_on_char_boundary() {
         let msg = "é".repeat(20_000);
-        let c = merge(&[], &[Desired::new(READY, Status::False, "X", msg)], MANAGED, None, ts(1));
+        let c = merge(
+            &[],
+            &[Desired::new(READY, Status::False, "X", msg)],
+            MANAGED,
+            None,
+            ts(1),
+        );
         assert!(c[0].message.len() <= 32 * 1024 + 3);
     }
 }

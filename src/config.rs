@@ -9,23 +9,44 @@ use std::time::Duration;
 pub struct RunConfig {
     /// Default credentials Secret, `namespace/name` (keys `publicKey`, `privateKey`), used by resources without
     /// `spec.credentials`. A bare `name` means the operator's own namespace (`--operator-namespace`).
-    #[arg(long, env = "CLOUDDB_DEFAULT_CREDENTIALS", default_value = "tidbcloud-credentials")]
+    #[arg(
+        long,
+        env = "CLOUDDB_DEFAULT_CREDENTIALS",
+        default_value = "tidbcloud-credentials"
+    )]
     pub default_credentials: String,
 
     /// The namespace the operator runs in (for the default credentials Secret).
-    #[arg(long, env = "CLOUDDB_OPERATOR_NAMESPACE", default_value = "clouddb-system")]
+    #[arg(
+        long,
+        env = "CLOUDDB_OPERATOR_NAMESPACE",
+        default_value = "clouddb-system"
+    )]
     pub operator_namespace: String,
 
     /// Namespaces to watch, comma-separated; empty means all namespaces.
-    #[arg(long, env = "CLOUDDB_WATCH_NAMESPACES", value_delimiter = ',', default_value = "")]
+    #[arg(
+        long,
+        env = "CLOUDDB_WATCH_NAMESPACES",
+        value_delimiter = ',',
+        default_value = ""
+    )]
     pub watch_namespaces: Vec<String>,
 
     /// TiDB Cloud Dedicated API base URL.
-    #[arg(long, env = "CLOUDDB_TIDBCLOUD_API_URL", default_value = "https://dedicated.tidbapi.com/v1beta1")]
+    #[arg(
+        long,
+        env = "CLOUDDB_TIDBCLOUD_API_URL",
+        default_value = "https://dedicated.tidbapi.com/v1beta1"
+    )]
     pub tidbcloud_api_url: String,
 
     /// TiDB Cloud IAM API base URL.
-    #[arg(long, env = "CLOUDDB_TIDBCLOUD_IAM_URL", default_value = "https://iam.tidbapi.com/v1beta1")]
+    #[arg(
+        long,
+        env = "CLOUDDB_TIDBCLOUD_IAM_URL",
+        default_value = "https://iam.tidbapi.com/v1beta1"
+    )]
     pub tidbcloud_iam_url: String,
 
     /// Extra CA bundle (PEM) trusted for cloud API calls, in addition to the system roots.
@@ -83,12 +104,19 @@ impl RunConfig {
     pub fn default_credentials_ref(&self) -> (String, String) {
         match self.default_credentials.split_once('/') {
             Some((ns, name)) => (ns.to_string(), name.to_string()),
-            None => (self.operator_namespace.clone(), self.default_credentials.clone()),
+            None => (
+                self.operator_namespace.clone(),
+                self.default_credentials.clone(),
+            ),
         }
     }
 
     /// Watched namespaces with empty entries removed; empty = all.
     pub fn namespaces(&self) -> Vec<String> {
-        self.watch_namespaces.iter().filter(|n| !n.trim().is_empty()).map(|n| n.trim().to_string()).collect()
+        self.watch_namespaces
+            .iter()
+            .filter(|n| !n.trim().is_empty())
+            .map(|n| n.trim().to_string())
+            .collect()
     }
 }

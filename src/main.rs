@@ -23,7 +23,11 @@ use clouddb_operator::providers::tidbcloud::pool::ClientPool;
 use clouddb_operator::{api, telemetry};
 
 #[derive(Parser, Debug)]
-#[command(name = "clouddb-operator", version, about = "Kubernetes operator for managed-database clouds (TiDB Cloud)")]
+#[command(
+    name = "clouddb-operator",
+    version,
+    about = "Kubernetes operator for managed-database clouds (TiDB Cloud)"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -60,7 +64,10 @@ fn main() -> std::process::ExitCode {
         }
         Command::Run(cfg) => {
             telemetry::init(&cfg.log_format);
-            let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+            let rt = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
                 Ok(rt) => rt,
                 Err(e) => {
                     eprintln!("cannot start the async runtime: {e}");
@@ -90,15 +97,23 @@ async fn run(cfg: RunConfig) -> Result<(), MainError> {
             let _ = rx.wait_for(|v| *v).await;
         }
     };
-    let http_task = tokio::spawn(http::serve(cfg.metrics_addr, metrics.clone(), readiness.clone(), shutdown()));
+    let http_task = tokio::spawn(http::serve(
+        cfg.metrics_addr,
+        metrics.clone(),
+        readiness.clone(),
+        shutdown(),
+    ));
 
     // Wait until our CRD is established, so the watches do not fail in a loop on a fresh install.
     let crds: Api<CustomResourceDefinition> = Api::all(kube.clone());
     let crd_name = "tidbcloudclusters.clouddb.dev";
-    tokio::time::timeout(Duration::from_secs(60), await_condition(crds, crd_name, conditions::is_crd_established()))
-        .await
-        .map_err(|_| MainError::Crd(crd_name, "timed out after 60s".into()))?
-        .map_err(|e| MainError::Crd(crd_name, e.to_string()))?;
+    tokio::time::timeout(
+        Duration::from_secs(60),
+        await_condition(crds, crd_name, conditions::is_crd_established()),
+    )
+    .await
+    .map_err(|_| MainError::Crd(crd_name, "timed out after 60s".into()))?
+    .map_err(|e| MainError::Crd(crd_name, e.to_string()))?;
 
     let mut client_config = ClientConfig {
         base_url: cfg.tidbcloud_api_url.clone(),
@@ -110,10 +125,17 @@ async fn run(cfg: RunConfig) -> Result<(), MainError> {
         client_config = client_config.with_ca_file(ca)?;
     }
     let budgets = BudgetRegistry::new(
-        BudgetConfig { requests_per_minute: f64::from(cfg.rate_limit_per_minute), headroom: cfg.rate_limit_headroom, ..BudgetConfig::default() },
+        BudgetConfig {
+            requests_per_minute: f64::from(cfg.rate_limit_per_minute),
+            headroom: cfg.rate_limit_headroom,
+            ..BudgetConfig::default()
+        },
         metrics.clone(),
     );
-    let reporter = Reporter { controller: "clouddb-operator".into(), instance: std::env::var("POD_NAME").ok() };
+    let reporter = Reporter {
+        controller: "clouddb-operator".into(),
+        instance: std::env::var("POD_NAME").ok(),
+    };
     let ctx = Arc::new(Context {
         kube: kube.clone(),
         metrics: metrics.clone(),
@@ -127,7 +149,12 @@ async fn run(cfg: RunConfig) -> Result<(), MainError> {
     let namespaces = cfg.namespaces();
     let mut controllers = Vec::new();
     if namespaces.is_empty() {
-        controllers.push(tokio::spawn(tidbcloudcluster::run(ctx.clone(), Api::<TidbCloudCluster>::all(kube.clone()), Api::<Secret>::all(kube.clone()), shutdown())));
+        controllers.push(tokio::spawn(tidbcloudcluster::run(
+            ctx.clone(),
+            Api::<TidbCloudCluster>::all(kube.clone()),
+            Api::<Secret>::all(kube.clone()),
+            shutdown(),
+        )));
     } else {
         for ns in &namespaces {
             controllers.push(tokio::spawn(tidbcloudcluster::run(
@@ -158,13 +185,14 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => {
-                let _ = ctrl_c.await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = ctrl_c => {},
             _ = term.recv() => {},

@@ -12,9 +12,6 @@ use std::path::{Path, PathBuf};
 use clouddb_operator::api::{
     self, DELETION_PROTECTION_POLICY, TidbCloudCluster, TidbCloudClusterSpec,
 };
-use k8s_openapi::api::admissionregistration::v1::{
-    ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding,
-};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
 use kube::{Client, Resource, ResourceExt};
@@ -802,45 +799,6 @@ async fn installed_schema_describes_every_field() {
             "kubectl explain {field}: expected {needle:?} in\n{explained}"
         );
     }
-}
-
-/// The policy and binding from `crds/deletion-protection.yaml`.
-fn policy_objects() -> (ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding) {
-    let mut policy = None;
-    let mut binding = None;
-    for document in serde_yaml::Deserializer::from_str(api::deletion_protection_policy_yaml()) {
-        let value = Value::deserialize(document).expect("policy YAML parses");
-        match value.get("kind").and_then(Value::as_str) {
-            Some("ValidatingAdmissionPolicy") => {
-                policy = Some(serde_json::from_value(value).expect("a ValidatingAdmissionPolicy"));
-            }
-            Some("ValidatingAdmissionPolicyBinding") => {
-                binding = Some(
-                    serde_json::from_value(value).expect("a ValidatingAdmissionPolicyBinding"),
-                );
-            }
-            None if value.is_null() => {}
-            other => panic!("unexpected document of kind {other:?} in the policy YAML"),
-        }
-    }
-    (
-        policy.expect("the YAML has a ValidatingAdmissionPolicy"),
-        binding.expect("the YAML has a ValidatingAdmissionPolicyBinding"),
-    )
-}
-
-/// Installs the deletion-protection policy (server-side apply: idempotent, so every test may call it).
-async fn install_policy(client: &Client) {
-    let (policy, binding) = policy_objects();
-    let params = PatchParams::apply(FIELD_MANAGER).force();
-    Api::<ValidatingAdmissionPolicy>::all(client.clone())
-        .patch(&policy.name_any(), &params, &Patch::Apply(&policy))
-        .await
-        .expect("apply ValidatingAdmissionPolicy");
-    Api::<ValidatingAdmissionPolicyBinding>::all(client.clone())
-        .patch(&binding.name_any(), &params, &Patch::Apply(&binding))
-        .await
-        .expect("apply ValidatingAdmissionPolicyBinding");
 }
 
 #[tokio::test]

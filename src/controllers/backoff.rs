@@ -23,7 +23,10 @@ impl PerObjectBackoff {
             .with_factor(2.0)
             .with_jitter()
             .without_max_times();
-        PerObjectBackoff { builder, attempts: Mutex::new(HashMap::new()) }
+        PerObjectBackoff {
+            builder,
+            attempts: Mutex::new(HashMap::new()),
+        }
     }
 
     /// Delay before the next attempt for `key`; each call moves one step further.
@@ -33,12 +36,19 @@ impl PerObjectBackoff {
         *n += 1;
         // The builder yields the n-th delay when iterated n times; n is bounded by max delay saturation.
         let steps = (*n).min(32);
-        self.builder.build().take(steps).last().unwrap_or(Duration::from_secs(1))
+        self.builder
+            .build()
+            .take(steps)
+            .last()
+            .unwrap_or(Duration::from_secs(1))
     }
 
     /// Forget the failures of `key` after a success.
     pub fn reset(&self, key: &str) {
-        self.attempts.lock().unwrap_or_else(|e| e.into_inner()).remove(key);
+        self.attempts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(key);
     }
 }
 
@@ -52,7 +62,10 @@ mod tests {
         let mut max_seen = Duration::ZERO;
         for _ in 0..20 {
             let d = b.next("a");
-            assert!(d <= Duration::from_secs(4), "jitter adds at most one delay: {d:?}");
+            assert!(
+                d <= Duration::from_secs(4),
+                "jitter adds at most one delay: {d:?}"
+            );
             max_seen = max_seen.max(d);
         }
         assert!(max_seen >= Duration::from_secs(2));

@@ -53,9 +53,17 @@ pub enum SecretRefError {
     #[error("Secret {namespace}/{name} not found")]
     NotFound { namespace: String, name: String },
     #[error("Secret {namespace}/{name} has no key {key:?}")]
-    KeyMissing { namespace: String, name: String, key: String },
+    KeyMissing {
+        namespace: String,
+        name: String,
+        key: String,
+    },
     #[error("Secret {namespace}/{name} key {key:?} is empty or not UTF-8")]
-    BadValue { namespace: String, name: String, key: String },
+    BadValue {
+        namespace: String,
+        name: String,
+        key: String,
+    },
 }
 
 /// Reads `key` of Secret `namespace/name`. `Ok(Err(..))` is a user-facing problem; `Err` a Kubernetes failure.
@@ -65,16 +73,32 @@ pub async fn secret_value(
     name: &str,
     key: &str,
 ) -> Result<Result<SecretString, SecretRefError>, kube::Error> {
-    let secret = match Api::<Secret>::namespaced(client.clone(), namespace).get_opt(name).await? {
+    let secret = match Api::<Secret>::namespaced(client.clone(), namespace)
+        .get_opt(name)
+        .await?
+    {
         Some(s) => s,
-        None => return Ok(Err(SecretRefError::NotFound { namespace: namespace.into(), name: name.into() })),
+        None => {
+            return Ok(Err(SecretRefError::NotFound {
+                namespace: namespace.into(),
+                name: name.into(),
+            }));
+        }
     };
     Ok(value_of(&secret, key).ok_or_else(|| {
         let has_key = secret.data.as_ref().is_some_and(|d| d.contains_key(key));
         if has_key {
-            SecretRefError::BadValue { namespace: namespace.into(), name: name.into(), key: key.into() }
+            SecretRefError::BadValue {
+                namespace: namespace.into(),
+                name: name.into(),
+                key: key.into(),
+            }
         } else {
-            SecretRefError::KeyMissing { namespace: namespace.into(), name: name.into(), key: key.into() }
+            SecretRefError::KeyMissing {
+                namespace: namespace.into(),
+                name: name.into(),
+                key: key.into(),
+            }
         }
     }))
 }
@@ -82,12 +106,18 @@ pub async fn secret_value(
 /// The UTF-8 value of `key` in a Secret's data, if present and non-empty.
 pub fn value_of(secret: &Secret, key: &str) -> Option<SecretString> {
     let bytes = secret.data.as_ref()?.get(key)?;
-    let s = std::str::from_utf8(&bytes.0).ok()?.trim_end_matches(['\n', '\r']);
+    let s = std::str::from_utf8(&bytes.0)
+        .ok()?
+        .trim_end_matches(['\n', '\r']);
     (!s.is_empty()).then(|| SecretString::from(s.to_string()))
 }
 
 /// Server-side applies `status` to the status subresource with the operator's field manager.
-pub async fn apply_status<K>(api: &Api<K>, obj: &K, status: &impl Serialize) -> Result<(), kube::Error>
+pub async fn apply_status<K>(
+    api: &Api<K>,
+    obj: &K,
+    status: &impl Serialize,
+) -> Result<(), kube::Error>
 where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug,
 {
@@ -96,9 +126,13 @@ where
         "kind": K::kind(&()),
         "status": status,
     });
-    api.patch_status(&obj.name_any(), &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&patch))
-        .await
-        .map(|_| ())
+    api.patch_status(
+        &obj.name_any(),
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(&patch),
+    )
+    .await
+    .map(|_| ())
 }
 
 /// Adds our finalizer (JSON patch guarded by a `test` of the current list, as kube-runtime does).
@@ -124,7 +158,9 @@ pub async fn remove_finalizer<K>(api: &Api<K>, obj: &K) -> Result<(), kube::Erro
 where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug,
 {
-    let Some(idx) = obj.finalizers().iter().position(|f| f == FINALIZER) else { return Ok(()) };
+    let Some(idx) = obj.finalizers().iter().position(|f| f == FINALIZER) else {
+        return Ok(());
+    };
     let path = format!("/metadata/finalizers/{idx}");
     let patch = serde_json::json!([
         {"op": "test", "path": path, "value": FINALIZER},
@@ -143,7 +179,13 @@ where
 {
     let patch: json_patch::Patch =
         serde_json::from_value(patch).map_err(kube::Error::SerdeError)?;
-    api.patch(&obj.name_any(), &PatchParams::default(), &Patch::Json::<()>(patch)).await.map(|_| ())
+    api.patch(
+        &obj.name_any(),
+        &PatchParams::default(),
+        &Patch::Json::<()>(patch),
+    )
+    .await
+    .map(|_| ())
 }
 
 pub fn has_finalizer<K: Resource>(obj: &K) -> bool {
@@ -152,18 +194,29 @@ pub fn has_finalizer<K: Resource>(obj: &K) -> bool {
 
 /// Whether the object is being deleted as part of a cascade: its namespace is terminating, or the CRD
 /// `crd_name` itself is being deleted. An unset `deletionPolicy` then means Retain.
-pub async fn cascade_in_progress(client: &Client, namespace: &str, crd_name: &str) -> Result<bool, kube::Error> {
-    let ns = Api::<Namespace>::all(client.clone()).get_opt(namespace).await?;
+pub async fn cascade_in_progress(
+    client: &Client,
+    namespace: &str,
+    crd_name: &str,
+) -> Result<bool, kube::Error> {
+    let ns = Api::<Namespace>::all(client.clone())
+        .get_opt(namespace)
+        .await?;
     if ns.is_none_or(|n| n.metadata.deletion_timestamp.is_some()) {
         return Ok(true);
     }
-    let crd = Api::<CustomResourceDefinition>::all(client.clone()).get_opt(crd_name).await?;
+    let crd = Api::<CustomResourceDefinition>::all(client.clone())
+        .get_opt(crd_name)
+        .await?;
     Ok(crd.is_none_or(|c| c.metadata.deletion_timestamp.is_some()))
 }
 
 /// The policy that applies to this deletion: explicit wins; unset deletes on a direct delete and retains on a
 /// cascade.
-pub fn effective_deletion_policy(explicit: Option<&DeletionPolicy>, cascade: bool) -> DeletionPolicy {
+pub fn effective_deletion_policy(
+    explicit: Option<&DeletionPolicy>,
+    cascade: bool,
+) -> DeletionPolicy {
     match explicit {
         Some(p) => *p,
         None if cascade => DeletionPolicy::Retain,
@@ -173,11 +226,23 @@ pub fn effective_deletion_policy(explicit: Option<&DeletionPolicy>, cascade: boo
 
 /// Publishes an Event about `obj`; failures are logged, never fatal. `note` must not contain secrets (callers
 /// only pass messages built from spec fields, cloud state and typed errors, which carry none).
-pub async fn publish<K>(recorder: &Recorder, obj: &K, type_: EventType, reason: &str, action: &str, note: String)
-where
+pub async fn publish<K>(
+    recorder: &Recorder,
+    obj: &K,
+    type_: EventType,
+    reason: &str,
+    action: &str,
+    note: String,
+) where
     K: Resource<DynamicType = ()>,
 {
-    let ev = Event { type_, reason: reason.to_string(), note: Some(note), action: action.to_string(), secondary: None };
+    let ev = Event {
+        type_,
+        reason: reason.to_string(),
+        note: Some(note),
+        action: action.to_string(),
+        secondary: None,
+    };
     if let Err(e) = recorder.publish(&ev, &obj.object_ref(&())).await {
         tracing::warn!(error = %e, reason, "could not publish Event");
     }
@@ -195,9 +260,19 @@ pub fn generate_password() -> SecretString {
     use rand::Rng;
     const CHARS: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789-_.~";
     let mut rng = rand::rng();
-    let mut pw: String = (0..24).map(|_| CHARS[rng.random_range(0..CHARS.len())] as char).collect();
+    let mut pw: String = (0..24)
+        .map(|_| CHARS[rng.random_range(0..CHARS.len())] as char)
+        .collect();
     // Guarantee one of each class, whatever the draw.
-    pw.replace_range(0..3, &format!("{}{}{}", pick(&mut rng, b"ABCDEFGHJKLMNPQRSTUVWXYZ"), pick(&mut rng, b"abcdefghijkmnopqrstuvwxyz"), pick(&mut rng, b"23456789")));
+    pw.replace_range(
+        0..3,
+        &format!(
+            "{}{}{}",
+            pick(&mut rng, b"ABCDEFGHJKLMNPQRSTUVWXYZ"),
+            pick(&mut rng, b"abcdefghijkmnopqrstuvwxyz"),
+            pick(&mut rng, b"23456789")
+        ),
+    );
     SecretString::from(pw)
 }
 
@@ -212,10 +287,22 @@ mod tests {
 
     #[test]
     fn unset_policy_retains_only_on_cascade() {
-        assert_eq!(effective_deletion_policy(None, false), DeletionPolicy::Delete);
-        assert_eq!(effective_deletion_policy(None, true), DeletionPolicy::Retain);
-        assert_eq!(effective_deletion_policy(Some(&DeletionPolicy::Delete), true), DeletionPolicy::Delete);
-        assert_eq!(effective_deletion_policy(Some(&DeletionPolicy::Retain), false), DeletionPolicy::Retain);
+        assert_eq!(
+            effective_deletion_policy(None, false),
+            DeletionPolicy::Delete
+        );
+        assert_eq!(
+            effective_deletion_policy(None, true),
+            DeletionPolicy::Retain
+        );
+        assert_eq!(
+            effective_deletion_policy(Some(&DeletionPolicy::Delete), true),
+            DeletionPolicy::Delete
+        );
+        assert_eq!(
+            effective_deletion_policy(Some(&DeletionPolicy::Retain), false),
+            DeletionPolicy::Retain
+        );
     }
 
     #[test]
@@ -231,9 +318,22 @@ mod tests {
 
     #[test]
     fn secret_values_trim_trailing_newline() {
-        let mut s = Secret::default();
-        s.data = Some([("k".to_string(), k8s_openapi::ByteString(b"value\n".to_vec()))].into());
-        assert_eq!(value_of(&s, "k").map(|v| v.expose_secret().to_string()).as_deref(), Some("value"));
+        let s = Secret {
+            data: Some(
+                [(
+                    "k".to_string(),
+                    k8s_openapi::ByteString(b"value\n".to_vec()),
+                )]
+                .into(),
+            ),
+            ..Secret::default()
+        };
+        assert_eq!(
+            value_of(&s, "k")
+                .map(|v| v.expose_secret().to_string())
+                .as_deref(),
+            Some("value")
+        );
         assert!(value_of(&s, "missing").is_none());
     }
 }

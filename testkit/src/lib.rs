@@ -19,6 +19,7 @@
 mod control_plane;
 mod error;
 mod namespace;
+mod process;
 mod shared;
 mod spawn;
 pub mod wait;
@@ -29,6 +30,7 @@ pub use control_plane::{
 };
 pub use error::{Error, Result};
 pub use namespace::{TEST_NAMESPACE_LABEL, TestNamespace};
+pub use process::ChildProcess;
 pub use shared::{binaries_or_skip, in_ci};
 pub use wait::{
     apply_crd, apply_crd_yaml, await_condition, await_crd_established, await_deleted, await_object,

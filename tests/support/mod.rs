@@ -7,6 +7,8 @@ use std::time::Duration;
 
 pub use clouddb_testkit::*;
 
+pub mod operator;
+
 /// Upper bound for waits on things the API server or the controllers do promptly.
 pub const TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -34,4 +36,52 @@ pub async fn setup_with(
         .expect("create test namespace");
     let admin = cp.admin_client().await.expect("admin client");
     Some(TestEnv { cp, ns, admin })
+}
+
+use k8s_openapi::api::admissionregistration::v1::{
+    ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding,
+};
+use kube::ResourceExt;
+use kube::api::{Api, Patch, PatchParams};
+use serde::Deserialize;
+use serde_json::Value;
+
+/// The policy and binding from `crds/deletion-protection.yaml`.
+pub fn policy_objects() -> (ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding) {
+    let mut policy = None;
+    let mut binding = None;
+    let yaml = clouddb_operator::api::deletion_protection_policy_yaml();
+    for document in serde_yaml::Deserializer::from_str(yaml) {
+        let value = Value::deserialize(document).expect("policy YAML parses");
+        match value.get("kind").and_then(Value::as_str) {
+            Some("ValidatingAdmissionPolicy") => {
+                policy = Some(serde_json::from_value(value).expect("a ValidatingAdmissionPolicy"));
+            }
+            Some("ValidatingAdmissionPolicyBinding") => {
+                binding = Some(
+                    serde_json::from_value(value).expect("a ValidatingAdmissionPolicyBinding"),
+                );
+            }
+            None if value.is_null() => {}
+            other => panic!("unexpected document of kind {other:?} in the policy YAML"),
+        }
+    }
+    (
+        policy.expect("the YAML has a ValidatingAdmissionPolicy"),
+        binding.expect("the YAML has a ValidatingAdmissionPolicyBinding"),
+    )
+}
+
+/// Installs the deletion-protection policy (server-side apply: idempotent, so every test may call it).
+pub async fn install_policy(client: &kube::Client) {
+    let (policy, binding) = policy_objects();
+    let params = PatchParams::apply("clouddb-tests").force();
+    Api::<ValidatingAdmissionPolicy>::all(client.clone())
+        .patch(&policy.name_any(), &params, &Patch::Apply(&policy))
+        .await
+        .expect("apply ValidatingAdmissionPolicy");
+    Api::<ValidatingAdmissionPolicyBinding>::all(client.clone())
+        .patch(&binding.name_any(), &params, &Patch::Apply(&binding))
+        .await
+        .expect("apply ValidatingAdmissionPolicyBinding");
 }

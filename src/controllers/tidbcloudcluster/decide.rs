@@ -64,7 +64,10 @@ impl Change {
             parts.push(format!("TiKV {}", storage_summary(Some(&observed.tikv), t)));
         }
         if let Some(t) = &self.tiflash {
-            parts.push(format!("TiFlash {}", storage_summary(observed.tiflash.as_ref(), t)));
+            parts.push(format!(
+                "TiFlash {}",
+                storage_summary(observed.tiflash.as_ref(), t)
+            ));
         }
         if self.tiflash_remove {
             parts.push("remove TiFlash".to_string());
@@ -77,9 +80,17 @@ fn storage_summary(from: Option<&StorageObserved>, to: &StorageNodesSpec) -> Str
     match from {
         Some(f) => format!(
             "{}×{} {}Gi→{}×{} {}Gi",
-            f.node_count, f.node_spec_key, f.storage_size_gi, to.node_count, to.node_spec_key, to.storage_size_gi
+            f.node_count,
+            f.node_spec_key,
+            f.storage_size_gi,
+            to.node_count,
+            to.node_spec_key,
+            to.storage_size_gi
         ),
-        None => format!("add {}×{} {}Gi", to.node_count, to.node_spec_key, to.storage_size_gi),
+        None => format!(
+            "add {}×{} {}Gi",
+            to.node_count, to.node_spec_key, to.storage_size_gi
+        ),
     }
 }
 
@@ -128,13 +139,26 @@ pub struct Flags {
 }
 
 /// Decides the next action. `display_name` is the effective display name (spec or metadata.name).
-pub fn decide(spec: &TidbCloudClusterSpec, display_name: &str, observed: Option<&Observed>, flags: Flags) -> Decision {
+pub fn decide(
+    spec: &TidbCloudClusterSpec,
+    display_name: &str,
+    observed: Option<&Observed>,
+    flags: Flags,
+) -> Decision {
     let Some(obs) = observed else {
-        return if flags.observe_only { Decision::Wait { state: "NotFound".into() } } else { Decision::Create };
+        return if flags.observe_only {
+            Decision::Wait {
+                state: "NotFound".into(),
+            }
+        } else {
+            Decision::Create
+        };
     };
     let state = obs.state.as_str();
     if state != ACTIVE && state != PAUSED {
-        return Decision::Wait { state: obs.state.clone() };
+        return Decision::Wait {
+            state: obs.state.clone(),
+        };
     }
     let change = diff(spec, display_name, obs);
     let mut steps = Vec::new();
@@ -167,14 +191,18 @@ pub fn diff(spec: &TidbCloudClusterSpec, display_name: &str, obs: &Observed) -> 
     if obs.display_name != display_name {
         c.display_name = Some(display_name.to_string());
     }
-    if obs.tidb_node_spec_key != spec.tidb.node_spec_key || obs.tidb_node_count != spec.tidb.node_count {
+    if obs.tidb_node_spec_key != spec.tidb.node_spec_key
+        || obs.tidb_node_count != spec.tidb.node_count
+    {
         c.tidb = Some((spec.tidb.node_spec_key.clone(), spec.tidb.node_count));
     }
     if storage_differs(&spec.tikv, Some(&obs.tikv)) {
         c.tikv = Some(spec.tikv.clone());
     }
     match (&spec.tiflash, &obs.tiflash) {
-        (Some(want), have) if storage_differs(want, have.as_ref()) => c.tiflash = Some(want.clone()),
+        (Some(want), have) if storage_differs(want, have.as_ref()) => {
+            c.tiflash = Some(want.clone())
+        }
         (None, Some(have)) if have.node_count > 0 => c.tiflash_remove = true,
         _ => {}
     }
@@ -186,8 +214,13 @@ fn storage_differs(want: &StorageNodesSpec, have: Option<&StorageObserved>) -> b
     have.node_spec_key != want.node_spec_key
         || have.node_count != want.node_count
         || have.storage_size_gi != want.storage_size_gi
-        || want.storage_type.as_ref().is_some_and(|t| have.storage_type.as_ref() != Some(t))
-        || want.raft_store_iops.is_some_and(|i| have.raft_store_iops != Some(i))
+        || want
+            .storage_type
+            .as_ref()
+            .is_some_and(|t| have.storage_type.as_ref() != Some(t))
+        || want
+            .raft_store_iops
+            .is_some_and(|i| have.raft_store_iops != Some(i))
 }
 
 #[cfg(test)]
@@ -223,22 +256,48 @@ mod tests {
 
     #[test]
     fn nothing_in_cloud_means_create_unless_observing() {
-        assert_eq!(decide(&spec(), "db", None, Flags::default()), Decision::Create);
-        let f = Flags { observe_only: true, ..Flags::default() };
-        assert!(matches!(decide(&spec(), "db", None, f), Decision::Wait { .. }));
+        assert_eq!(
+            decide(&spec(), "db", None, Flags::default()),
+            Decision::Create
+        );
+        let f = Flags {
+            observe_only: true,
+            ..Flags::default()
+        };
+        assert!(matches!(
+            decide(&spec(), "db", None, f),
+            Decision::Wait { .. }
+        ));
     }
 
     #[test]
     fn converged_when_equal_and_unset_fields_ignored() {
-        assert_eq!(decide(&spec(), "db", Some(&observed(ACTIVE)), Flags::default()), Decision::Converged);
+        assert_eq!(
+            decide(&spec(), "db", Some(&observed(ACTIVE)), Flags::default()),
+            Decision::Converged
+        );
     }
 
     #[test]
     fn transitional_states_wait_even_with_changes() {
         let mut s = spec();
-        s.tidb = TidbSpec { node_spec_key: "8C16G".into(), node_count: 4 };
-        for st in ["CREATING", "MODIFYING", "PAUSING", "RESUMING", "DELETING", "IMPORTING", "MAINTENANCE"] {
-            assert_eq!(decide(&s, "db", Some(&observed(st)), Flags::default()), Decision::Wait { state: st.into() });
+        s.tidb = TidbSpec {
+            node_spec_key: "8C16G".into(),
+            node_count: 4,
+        };
+        for st in [
+            "CREATING",
+            "MODIFYING",
+            "PAUSING",
+            "RESUMING",
+            "DELETING",
+            "IMPORTING",
+            "MAINTENANCE",
+        ] {
+            assert_eq!(
+                decide(&s, "db", Some(&observed(st)), Flags::default()),
+                Decision::Wait { state: st.into() }
+            );
         }
     }
 
@@ -247,10 +306,22 @@ mod tests {
         let mut s = spec();
         s.tikv.node_count = 6;
         s.paused = true;
-        let d = decide(&s, "renamed", Some(&observed(ACTIVE)), Flags { password_differs: true, observe_only: false });
-        let Decision::Act { steps } = d else { panic!("expected Act, got {d:?}") };
+        let d = decide(
+            &s,
+            "renamed",
+            Some(&observed(ACTIVE)),
+            Flags {
+                password_differs: true,
+                observe_only: false,
+            },
+        );
+        let Decision::Act { steps } = d else {
+            panic!("expected Act, got {d:?}")
+        };
         assert_eq!(steps.len(), 3);
-        let Step::Update(c) = &steps[0] else { panic!("update first") };
+        let Step::Update(c) = &steps[0] else {
+            panic!("update first")
+        };
         assert_eq!(c.display_name.as_deref(), Some("renamed"));
         assert_eq!(c.tikv.as_ref().map(|t| t.node_count), Some(6));
         assert!(c.tidb.is_none() && c.tiflash.is_none() && !c.tiflash_remove);
@@ -263,10 +334,14 @@ mod tests {
         let mut s = spec();
         s.paused = true;
         s.tidb.node_count = 3;
-        let Decision::Act { steps } = decide(&s, "db", Some(&observed(PAUSED)), Flags::default()) else {
+        let Decision::Act { steps } = decide(&s, "db", Some(&observed(PAUSED)), Flags::default())
+        else {
             panic!("expected Act")
         };
-        assert_eq!(steps.iter().map(Step::verb).collect::<Vec<_>>(), vec!["resume", "update", "pause"]);
+        assert_eq!(
+            steps.iter().map(Step::verb).collect::<Vec<_>>(),
+            vec!["resume", "update", "pause"]
+        );
     }
 
     #[test]
@@ -275,12 +350,19 @@ mod tests {
         s.paused = true;
         assert_eq!(
             decide(&s, "db", Some(&observed(ACTIVE)), Flags::default()),
-            Decision::Act { steps: vec![Step::Pause] }
+            Decision::Act {
+                steps: vec![Step::Pause]
+            }
         );
-        assert_eq!(decide(&s, "db", Some(&observed(PAUSED)), Flags::default()), Decision::Converged);
+        assert_eq!(
+            decide(&s, "db", Some(&observed(PAUSED)), Flags::default()),
+            Decision::Converged
+        );
         assert_eq!(
             decide(&spec(), "db", Some(&observed(PAUSED)), Flags::default()),
-            Decision::Act { steps: vec![Step::Resume] }
+            Decision::Act {
+                steps: vec![Step::Resume]
+            }
         );
     }
 
@@ -317,14 +399,26 @@ mod tests {
         s.tikv.storage_type = Some("Performance".into());
         s.tikv.raft_store_iops = Some(4000);
         let c = diff(&s, "db", &observed(ACTIVE));
-        assert_eq!(c.tikv.as_ref().and_then(|t| t.storage_type.clone()).as_deref(), Some("Performance"));
+        assert_eq!(
+            c.tikv
+                .as_ref()
+                .and_then(|t| t.storage_type.clone())
+                .as_deref(),
+            Some("Performance")
+        );
     }
 
     #[test]
     fn observe_only_reports_differences_without_acting() {
         let mut s = spec();
         s.tidb.node_count = 5;
-        let f = Flags { observe_only: true, ..Flags::default() };
-        assert!(matches!(decide(&s, "db", Some(&observed(ACTIVE)), f), Decision::Differs { .. }));
+        let f = Flags {
+            observe_only: true,
+            ..Flags::default()
+        };
+        assert!(matches!(
+            decide(&s, "db", Some(&observed(ACTIVE)), f),
+            Decision::Differs { .. }
+        ));
     }
 }

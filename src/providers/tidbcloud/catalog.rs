@@ -28,7 +28,11 @@ pub struct Catalog {
 
 impl Catalog {
     pub fn new(ttl: Duration) -> Catalog {
-        Catalog { ttl, regions: Mutex::new(None), node_specs: Mutex::new(HashMap::new()) }
+        Catalog {
+            ttl,
+            regions: Mutex::new(None),
+            node_specs: Mutex::new(HashMap::new()),
+        }
     }
 
     async fn regions(&self, client: &TidbCloudClient) -> Result<Arc<Vec<Region>>, CloudError> {
@@ -37,23 +41,43 @@ impl Catalog {
             return Ok(e.value.clone());
         }
         let value = Arc::new(client.list_regions().await?);
-        *guard = Some(Entry { value: value.clone(), fetched: Instant::now() });
+        *guard = Some(Entry {
+            value: value.clone(),
+            fetched: Instant::now(),
+        });
         Ok(value)
     }
 
-    async fn node_specs(&self, client: &TidbCloudClient, region_id: &str) -> Result<Arc<Vec<NodeSpec>>, CloudError> {
+    async fn node_specs(
+        &self,
+        client: &TidbCloudClient,
+        region_id: &str,
+    ) -> Result<Arc<Vec<NodeSpec>>, CloudError> {
         let mut guard = self.node_specs.lock().await;
-        if let Some(e) = guard.get(region_id).filter(|e| e.fetched.elapsed() < self.ttl) {
+        if let Some(e) = guard
+            .get(region_id)
+            .filter(|e| e.fetched.elapsed() < self.ttl)
+        {
             return Ok(e.value.clone());
         }
         let value = Arc::new(client.list_node_specs(region_id, None).await?);
-        guard.insert(region_id.to_string(), Entry { value: value.clone(), fetched: Instant::now() });
+        guard.insert(
+            region_id.to_string(),
+            Entry {
+                value: value.clone(),
+                fetched: Instant::now(),
+            },
+        );
         Ok(value)
     }
 
     /// Problems of `spec` against the catalogue (empty = valid). Cloud errors while fetching are returned as
     /// errors, not as problems.
-    pub async fn check(&self, client: &TidbCloudClient, spec: &TidbCloudClusterSpec) -> Result<Vec<String>, CloudError> {
+    pub async fn check(
+        &self,
+        client: &TidbCloudClient,
+        spec: &TidbCloudClusterSpec,
+    ) -> Result<Vec<String>, CloudError> {
         let regions = self.regions(client).await?;
         if !regions.iter().any(|r| r.region_id == spec.region_id) {
             return Ok(vec![unknown_region(&spec.region_id, &regions)]);
@@ -66,7 +90,10 @@ impl Catalog {
 fn unknown_region(region_id: &str, regions: &[Region]) -> String {
     let mut ids: Vec<&str> = regions.iter().map(|r| r.region_id.as_str()).collect();
     ids.sort_unstable();
-    format!("spec.regionId {region_id:?} is not a TiDB Cloud Dedicated region; allowed: {}", ids.join(", "))
+    format!(
+        "spec.regionId {region_id:?} is not a TiDB Cloud Dedicated region; allowed: {}",
+        ids.join(", ")
+    )
 }
 
 /// Checks node spec keys, storage sizes, storage types and raft IOPS against the region's node specs. Pure.
@@ -80,9 +107,23 @@ pub fn check_node_specs(spec: &TidbCloudClusterSpec, specs: &[NodeSpec]) -> Vec<
             spec.tidb.node_spec_key
         )),
     }
-    check_storage("spec.tikv", &ComponentType::Tikv, &spec.tikv, specs, region, &mut problems);
+    check_storage(
+        "spec.tikv",
+        &ComponentType::Tikv,
+        &spec.tikv,
+        specs,
+        region,
+        &mut problems,
+    );
     if let Some(tiflash) = &spec.tiflash {
-        check_storage("spec.tiflash", &ComponentType::Tiflash, tiflash, specs, region, &mut problems);
+        check_storage(
+            "spec.tiflash",
+            &ComponentType::Tiflash,
+            tiflash,
+            specs,
+            region,
+            &mut problems,
+        );
     }
     problems
 }
@@ -105,7 +146,9 @@ fn check_storage(
             return;
         }
     };
-    if ns.max_storage_size_gi > 0 && !(ns.min_storage_size_gi..=ns.max_storage_size_gi).contains(&s.storage_size_gi) {
+    if ns.max_storage_size_gi > 0
+        && !(ns.min_storage_size_gi..=ns.max_storage_size_gi).contains(&s.storage_size_gi)
+    {
         problems.push(format!(
             "{field}.storageSizeGi {} is outside {}–{} Gi allowed for {}",
             s.storage_size_gi, ns.min_storage_size_gi, ns.max_storage_size_gi, ns.node_spec_key
@@ -122,15 +165,28 @@ fn check_storage(
             allowed.join(", ")
         ));
     }
-    if let (Some(iops), Some(min), Some(max)) = (s.raft_store_iops, ns.min_raft_store_iops, ns.max_raft_store_iops)
-        && !(min..=max).contains(&iops)
+    if let (Some(iops), Some(min), Some(max)) = (
+        s.raft_store_iops,
+        ns.min_raft_store_iops,
+        ns.max_raft_store_iops,
+    ) && !(min..=max).contains(&iops)
     {
-        problems.push(format!("{field}.raftStoreIops {iops} is outside {min}–{max} allowed for {}", ns.node_spec_key));
+        problems.push(format!(
+            "{field}.raftStoreIops {iops} is outside {min}–{max} allowed for {}",
+            ns.node_spec_key
+        ));
     }
 }
 
-fn find<'a>(specs: &'a [NodeSpec], component: &ComponentType, key: &str) -> Result<&'a NodeSpec, String> {
-    let mut offered = specs.iter().filter(|s| &s.component_type == component).peekable();
+fn find<'a>(
+    specs: &'a [NodeSpec],
+    component: &ComponentType,
+    key: &str,
+) -> Result<&'a NodeSpec, String> {
+    let mut offered = specs
+        .iter()
+        .filter(|s| &s.component_type == component)
+        .peekable();
     if offered.peek().is_none() {
         return Err("(none)".to_string());
     }
@@ -164,7 +220,11 @@ mod tests {
 
     #[test]
     fn valid_spec_has_no_problems_and_bad_values_name_allowed_ones() {
-        let specs = vec![node_spec("TIDB", "8C16G"), node_spec("TIDB", "4C16G"), node_spec("TIKV", "8C32G")];
+        let specs = vec![
+            node_spec("TIDB", "8C16G"),
+            node_spec("TIDB", "4C16G"),
+            node_spec("TIKV", "8C32G"),
+        ];
         let ok = spec(serde_json::json!({"regionId": "aws-us-west-2",
             "tidb": {"nodeSpecKey": "8C16G", "nodeCount": 2},
             "tikv": {"nodeSpecKey": "8C32G", "nodeCount": 3, "storageSizeGi": 500}}));

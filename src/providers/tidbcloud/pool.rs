@@ -21,12 +21,18 @@ pub struct ClientPool {
 impl ClientPool {
     pub fn new(config: ClientConfig, budgets: BudgetRegistry) -> Result<ClientPool, CloudError> {
         let http = config.build_http_client()?;
-        Ok(ClientPool { config, http, budgets, clients: Mutex::new(HashMap::new()) })
+        Ok(ClientPool {
+            config,
+            http,
+            budgets,
+            clients: Mutex::new(HashMap::new()),
+        })
     }
 
     /// The client for `key` (the same one for every object using the same key pair).
     pub fn client_for(&self, key: ApiKey) -> Result<TidbCloudClient, CloudError> {
-        let fingerprint: [u8; 32] = Sha256::digest(key.private_key.expose_secret().as_bytes()).into();
+        let fingerprint: [u8; 32] =
+            Sha256::digest(key.private_key.expose_secret().as_bytes()).into();
         let mut clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
         if let Some((fp, c)) = clients.get(&key.public_key)
             && *fp == fingerprint
@@ -34,7 +40,8 @@ impl ClientPool {
             return Ok(c.clone());
         }
         let public = key.public_key.clone();
-        let client = TidbCloudClient::with_http_client(self.http.clone(), &self.config, key, &self.budgets)?;
+        let client =
+            TidbCloudClient::with_http_client(self.http.clone(), &self.config, key, &self.budgets)?;
         clients.insert(public, (fingerprint, client.clone()));
         Ok(client)
     }

@@ -4,8 +4,8 @@ use secrecy::SecretString;
 
 use super::models::{
     Cluster, ConnectionType, CreateClusterRequest, StorageNodeSetting, StorageNodeSettingRequest,
-    StorageNodeSettingUpdate, StorageType, TidbNodeGroupUpdate, TidbNodeSettingRequest, TidbNodeSettingUpdate,
-    UpdateClusterRequest,
+    StorageNodeSettingUpdate, StorageType, TidbNodeGroupUpdate, TidbNodeSettingRequest,
+    TidbNodeSettingUpdate, UpdateClusterRequest,
 };
 use crate::api::tidbcloudcluster::{Endpoint, StorageNodesSpec, TidbCloudClusterSpec};
 use crate::controllers::tidbcloudcluster::decide::{Change, Observed, StorageObserved};
@@ -18,13 +18,20 @@ pub fn observed(c: &Cluster) -> Observed {
         tidb_node_spec_key: c.tidb_node_setting.node_spec_key.clone(),
         tidb_node_count: default_group(c).map(|g| g.node_count).unwrap_or(0),
         tikv: storage_observed(&c.tikv_node_setting),
-        tiflash: c.tiflash_node_setting.as_ref().filter(|t| t.node_count > 0).map(storage_observed),
+        tiflash: c
+            .tiflash_node_setting
+            .as_ref()
+            .filter(|t| t.node_count > 0)
+            .map(storage_observed),
     }
 }
 
 fn default_group(c: &Cluster) -> Option<&super::models::TidbNodeGroup> {
     let groups = &c.tidb_node_setting.tidb_node_groups;
-    groups.iter().find(|g| g.is_default_group).or_else(|| groups.first())
+    groups
+        .iter()
+        .find(|g| g.is_default_group)
+        .or_else(|| groups.first())
 }
 
 fn storage_observed(s: &StorageNodeSetting) -> StorageObserved {
@@ -47,7 +54,10 @@ pub fn create_request(
         display_name: display_name.to_string(),
         region_id: spec.region_id.clone(),
         labels: Default::default(),
-        tidb_node_setting: TidbNodeSettingRequest::new(spec.tidb.node_spec_key.clone(), spec.tidb.node_count),
+        tidb_node_setting: TidbNodeSettingRequest::new(
+            spec.tidb.node_spec_key.clone(),
+            spec.tidb.node_count,
+        ),
         tikv_node_setting: storage_request(&spec.tikv),
         tiflash_node_setting: spec.tiflash.as_ref().map(storage_request),
         port: Some(spec.port),
@@ -73,10 +83,16 @@ fn storage_request(s: &StorageNodesSpec) -> StorageNodeSettingRequest {
 pub fn update_request(change: &Change) -> UpdateClusterRequest {
     UpdateClusterRequest {
         display_name: change.display_name.clone(),
-        tidb_node_setting: change.tidb.as_ref().map(|(key, count)| TidbNodeSettingUpdate {
-            node_spec_key: Some(key.clone()),
-            tidb_node_groups: vec![TidbNodeGroupUpdate { tidb_node_group_id: None, node_count: Some(*count) }],
-        }),
+        tidb_node_setting: change
+            .tidb
+            .as_ref()
+            .map(|(key, count)| TidbNodeSettingUpdate {
+                node_spec_key: Some(key.clone()),
+                tidb_node_groups: vec![TidbNodeGroupUpdate {
+                    tidb_node_group_id: None,
+                    node_count: Some(*count),
+                }],
+            }),
         tikv_node_setting: change.tikv.as_ref().map(storage_update),
         tiflash_node_setting: if change.tiflash_remove {
             Some(StorageNodeSettingUpdate::remove())
@@ -115,10 +131,14 @@ pub fn endpoints(c: &Cluster) -> Vec<Endpoint> {
 
 /// The preferred endpoint for the plain `host`/`uri` keys: public first, then private endpoint, then peering.
 pub fn primary_endpoint(endpoints: &[Endpoint]) -> Option<&Endpoint> {
-    [ConnectionType::Public, ConnectionType::PrivateEndpoint, ConnectionType::VpcPeering]
-        .iter()
-        .find_map(|t| endpoints.iter().find(|e| e.connection_type == t.as_str()))
-        .or_else(|| endpoints.first())
+    [
+        ConnectionType::Public,
+        ConnectionType::PrivateEndpoint,
+        ConnectionType::VpcPeering,
+    ]
+    .iter()
+    .find_map(|t| endpoints.iter().find(|e| e.connection_type == t.as_str()))
+    .or_else(|| endpoints.first())
 }
 
 /// Whether `created_by` (`apikey-XXXXXXXX`, the first eight characters of the public key) names this key.
@@ -129,7 +149,9 @@ pub fn created_by_key(created_by: &str, public_key: &str) -> bool {
 
 /// The project a cluster belongs to (its `tidb.cloud/project` label).
 pub fn project_of(c: &Cluster) -> Option<&str> {
-    c.labels.get(super::models::LABEL_PROJECT).map(String::as_str)
+    c.labels
+        .get(super::models::LABEL_PROJECT)
+        .map(String::as_str)
 }
 
 #[cfg(test)]
@@ -156,15 +178,27 @@ mod tests {
         assert_eq!(json["tikvNodeSetting"]["storageType"], "Standard");
         assert_eq!(json["rootPassword"], "pw-12345678");
         assert!(json.get("tiflashNodeSetting").is_none());
-        assert!(!format!("{req:?}").contains("pw-12345678"), "Debug must not show the password");
+        assert!(
+            !format!("{req:?}").contains("pw-12345678"),
+            "Debug must not show the password"
+        );
     }
 
     #[test]
     fn update_request_sends_only_the_change() {
-        let change = Change { tiflash_remove: true, ..Change::default() };
+        let change = Change {
+            tiflash_remove: true,
+            ..Change::default()
+        };
         let json = serde_json::to_value(update_request(&change)).expect("serializes");
-        assert_eq!(json, serde_json::json!({"tiflashNodeSetting": {"nodeCount": 0}}));
-        let change = Change { tidb: Some(("4C16G".into(), 3)), ..Change::default() };
+        assert_eq!(
+            json,
+            serde_json::json!({"tiflashNodeSetting": {"nodeCount": 0}})
+        );
+        let change = Change {
+            tidb: Some(("4C16G".into(), 3)),
+            ..Change::default()
+        };
         let json = serde_json::to_value(update_request(&change)).expect("serializes");
         assert_eq!(
             json,
@@ -196,6 +230,9 @@ mod tests {
         assert!(o.tiflash.is_none());
         let eps = endpoints(&c);
         assert_eq!(eps.len(), 1);
-        assert_eq!(primary_endpoint(&eps).map(|e| e.host.as_str()), Some("db.example"));
+        assert_eq!(
+            primary_endpoint(&eps).map(|e| e.host.as_str()),
+            Some("db.example")
+        );
     }
 }
