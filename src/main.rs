@@ -13,8 +13,9 @@ use kube::runtime::wait::{await_condition, conditions};
 use clouddb_operator::api::tidbcloudcluster::TidbCloudCluster;
 use clouddb_operator::cloud::{BudgetConfig, BudgetRegistry};
 use clouddb_operator::config::RunConfig;
+use clouddb_operator::controllers::Context;
 use clouddb_operator::controllers::backoff::PerObjectBackoff;
-use clouddb_operator::controllers::tidbcloudcluster::{self, Context};
+use clouddb_operator::controllers::tidbcloudcluster;
 use clouddb_operator::http::{self, Readiness};
 use clouddb_operator::metrics::Metrics;
 use clouddb_operator::providers::tidbcloud::catalog::Catalog;
@@ -140,8 +141,8 @@ async fn run(cfg: RunConfig) -> Result<(), MainError> {
         kube: kube.clone(),
         metrics: metrics.clone(),
         recorder: Recorder::new(kube.clone(), reporter),
-        clients: ClientPool::new(client_config, budgets)?,
-        catalog: Catalog::new(cfg.catalog_ttl),
+        tidb_clients: ClientPool::new(client_config, budgets)?,
+        tidb_catalog: Catalog::new(cfg.catalog_ttl),
         backoff: PerObjectBackoff::new(Duration::from_secs(1), cfg.max_backoff),
         config: cfg.clone(),
     });

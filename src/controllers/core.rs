@@ -337,3 +337,231 @@ mod tests {
         assert!(value_of(&s, "missing").is_none());
     }
 }
+
+// ---- the shared reconcile driver: outcomes → conditions, Events, status, requeue -----------------------------
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::runtime::controller::Action;
+
+use crate::conditions::{self, Desired, READY, RECONCILING, STALLED, Status};
+
+/// Poll intervals every controller uses (from the run configuration).
+#[derive(Clone, Copy, Debug)]
+pub struct Timing {
+    pub transitional: Duration,
+    pub steady: Duration,
+    pub credentials: Duration,
+}
+
+/// How a reconcile ended, before it is written to status.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// Converged on this generation (`Ready=True`).
+    Converged {
+        reason: &'static str,
+        message: String,
+    },
+    /// Work in flight (`Ready=False`, `Reconciling=True`); poll again after `requeue`.
+    Progressing {
+        reason: &'static str,
+        message: String,
+        requeue: Duration,
+    },
+    /// Nothing will change until the spec or a referenced Secret changes (`Stalled=True`); optionally re-checked.
+    /// A Warning Event with `reason` is published when the stall is new.
+    Stalled {
+        reason: &'static str,
+        message: String,
+        requeue: Option<Duration>,
+    },
+    /// A transient failure (429, 5xx, timeout): `Ready` stays as it was, `Reconciling=True`.
+    Transient {
+        reason: &'static str,
+        message: String,
+        requeue: Duration,
+    },
+}
+
+/// Status types that carry kstatus conditions and `observedGeneration`.
+pub trait ConditionedStatus {
+    fn conditions(&self) -> &[Condition];
+    fn set_conditions(&mut self, conditions: Vec<Condition>);
+    fn set_observed_generation(&mut self, generation: Option<i64>);
+}
+
+/// The conditions of `outcome` (plus kind-specific `extra`, e.g. `Available`), merged into `status`; sets
+/// `observedGeneration` when the generation is fully processed (converged or stalled). Returns the requeue.
+pub fn apply_outcome<S: ConditionedStatus>(
+    status: &mut S,
+    outcome: &Outcome,
+    extra: Vec<Desired>,
+    managed: &[&str],
+    generation: Option<i64>,
+    now: k8s_openapi::jiff::Timestamp,
+) -> Action {
+    let mut desired = Vec::new();
+    let action = match outcome {
+        Outcome::Converged { reason, message } => {
+            status.set_observed_generation(generation);
+            desired.push(Desired::new(READY, Status::True, reason, message.clone()));
+            None
+        }
+        Outcome::Progressing {
+            reason,
+            message,
+            requeue,
+        } => {
+            desired.push(Desired::new(READY, Status::False, reason, message.clone()));
+            desired.push(Desired::new(
+                RECONCILING,
+                Status::True,
+                reason,
+                message.clone(),
+            ));
+            Some(Action::requeue(*requeue))
+        }
+        Outcome::Stalled {
+            reason,
+            message,
+            requeue,
+        } => {
+            status.set_observed_generation(generation);
+            desired.push(Desired::new(READY, Status::False, reason, message.clone()));
+            desired.push(Desired::new(STALLED, Status::True, reason, message.clone()));
+            Some(
+                requeue
+                    .map(Action::requeue)
+                    .unwrap_or_else(Action::await_change),
+            )
+        }
+        Outcome::Transient {
+            reason,
+            message,
+            requeue,
+        } => {
+            match conditions::find(status.conditions(), READY) {
+                Some(r) => desired.push(Desired {
+                    type_: READY,
+                    status: match r.status.as_str() {
+                        "True" => Status::True,
+                        "False" => Status::False,
+                        _ => Status::Unknown,
+                    },
+                    reason: r.reason.clone(),
+                    message: r.message.clone(),
+                }),
+                None => desired.push(Desired::new(READY, Status::False, reason, message.clone())),
+            }
+            desired.push(Desired::new(
+                RECONCILING,
+                Status::True,
+                reason,
+                message.clone(),
+            ));
+            Some(Action::requeue(*requeue))
+        }
+    };
+    desired.extend(extra);
+    let merged = conditions::merge(status.conditions(), &desired, managed, generation, now);
+    status.set_conditions(merged);
+    action.unwrap_or_else(Action::await_change)
+}
+
+/// Whether `outcome` is a stall not already reported by `previous` conditions (so its Event is new).
+pub fn is_new_stall(previous: &[Condition], outcome: &Outcome) -> bool {
+    match outcome {
+        Outcome::Stalled {
+            reason, message, ..
+        } => !conditions::find(previous, STALLED)
+            .is_some_and(|c| c.status == "True" && c.reason == *reason && c.message == *message),
+        _ => false,
+    }
+}
+
+/// Maps a cloud error to an outcome: 401/403 → `CredentialsRejected` (stalled, slow retry; a change to the
+/// credentials Secret retries at once); 429 → `Throttled` at the server's hint; 400 → the service's message
+/// (stalled, re-checked slowly since it may reflect cloud state); transient → `Retrying` with per-object backoff
+/// (1 s after an uncertain mutation, so the next attempt looks before it creates again).
+pub fn cloud_outcome(
+    e: &CloudError,
+    what: &str,
+    timing: Timing,
+    backoff: impl FnOnce() -> Duration,
+) -> Outcome {
+    match e {
+        CloudError::Unauthorized { .. } | CloudError::Forbidden { .. } => Outcome::Stalled {
+            reason: "CredentialsRejected",
+            message: format!(
+                "the cloud rejected the credentials while trying to {what}: {e}; fix the credentials Secret"
+            ),
+            requeue: Some(timing.credentials),
+        },
+        CloudError::RateLimited { retry_after, .. } => Outcome::Transient {
+            reason: "Throttled",
+            message: format!(
+                "rate limited while trying to {what}; retrying in {}s",
+                retry_after.as_secs().max(1)
+            ),
+            requeue: *retry_after + Duration::from_millis(rand::random::<u64>() % 1000),
+        },
+        CloudError::InvalidArgument { .. } => Outcome::Stalled {
+            reason: "CloudRejected",
+            message: format!("the cloud refused to {what}: {e}"),
+            requeue: Some(timing.steady),
+        },
+        _ if e.is_transient() || e.is_not_found() || matches!(e, CloudError::Decode { .. }) => {
+            let delay = if e.outcome_uncertain() {
+                Duration::from_secs(1)
+            } else {
+                backoff()
+            };
+            Outcome::Transient {
+                reason: "Retrying",
+                message: format!(
+                    "could not {what}: {e}; retrying in {}s",
+                    delay.as_secs().max(1)
+                ),
+                requeue: delay,
+            }
+        }
+        _ => Outcome::Stalled {
+            reason: "CloudError",
+            message: format!("could not {what}: {e}"),
+            requeue: Some(timing.steady),
+        },
+    }
+}
+
+/// A credentials pair read from a Secret (keys `publicKey`, `privateKey`).
+pub struct Credentials {
+    pub public_key: String,
+    pub private_key: SecretString,
+    /// `namespace/name` of the Secret, for messages.
+    pub source: String,
+}
+
+/// Reads the credentials Secret `namespace/name`; a missing Secret or key is a `CredentialsMissing` stall.
+pub async fn read_credentials(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+    timing: Timing,
+) -> Result<Result<Credentials, Outcome>, kube::Error> {
+    use secrecy::ExposeSecret;
+    let public = secret_value(client, namespace, name, crate::api::common::PUBLIC_KEY).await?;
+    let private = secret_value(client, namespace, name, crate::api::common::PRIVATE_KEY).await?;
+    Ok(match (public, private) {
+        (Ok(p), Ok(k)) => Ok(Credentials {
+            public_key: p.expose_secret().to_string(),
+            private_key: k,
+            source: format!("{namespace}/{name}"),
+        }),
+        (Err(e), _) | (_, Err(e)) => Err(Outcome::Stalled {
+            reason: "CredentialsMissing",
+            message: format!(
+                "credentials unavailable: {e}; create it with keys publicKey and privateKey"
+            ),
+            requeue: Some(timing.credentials),
+        }),
+    })
+}

@@ -5,7 +5,6 @@ pub mod decide;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::ByteString;
@@ -13,28 +12,24 @@ use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::events::{EventType, Recorder};
+use kube::runtime::events::EventType;
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
-use kube::{Client, Resource, ResourceExt};
+use kube::{Resource, ResourceExt};
 use secrecy::{ExposeSecret, SecretString};
 
 use self::decide::{Decision, Flags, Step};
-use super::backoff::PerObjectBackoff;
+use super::Context;
 use super::core::{
-    self, FIELD_MANAGER, ReconcileError, add_finalizer, apply_status, has_finalizer, jittered,
-    publish, remove_finalizer,
+    self, FIELD_MANAGER, Outcome, ReconcileError, add_finalizer, apply_status, has_finalizer,
+    jittered, publish, remove_finalizer,
 };
 use crate::api::common::DeletionPolicy;
 use crate::api::tidbcloudcluster::{CreateIntent, TidbCloudCluster, TidbCloudClusterStatus};
 use crate::cloud::CloudError;
 use crate::conditions::{self, AVAILABLE, Desired, READY, RECONCILING, STALLED, Status};
-use crate::config::RunConfig;
-use crate::metrics::Metrics;
-use crate::providers::tidbcloud::catalog::Catalog;
 use crate::providers::tidbcloud::client::{ApiKey, TidbCloudClient};
 use crate::providers::tidbcloud::models::Cluster;
-use crate::providers::tidbcloud::pool::ClientPool;
 use crate::providers::tidbcloud::translate;
 
 pub const KIND: &str = "TidbCloudCluster";
@@ -49,17 +44,6 @@ const SERVING_STATES: &[&str] = &[
     "MAINTENANCE",
 ];
 
-/// Everything a reconcile needs, shared by all objects of this controller.
-pub struct Context {
-    pub kube: Client,
-    pub config: RunConfig,
-    pub metrics: Metrics,
-    pub recorder: Recorder,
-    pub clients: ClientPool,
-    pub catalog: Catalog,
-    pub backoff: PerObjectBackoff,
-}
-
 /// Runs the controller until `shutdown` resolves.
 pub async fn run(
     ctx: Arc<Context>,
@@ -71,15 +55,15 @@ pub async fn run(
     let store = controller.store();
     let (default_ns, default_name) = ctx.config.default_credentials_ref();
     controller
-        .owns(
-            Api::<Secret>::all(ctx.kube.clone()),
-            watcher::Config::default().labels(CONNECTION_LABEL_SELECTOR),
-        )
         .watches(
             secrets,
             watcher::Config::default(),
             move |secret: Secret| {
                 let (ns, name) = (secret.namespace().unwrap_or_default(), secret.name_any());
+                // Our connection Secrets map back to their owner (re-created if someone deletes them).
+                if let Some(owner) = secret.labels().get(CONNECTION_LABEL) {
+                    return vec![ObjectRef::new(owner).within(&ns)];
+                }
                 let is_default = ns == default_ns && name == default_name;
                 store
                     .state()
@@ -114,9 +98,8 @@ pub async fn run(
         .await;
 }
 
-/// Label set on connection Secrets so the controller watches only those (not every Secret) for ownership.
+/// Label on connection Secrets naming the TidbCloudCluster they belong to.
 pub const CONNECTION_LABEL: &str = "clouddb.dev/connection-for";
-const CONNECTION_LABEL_SELECTOR: &str = "clouddb.dev/connection-for";
 
 fn error_policy(obj: Arc<TidbCloudCluster>, err: &ReconcileError, ctx: Arc<Context>) -> Action {
     let key = object_key(&obj);
@@ -171,36 +154,6 @@ pub async fn reconcile(
     result
 }
 
-/// How a reconcile ended, before it is written to status.
-#[derive(Debug)]
-enum Outcome {
-    /// Converged on this generation.
-    Converged {
-        reason: &'static str,
-        message: String,
-    },
-    /// Work in flight; poll again after `requeue`.
-    Progressing {
-        reason: &'static str,
-        message: String,
-        requeue: Duration,
-    },
-    /// Nothing will change until the spec or a referenced Secret changes (optionally re-checked slowly).
-    Stalled {
-        reason: &'static str,
-        message: String,
-        requeue: Option<Duration>,
-    },
-    /// A transient failure (429, 5xx, timeout): keep Ready as it was, say we are retrying.
-    Transient {
-        reason: &'static str,
-        message: String,
-        requeue: Duration,
-    },
-    /// Observe-only mode: report whether the cloud matches the spec.
-    Observed { matches: bool, message: String },
-}
-
 struct Run<'a> {
     obj: &'a TidbCloudCluster,
     api: &'a Api<TidbCloudCluster>,
@@ -217,7 +170,7 @@ impl Run<'_> {
     async fn apply(&mut self) -> Result<Action, ReconcileError> {
         let outcome = match self.apply_inner().await {
             Ok(o) => o,
-            Err(Failure::Cloud(e, what)) => self.cloud_outcome(e, &what).await,
+            Err(Failure::Cloud(e, what)) => self.cloud_outcome(e, &what),
             Err(f) => return Err(f.into()),
         };
         self.finish(outcome).await
@@ -233,23 +186,12 @@ impl Run<'_> {
         // 2. The spec against the catalogue (no cloud writes for an impossible spec).
         let problems = self
             .ctx
-            .catalog
+            .tidb_catalog
             .check(&client, &self.obj.spec)
             .await
             .map_err(|e| Failure::cloud(e, "read the region catalogue"))?;
         if !problems.is_empty() {
             let message = format!("the spec cannot be satisfied: {}", problems.join("; "));
-            if self.status.observed_generation != self.obj.metadata.generation
-                || !conditions::is_true(&self.status.conditions, STALLED)
-            {
-                self.event(
-                    EventType::Warning,
-                    "InvalidSpec",
-                    "Validate",
-                    message.clone(),
-                )
-                .await;
-            }
             return Ok(Outcome::Stalled {
                 reason: "InvalidSpec",
                 message,
@@ -290,16 +232,16 @@ impl Run<'_> {
             Decision::Differs { steps } => {
                 let obs = observed.unwrap_or_default();
                 let what: Vec<String> = steps.iter().map(|s| step_description(s, &obs)).collect();
-                Ok(Outcome::Observed {
-                    matches: false,
+                Ok(Outcome::Converged {
+                    reason: "Observing",
                     message: format!(
                         "observe-only: the cloud differs from the spec ({})",
                         what.join("; ")
                     ),
                 })
             }
-            Decision::Converged if observe_only => Ok(Outcome::Observed {
-                matches: true,
+            Decision::Converged if observe_only => Ok(Outcome::Converged {
+                reason: "Observing",
                 message: "observe-only: the cloud matches the spec".into(),
             }),
             Decision::Converged => {
@@ -327,47 +269,26 @@ impl Run<'_> {
             Some(c) => (self.ns.to_string(), c.secret_ref.name.clone()),
             None => self.ctx.config.default_credentials_ref(),
         };
-        let public = core::secret_value(&self.ctx.kube, &ns, &name, "publicKey")
+        let creds = match core::read_credentials(&self.ctx.kube, &ns, &name, self.ctx.timing())
             .await
-            .map_err(Failure::Kube)?;
-        let private = core::secret_value(&self.ctx.kube, &ns, &name, "privateKey")
-            .await
-            .map_err(Failure::Kube)?;
-        let (public, private) = match (public, private) {
-            (Ok(p), Ok(k)) => (p, k),
-            (Err(e), _) | (_, Err(e)) => {
-                let message = format!(
-                    "credentials unavailable: {e}; create it with keys publicKey and privateKey"
-                );
-                self.event(
-                    EventType::Warning,
-                    "CredentialsMissing",
-                    "ReadCredentials",
-                    message.clone(),
-                )
-                .await;
-                return Ok(Err(Outcome::Stalled {
-                    reason: "CredentialsMissing",
-                    message,
-                    requeue: Some(self.ctx.config.poll_credentials),
-                }));
-            }
+            .map_err(Failure::Kube)?
+        {
+            Ok(c) => c,
+            Err(outcome) => return Ok(Err(outcome)),
         };
         let key = ApiKey {
-            public_key: public.expose_secret().to_string(),
-            private_key: private,
+            public_key: creds.public_key,
+            private_key: creds.private_key,
         };
-        match self.ctx.clients.client_for(key) {
-            Ok(c) => Ok(Ok(c)),
-            Err(e) => {
-                let message = format!("credentials Secret {ns}/{name} cannot be used: {e}");
-                Ok(Err(Outcome::Stalled {
-                    reason: "CredentialsRejected",
-                    message,
-                    requeue: Some(self.ctx.config.poll_credentials),
-                }))
-            }
-        }
+        Ok(self
+            .ctx
+            .tidb_clients
+            .client_for(key)
+            .map_err(|e| Outcome::Stalled {
+                reason: "CredentialsRejected",
+                message: format!("credentials Secret {} cannot be used: {e}", creds.source),
+                requeue: Some(self.ctx.config.poll_credentials),
+            }))
     }
 
     /// Reads the cloud cluster into `self.cluster` (by id, or by the recorded create intent).
@@ -419,13 +340,6 @@ impl Run<'_> {
                         let message = format!(
                             "cluster {id} named in spec.clusterId does not exist (or is not visible to these credentials); correct spec.clusterId"
                         );
-                        self.event(
-                            EventType::Warning,
-                            "ClusterNotFound",
-                            "Adopt",
-                            message.clone(),
-                        )
-                        .await;
                         return Ok(Some(Outcome::Stalled {
                             reason: "ClusterNotFound",
                             message,
@@ -681,13 +595,6 @@ impl Run<'_> {
                 Ok(v) => v,
                 Err(e) => {
                     let message = format!("spec.rootPassword: {e}");
-                    self.event(
-                        EventType::Warning,
-                        "PasswordSecretMissing",
-                        "ReadPassword",
-                        message.clone(),
-                    )
-                    .await;
                     return Ok(Err(Outcome::Stalled {
                         reason: "PasswordSecretMissing",
                         message,
@@ -701,13 +608,6 @@ impl Run<'_> {
                     "spec.rootPassword: the value in Secret {} key {:?} must be 8 to 64 characters (it has {len})",
                     r.secret_ref.name, r.secret_ref.key
                 );
-                self.event(
-                    EventType::Warning,
-                    "InvalidSpec",
-                    "ReadPassword",
-                    message.clone(),
-                )
-                .await;
                 return Ok(Err(Outcome::Stalled {
                     reason: "InvalidSpec",
                     message,
@@ -829,7 +729,7 @@ impl Run<'_> {
             }
             Ok(Some(outcome)) => self.finish(outcome).await,
             Err(Failure::Cloud(e, what)) => {
-                let o = self.cloud_outcome(e, &what).await;
+                let o = self.cloud_outcome(e, &what);
                 self.finish(o).await
             }
             Err(f) => Err(f.into()),
@@ -882,13 +782,6 @@ impl Run<'_> {
         }
         if self.obj.spec.deletion_protection {
             let message = "deletionProtection is true: the cloud cluster will not be deleted; set spec.deletionProtection to false (or deletionPolicy: Retain) to let the deletion finish".to_string();
-            self.event(
-                EventType::Warning,
-                "DeletionProtected",
-                "Delete",
-                message.clone(),
-            )
-            .await;
             return Ok(Some(Outcome::Stalled {
                 reason: "DeletionProtected",
                 message,
@@ -1008,146 +901,42 @@ impl Run<'_> {
 
     // ---- status ---------------------------------------------------------------------------------------
 
-    /// Maps a cloud error to an outcome (and an Event for the ones a user must act on).
-    async fn cloud_outcome(&mut self, e: CloudError, what: &str) -> Outcome {
-        let category = e.category();
-        self.ctx.metrics.record_reconcile_error(KIND, category);
-        match &e {
-            CloudError::Unauthorized { .. } | CloudError::Forbidden { .. } => {
-                let message = format!(
-                    "TiDB Cloud rejected the credentials while trying to {what}: {e}; fix the credentials Secret"
-                );
-                self.event(
-                    EventType::Warning,
-                    "CredentialsRejected",
-                    "Authenticate",
-                    message.clone(),
-                )
-                .await;
-                Outcome::Stalled {
-                    reason: "CredentialsRejected",
-                    message,
-                    requeue: Some(self.ctx.config.poll_credentials),
-                }
-            }
-            CloudError::RateLimited { retry_after, .. } => Outcome::Transient {
-                reason: "Throttled",
-                message: format!(
-                    "rate limited by TiDB Cloud while trying to {what}; retrying in {}s",
-                    retry_after.as_secs()
-                ),
-                requeue: *retry_after + Duration::from_millis(rand::random::<u64>() % 1000),
-            },
-            CloudError::InvalidArgument { .. } => {
-                let message = format!("TiDB Cloud refused to {what}: {e}");
-                self.event(
-                    EventType::Warning,
-                    "CloudRejected",
-                    "Reconcile",
-                    message.clone(),
-                )
-                .await;
-                Outcome::Stalled {
-                    reason: "InvalidSpec",
-                    message,
-                    requeue: Some(self.ctx.config.poll_steady),
-                }
-            }
-            _ if e.is_transient() || e.is_not_found() || matches!(e, CloudError::Decode { .. }) => {
-                let delay = if e.outcome_uncertain() {
-                    Duration::from_secs(1)
-                } else {
-                    self.ctx.backoff.next(&self.key)
-                };
-                Outcome::Transient {
-                    reason: "Retrying",
-                    message: format!(
-                        "could not {what}: {e}; retrying in {}s",
-                        delay.as_secs().max(1)
-                    ),
-                    requeue: delay,
-                }
-            }
-            _ => {
-                let message = format!("could not {what}: {e}");
-                self.event(EventType::Warning, category, "Reconcile", message.clone())
-                    .await;
-                Outcome::Stalled {
-                    reason: "CloudError",
-                    message,
-                    requeue: Some(self.ctx.config.poll_steady),
-                }
-            }
-        }
+    /// Maps a cloud error to an outcome (shared policy in `core::cloud_outcome`).
+    fn cloud_outcome(&self, e: CloudError, what: &str) -> Outcome {
+        self.ctx.metrics.record_reconcile_error(KIND, e.category());
+        core::cloud_outcome(&e, what, self.ctx.timing(), || {
+            self.ctx.backoff.next(&self.key)
+        })
     }
 
-    /// Writes status for `outcome` and returns the requeue action.
+    /// Writes status for `outcome` (plus `Available`), publishes a Warning Event for a new stall, and returns
+    /// the requeue action.
     async fn finish(&mut self, outcome: Outcome) -> Result<Action, ReconcileError> {
-        let generation = self.obj.metadata.generation;
-        let available = self.available();
-        let previous_ready = conditions::find(&self.status.conditions, READY).cloned();
-        let mut desired = Vec::new();
-        let action = match outcome {
-            Outcome::Converged { reason, message } => {
-                self.ctx.backoff.reset(&self.key);
-                self.status.observed_generation = generation;
-                desired.push(Desired::new(READY, Status::True, reason, message));
-                Action::requeue(jittered(self.ctx.config.poll_steady))
-            }
-            Outcome::Progressing {
-                reason,
-                message,
-                requeue,
-            } => {
-                self.ctx.backoff.reset(&self.key);
-                desired.push(Desired::new(READY, Status::False, reason, message.clone()));
-                desired.push(Desired::new(RECONCILING, Status::True, reason, message));
-                Action::requeue(requeue)
-            }
-            Outcome::Stalled {
-                reason,
-                message,
-                requeue,
-            } => {
-                self.status.observed_generation = generation;
-                desired.push(Desired::new(READY, Status::False, reason, message.clone()));
-                desired.push(Desired::new(STALLED, Status::True, reason, message));
-                requeue
-                    .map(Action::requeue)
-                    .unwrap_or_else(Action::await_change)
-            }
-            Outcome::Transient {
-                reason,
-                message,
-                requeue,
-            } => {
-                match previous_ready {
-                    Some(r) => desired.push(Desired {
-                        type_: READY,
-                        status: status_of(&r.status),
-                        reason: r.reason,
-                        message: r.message,
-                    }),
-                    None => {
-                        desired.push(Desired::new(READY, Status::False, reason, message.clone()))
-                    }
-                }
-                desired.push(Desired::new(RECONCILING, Status::True, reason, message));
-                Action::requeue(requeue)
-            }
-            Outcome::Observed { matches, message } => {
-                self.status.observed_generation = generation;
-                // Observe-only never converges by writing: Ready reports what was observed (documented).
-                let _ = matches;
-                desired.push(Desired::new(READY, Status::True, "Observing", message));
-                Action::requeue(jittered(self.ctx.config.poll_steady))
-            }
-        };
-        if let Some(a) = available {
-            desired.push(a);
+        if !matches!(outcome, Outcome::Transient { .. } | Outcome::Stalled { .. }) {
+            self.ctx.backoff.reset(&self.key);
         }
-        self.persist_status_with(&desired).await?;
-        Ok(action)
+        if core::is_new_stall(&self.status.conditions, &outcome)
+            && let Outcome::Stalled {
+                reason, message, ..
+            } = &outcome
+        {
+            self.event(EventType::Warning, reason, "Reconcile", message.clone())
+                .await;
+        }
+        let extra = self.available().into_iter().collect();
+        let action = core::apply_outcome(
+            &mut self.status,
+            &outcome,
+            extra,
+            MANAGED_CONDITIONS,
+            self.obj.metadata.generation,
+            k8s_openapi::jiff::Timestamp::now(),
+        );
+        self.persist_status().await?;
+        Ok(match outcome {
+            Outcome::Converged { .. } => Action::requeue(jittered(self.ctx.config.poll_steady)),
+            _ => action,
+        })
     }
 
     fn available(&self) -> Option<Desired> {
@@ -1216,14 +1005,6 @@ struct DesiredPassword {
     value: Option<SecretString>,
     /// The cluster exists and its password must be reset to `value`.
     differs: bool,
-}
-
-fn status_of(s: &str) -> Status {
-    match s {
-        "True" => Status::True,
-        "False" => Status::False,
-        _ => Status::Unknown,
-    }
 }
 
 fn wait_reason(state: &str) -> &'static str {
