@@ -119,15 +119,7 @@ impl OperatorEnv {
             ])
             .args(["--extra-ca-file", &ca])
             .args(["--metrics-addr", "127.0.0.1:0"])
-            .args([
-                "--poll-transitional",
-                "500ms",
-                "--poll-steady",
-                "30s",
-                "--poll-credentials",
-                "5s",
-            ])
-            .args(["--max-backoff", "5s"])
+            .args(self.defaults_not_overridden())
             .args(&self.args)
             .env("KUBECONFIG", self.env.cp.admin_kubeconfig())
             .env("RUST_LOG", "info,clouddb_operator=debug")
@@ -135,6 +127,21 @@ impl OperatorEnv {
             .stdout(log.try_clone().expect("log handle"))
             .stderr(log);
         self.operator = Some(ChildProcess::spawn(cmd).expect("spawn clouddb-operator"));
+    }
+
+    /// Fast polling for tests, unless the test passed its own value for a flag.
+    fn defaults_not_overridden(&self) -> Vec<&'static str> {
+        const DEFAULTS: &[(&str, &str)] = &[
+            ("--poll-transitional", "500ms"),
+            ("--poll-steady", "30s"),
+            ("--poll-credentials", "5s"),
+            ("--max-backoff", "5s"),
+        ];
+        DEFAULTS
+            .iter()
+            .filter(|(flag, _)| !self.args.iter().any(|a| a == flag))
+            .flat_map(|(flag, value)| [*flag, *value])
+            .collect()
     }
 
     /// SIGKILL the operator (a crash).

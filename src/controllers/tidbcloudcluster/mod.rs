@@ -480,8 +480,8 @@ impl Run<'_> {
         };
         let id = cluster.cluster_id.clone();
         let observed = translate::observed(&cluster);
-        let drift = self.status.observed_generation == self.obj.metadata.generation
-            && conditions::is_true(&self.status.conditions, READY);
+        // This generation converged before: whatever differs now was changed outside Kubernetes.
+        let drift = self.status.observed_generation == self.obj.metadata.generation;
         let plan: Vec<&str> = steps.iter().map(Step::verb).collect();
         let step = &steps[0];
         let description = step_description(step, &observed);
@@ -656,6 +656,20 @@ impl Run<'_> {
         }
         let name = self.obj.connection_secret_name();
         let existing = self.connection_secret().await?;
+        if let Some(s) = existing
+            .as_ref()
+            .filter(|s| s.metadata.deletion_timestamp.is_some())
+        {
+            // Someone deleted it: let it go and write a fresh one on the next round (the watch brings us back),
+            // unless the namespace is going away: then the resource's own cleanup decides (retain copies it).
+            if !core::cascade_in_progress(&self.ctx.kube, self.ns, CRD_NAME)
+                .await
+                .map_err(Failure::Kube)?
+            {
+                self.release_connection_secret(s).await?;
+            }
+            return Ok(());
+        }
         let mut data: BTreeMap<String, ByteString> = BTreeMap::new();
         let mut put = |k: &str, v: &str| {
             data.insert(k.to_string(), ByteString(v.as_bytes().to_vec()));
@@ -684,7 +698,9 @@ impl Run<'_> {
             put("port", &port.to_string());
         }
         if existing.as_ref().and_then(|s| s.data.as_ref()) == Some(&data)
-            && existing.as_ref().is_some_and(|s| is_owned_by(s, self.obj))
+            && existing
+                .as_ref()
+                .is_some_and(|s| is_owned_by(s, self.obj) && has_finalizer(s))
         {
             return Ok(());
         }
@@ -697,6 +713,9 @@ impl Run<'_> {
                 namespace: Some(self.ns.to_string()),
                 labels: Some([(CONNECTION_LABEL.to_string(), self.obj.name_any())].into()),
                 owner_references: Some(vec![owner]),
+                // Held until the resource's deletion has dealt with it: a terminating namespace must not take
+                // the only copy of a generated password with it before a retained cluster's Secret is saved.
+                finalizers: Some(vec![crate::api::common::FINALIZER.to_string()]),
                 ..Default::default()
             },
             type_: Some("Opaque".into()),
@@ -723,6 +742,9 @@ impl Run<'_> {
     async fn cleanup(&mut self) -> Result<Action, ReconcileError> {
         match self.cleanup_inner().await {
             Ok(None) => {
+                if let Some(secret) = self.connection_secret().await? {
+                    self.release_connection_secret(&secret).await?;
+                }
                 remove_finalizer(self.api, self.obj).await?;
                 self.ctx.backoff.reset(&self.key);
                 Ok(Action::await_change())
@@ -897,6 +919,15 @@ impl Run<'_> {
             self.event(EventType::Normal, "ConnectionSecretRetained", "Delete", format!("namespace {} is being deleted: connection Secret copied to {target_ns}/{copy_name}", self.ns)).await;
         }
         Ok(())
+    }
+
+    /// Removes our finalizer from the connection Secret (so garbage collection or a namespace deletion may
+    /// take it).
+    async fn release_connection_secret(&self, secret: &Secret) -> Result<(), Failure> {
+        let secrets = Api::<Secret>::namespaced(self.ctx.kube.clone(), self.ns);
+        remove_finalizer(&secrets, secret)
+            .await
+            .map_err(Failure::Kube)
     }
 
     // ---- status ---------------------------------------------------------------------------------------
