@@ -732,3 +732,72 @@ async fn observe_only_reports_without_writing() {
         2
     );
 }
+
+#[tokio::test]
+async fn metrics_health_and_readiness_endpoints() {
+    let Some(env) = OperatorEnv::start("tcc-metrics").await else {
+        return;
+    };
+    env.apply("observed", basic_spec()).await;
+    env.wait_ready("observed").await;
+    let base = env.metrics_url().await;
+    let http = reqwest::Client::new();
+    for path in ["/healthz", "/readyz"] {
+        let r = http
+            .get(format!("{base}{path}"))
+            .send()
+            .await
+            .expect("probe");
+        assert!(r.status().is_success(), "{path}: {}", r.status());
+    }
+    let text = http
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("body");
+    assert!(
+        text.contains(r#"clouddb_reconciles_total{kind="TidbCloudCluster",result="ok"}"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"route="POST /clusters""#),
+        "cloud requests by route: {text}"
+    );
+    assert!(text.contains(r#"status="200""#));
+    assert!(
+        !text.contains(&env.sim.key().private_key),
+        "metrics never carry the private key"
+    );
+}
+
+#[test]
+fn crd_subcommand_prints_the_committed_crds_and_version_works() {
+    let bin = env!("CARGO_BIN_EXE_clouddb-operator");
+    let out = std::process::Command::new(bin)
+        .arg("crd")
+        .output()
+        .expect("run crd");
+    assert!(out.status.success());
+    let printed = String::from_utf8(out.stdout).expect("utf8");
+    let committed = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/crds/tidbcloudcluster.yaml"
+    ))
+    .expect("crds/tidbcloudcluster.yaml");
+    assert!(
+        printed.contains(committed.trim()),
+        "`crd` prints the committed CRD"
+    );
+    assert!(printed.contains("ValidatingAdmissionPolicy"));
+    let v = std::process::Command::new(bin)
+        .arg("--version")
+        .output()
+        .expect("run --version");
+    assert_eq!(
+        String::from_utf8_lossy(&v.stdout).trim(),
+        format!("clouddb-operator {}", env!("CARGO_PKG_VERSION"))
+    );
+}

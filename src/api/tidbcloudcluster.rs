@@ -254,14 +254,20 @@ pub struct TidbCloudClusterStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub create_intent: Option<CreateIntent>,
 
-    /// Time (RFC 3339) of the last comparison of the cloud cluster with the spec.
+    /// Progress of a multi-step change (for example resume, scale, pause again): the generation it applies to
+    /// and how many steps it took in all, so conditions can say "step k of n".
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_drift_check: Option<String>,
+    pub plan: Option<PlanProgress>,
+}
 
-    /// Operator bookkeeping for root password rotation: which version of the root password was last applied
-    /// with a password reset.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub password_generation: Option<i64>,
+/// How far a multi-step change has come.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct PlanProgress {
+    /// The metadata.generation the plan was made for.
+    pub generation: i64,
+    /// Number of steps the plan had when it was made.
+    pub total_steps: i32,
 }
 
 /// A SQL endpoint.

@@ -151,6 +151,30 @@ impl OperatorEnv {
         }
     }
 
+    /// Base URL of the running operator's /metrics, /healthz, /readyz (from its startup log line).
+    pub async fn metrics_url(&self) -> String {
+        let res = eventually(
+            "the operator to log its metrics address",
+            TIMEOUT,
+            async || {
+                let logs = self.logs();
+                let line = logs
+                    .lines()
+                    .rev()
+                    .find(|l| l.contains("serving /metrics"))
+                    .ok_or("no line yet")?;
+                let addr = line
+                    .split("addr=")
+                    .nth(1)
+                    .and_then(|r| r.split_whitespace().next())
+                    .ok_or("no addr")?;
+                Ok::<_, &str>(format!("http://{addr}"))
+            },
+        )
+        .await;
+        res.expect("metrics address")
+    }
+
     /// Everything the operator logged so far.
     pub fn logs(&self) -> String {
         std::fs::read_to_string(&self.log_path).unwrap_or_default()

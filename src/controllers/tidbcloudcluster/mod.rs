@@ -25,7 +25,9 @@ use super::core::{
     jittered, publish, remove_finalizer,
 };
 use crate::api::common::DeletionPolicy;
-use crate::api::tidbcloudcluster::{CreateIntent, TidbCloudCluster, TidbCloudClusterStatus};
+use crate::api::tidbcloudcluster::{
+    CreateIntent, PlanProgress, TidbCloudCluster, TidbCloudClusterStatus,
+};
 use crate::cloud::CloudError;
 use crate::conditions::{self, AVAILABLE, Desired, READY, RECONCILING, STALLED, Status};
 use crate::providers::tidbcloud::client::{ApiKey, TidbCloudClient};
@@ -54,7 +56,19 @@ pub async fn run(
     let controller = Controller::new(api, watcher::Config::default().any_semantic());
     let store = controller.store();
     let (default_ns, default_name) = ctx.config.default_credentials_ref();
+    // The default credentials Secret may live outside the watched namespaces: watch it by name.
+    let default_store = store.clone();
+    let default_secret = Api::<Secret>::namespaced(ctx.kube.clone(), &default_ns);
+    let by_name = watcher::Config::default().fields(&format!("metadata.name={default_name}"));
     controller
+        .watches(default_secret, by_name, move |_secret: Secret| {
+            default_store
+                .state()
+                .into_iter()
+                .filter(|o| o.spec.credentials.is_none())
+                .map(|o| ObjectRef::from_obj(&*o))
+                .collect::<Vec<_>>()
+        })
         .watches(
             secrets,
             watcher::Config::default(),
@@ -64,22 +78,18 @@ pub async fn run(
                 if let Some(owner) = secret.labels().get(CONNECTION_LABEL) {
                     return vec![ObjectRef::new(owner).within(&ns)];
                 }
-                let is_default = ns == default_ns && name == default_name;
                 store
                     .state()
                     .into_iter()
-                    .filter(|o| o.namespace().as_deref() == Some(ns.as_str()) || is_default)
+                    .filter(|o| o.namespace().as_deref() == Some(ns.as_str()))
                     .filter(|o| {
                         let s = &o.spec;
-                        (o.namespace().as_deref() == Some(ns.as_str())
-                            && (s
-                                .credentials
+                        s.credentials
+                            .as_ref()
+                            .is_some_and(|c| c.secret_ref.name == name)
+                            || s.root_password
                                 .as_ref()
-                                .is_some_and(|c| c.secret_ref.name == name)
-                                || s.root_password
-                                    .as_ref()
-                                    .is_some_and(|p| p.secret_ref.name == name)))
-                            || (is_default && s.credentials.is_none())
+                                .is_some_and(|p| p.secret_ref.name == name)
                     })
                     .map(|o| ObjectRef::from_obj(&*o))
                     .collect::<Vec<_>>()
@@ -551,15 +561,10 @@ impl Run<'_> {
             self.record_cluster(&c);
             self.cluster = Some(c);
         }
-        let message = if steps.len() > 1 {
-            format!(
-                "step 1 of {}: {description} (then {})",
-                steps.len(),
-                plan[1..].join(", ")
-            )
-        } else {
-            description
-        };
+        let generation = self.obj.metadata.generation.unwrap_or_default();
+        let (progress, message) =
+            progress(self.status.plan.as_ref(), generation, &plan, description);
+        self.status.plan = progress;
         Ok(Outcome::Progressing {
             reason,
             message,
@@ -946,6 +951,9 @@ impl Run<'_> {
         if !matches!(outcome, Outcome::Transient { .. } | Outcome::Stalled { .. }) {
             self.ctx.backoff.reset(&self.key);
         }
+        if matches!(outcome, Outcome::Converged { .. }) {
+            self.status.plan = None;
+        }
         if core::is_new_stall(&self.status.conditions, &outcome)
             && let Outcome::Stalled {
                 reason, message, ..
@@ -1004,6 +1012,10 @@ impl Run<'_> {
     }
 
     async fn event(&self, type_: EventType, reason: &str, action: &str, note: String) {
+        match type_ {
+            EventType::Warning => tracing::warn!(object = %self.key, reason, "{note}"),
+            EventType::Normal => tracing::info!(object = %self.key, reason, "{note}"),
+        }
         publish(&self.ctx.recorder, self.obj, type_, reason, action, note).await;
     }
 }
@@ -1057,6 +1069,40 @@ fn step_description(step: &Step, observed: &decide::Observed) -> String {
     }
 }
 
+/// "step k of n" for a plan whose remaining steps are `plan` (`plan[0]` is being done now). `n` is fixed when
+/// the plan for this generation is first made and kept in status.
+fn progress(
+    previous: Option<&PlanProgress>,
+    generation: i64,
+    plan: &[&str],
+    description: String,
+) -> (Option<PlanProgress>, String) {
+    let remaining = plan.len() as i32;
+    let total = match previous {
+        Some(p) if p.generation == generation && p.total_steps >= remaining => p.total_steps,
+        _ => remaining,
+    };
+    if total <= 1 {
+        return (None, description);
+    }
+    let then = if plan.len() > 1 {
+        format!(" (then {})", plan[1..].join(", "))
+    } else {
+        String::new()
+    };
+    let message = format!(
+        "step {} of {total}: {description}{then}",
+        total - remaining + 1
+    );
+    (
+        Some(PlanProgress {
+            generation,
+            total_steps: total,
+        }),
+        message,
+    )
+}
+
 fn is_owned_by(secret: &Secret, obj: &TidbCloudCluster) -> bool {
     let uid = obj.uid();
     secret
@@ -1090,4 +1136,32 @@ fn retained_secret_name(ns: &str, name: &str) -> String {
 
 fn now_rfc3339() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_counts_steps_across_reconciles_of_one_generation() {
+        let (p, m) = progress(None, 7, &["resume", "update", "pause"], "resume".into());
+        assert_eq!(m, "step 1 of 3: resume (then update, pause)");
+        let (p, m) = progress(p.as_ref(), 7, &["update", "pause"], "update: TiDB".into());
+        assert_eq!(m, "step 2 of 3: update: TiDB (then pause)");
+        let (p, m) = progress(p.as_ref(), 7, &["pause"], "pause".into());
+        assert_eq!(m, "step 3 of 3: pause");
+        // A new generation starts a new plan; a single step needs no counter.
+        let (p, m) = progress(p.as_ref(), 8, &["pause"], "pause".into());
+        assert_eq!((p, m.as_str()), (None, "pause"));
+    }
+
+    #[test]
+    fn uris_escape_passwords_and_retained_names_fit() {
+        assert_eq!(
+            mysql_uri("h", 4000, Some("a@b/c")),
+            "mysql://root:a%40b%2Fc@h:4000"
+        );
+        assert_eq!(mysql_uri("h", 4000, None), "mysql://root@h:4000");
+        assert!(retained_secret_name(&"n".repeat(63), &"s".repeat(253)).len() <= 253);
+    }
 }
