@@ -70,6 +70,17 @@ pub struct RunConfig {
     #[arg(long, env = "CLOUDDB_POLL_STEADY", default_value = "10m", value_parser = humantime::parse_duration)]
     pub poll_steady: Duration,
 
+    /// How clusters are observed: `batched` (one paged list per API key and project refreshes every
+    /// object; GET only right after a write or for an unknown id) or `naive` (one GET per object per poll,
+    /// for comparison in benchmarks).
+    #[arg(
+        long,
+        env = "CLOUDDB_OBSERVATION",
+        value_enum,
+        default_value = "batched"
+    )]
+    pub observation: crate::providers::tidbcloud::observe::ObservationMode,
+
     /// Retry interval after the cloud rejected the credentials (a change to the Secret retries at once).
     #[arg(long, env = "CLOUDDB_POLL_CREDENTIALS", default_value = "5m", value_parser = humantime::parse_duration)]
     pub poll_credentials: Duration,

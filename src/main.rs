@@ -20,6 +20,7 @@ use clouddb_operator::http::{self, Readiness};
 use clouddb_operator::metrics::Metrics;
 use clouddb_operator::providers::tidbcloud::catalog::Catalog;
 use clouddb_operator::providers::tidbcloud::client::ClientConfig;
+use clouddb_operator::providers::tidbcloud::observe::{Observer, ObserverConfig};
 use clouddb_operator::providers::tidbcloud::pool::ClientPool;
 use clouddb_operator::{api, telemetry};
 
@@ -143,6 +144,12 @@ async fn run(cfg: RunConfig) -> Result<(), MainError> {
         recorder: Recorder::new(kube.clone(), reporter),
         tidb_clients: ClientPool::new(client_config, budgets)?,
         tidb_catalog: Catalog::new(cfg.catalog_ttl),
+        tidb_observer: Observer::new(ObserverConfig {
+            mode: cfg.observation,
+            transitional: cfg.poll_transitional,
+            steady: cfg.poll_steady,
+            first_snapshot_wait: cfg.request_timeout.saturating_mul(2),
+        }),
         backoff: PerObjectBackoff::new(Duration::from_secs(1), cfg.max_backoff),
         config: cfg.clone(),
     });

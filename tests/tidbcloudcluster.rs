@@ -572,6 +572,10 @@ async fn throttling_storm_and_server_errors_converge() {
             window: Duration::from_secs(2),
         },
         faults: vec![
+            // The first requests are certain to fail, then a fraction of all of them.
+            serde_json::from_value(json!({"kind": "throttle", "count": 2})).expect("fault"),
+            serde_json::from_value(json!({"kind": "fail", "status": 503, "count": 2}))
+                .expect("fault"),
             serde_json::from_value(json!({"kind": "throttle", "fraction": 0.3})).expect("fault"),
             serde_json::from_value(json!({"kind": "fail", "status": 503, "fraction": 0.2}))
                 .expect("fault"),

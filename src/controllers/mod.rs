@@ -13,6 +13,7 @@ use crate::api::tidbcloudcluster::TidbCloudClusterStatus;
 use crate::config::RunConfig;
 use crate::metrics::Metrics;
 use crate::providers::tidbcloud::catalog::Catalog;
+use crate::providers::tidbcloud::observe::Observer;
 use crate::providers::tidbcloud::pool::ClientPool;
 
 /// Everything reconciles need, shared by every controller of the process: one Kubernetes client, one Event
@@ -26,6 +27,7 @@ pub struct Context {
     pub backoff: backoff::PerObjectBackoff,
     pub tidb_clients: ClientPool,
     pub tidb_catalog: Catalog,
+    pub tidb_observer: Observer,
 }
 
 impl Context {

@@ -319,8 +319,8 @@ impl Run<'_> {
         }
         let id = self.status.cluster_id.clone().or(adopted_id.clone());
         if let Some(id) = id {
-            match client.get_cluster(&id).await {
-                Ok(c) => {
+            match self.read_cluster(client, &id).await {
+                Ok(Some(c)) => {
                     if c.region_id != self.obj.spec.region_id {
                         let message = format!(
                             "cluster {id} is in region {} but spec.regionId is {}; correct the spec",
@@ -345,7 +345,7 @@ impl Run<'_> {
                     self.cluster = Some(c);
                     return Ok(None);
                 }
-                Err(e) if e.is_not_found() => {
+                Ok(None) => {
                     if adopted_id.as_deref() == Some(id.as_str()) {
                         let message = format!(
                             "cluster {id} named in spec.clusterId does not exist (or is not visible to these credentials); correct spec.clusterId"
@@ -394,8 +394,10 @@ impl Run<'_> {
         client: &TidbCloudClient,
         intent: &CreateIntent,
     ) -> Result<Option<Cluster>, Failure> {
-        let clusters = client
-            .list_all_clusters(intent.project_id.as_deref())
+        let clusters = self
+            .ctx
+            .tidb_observer
+            .list_fresh(client, intent.project_id.as_deref())
             .await
             .map_err(|e| Failure::cloud(e, "list clusters to find an earlier create"))?;
         let since = chrono::DateTime::parse_from_rfc3339(&intent.started_at)
@@ -418,6 +420,18 @@ impl Run<'_> {
             tracing::warn!(object = %self.key, count = candidates.len(), "several clusters match the create intent; adopting the oldest");
         }
         Ok(candidates.into_iter().next())
+    }
+
+    /// Reads a cluster through the shared observer (snapshot or GET); `None` = it does not exist.
+    async fn read_cluster(
+        &self,
+        client: &TidbCloudClient,
+        id: &str,
+    ) -> Result<Option<Cluster>, CloudError> {
+        self.ctx
+            .tidb_observer
+            .cluster(client, self.obj.spec.project_id.as_deref(), id)
+            .await
     }
 
     fn record_cluster(&mut self, c: &Cluster) {
@@ -459,6 +473,7 @@ impl Run<'_> {
             .create_cluster(&req)
             .await
             .map_err(|e| Failure::cloud(e, "create the cluster"))?;
+        self.ctx.tidb_observer.wrote(&cluster.cluster_id);
         self.record_cluster(&cluster);
         self.persist_status().await?;
         self.event(
@@ -489,6 +504,8 @@ impl Run<'_> {
             return Err(Failure::Internal("no observed cluster to act on"));
         };
         let id = cluster.cluster_id.clone();
+        // Recorded before the call: a snapshot listed while the write is in flight must not answer for it.
+        self.ctx.tidb_observer.wrote(&id);
         let observed = translate::observed(&cluster);
         // This generation converged before: whatever differs now was changed outside Kubernetes.
         let drift = self.status.observed_generation == self.obj.metadata.generation;
@@ -501,6 +518,8 @@ impl Run<'_> {
                 let c = client
                     .update_cluster(&id, &req)
                     .await
+                    .inspect_err(|_| self.ctx.tidb_observer.wrote(&id))
+                    .inspect(|_| self.ctx.tidb_observer.wrote(&id))
                     .map_err(|e| Failure::cloud(e, "update the cluster"))?;
                 if drift {
                     self.event(EventType::Warning, "DriftCorrected", "Update", format!("the cluster was changed outside Kubernetes; restoring the spec: {description}")).await;
@@ -514,6 +533,8 @@ impl Run<'_> {
                 let c = client
                     .pause_cluster(&id)
                     .await
+                    .inspect_err(|_| self.ctx.tidb_observer.wrote(&id))
+                    .inspect(|_| self.ctx.tidb_observer.wrote(&id))
                     .map_err(|e| Failure::cloud(e, "pause the cluster"))?;
                 self.event(
                     EventType::Normal,
@@ -528,6 +549,8 @@ impl Run<'_> {
                 let c = client
                     .resume_cluster(&id)
                     .await
+                    .inspect_err(|_| self.ctx.tidb_observer.wrote(&id))
+                    .inspect(|_| self.ctx.tidb_observer.wrote(&id))
                     .map_err(|e| Failure::cloud(e, "resume the cluster"))?;
                 self.event(
                     EventType::Normal,
@@ -545,6 +568,8 @@ impl Run<'_> {
                 client
                     .reset_root_password(&id, pw)
                     .await
+                    .inspect_err(|_| self.ctx.tidb_observer.wrote(&id))
+                    .inspect(|_| self.ctx.tidb_observer.wrote(&id))
                     .map_err(|e| Failure::cloud(e, "reset the root password"))?;
                 self.write_connection_secret(Some(pw)).await?;
                 self.event(
@@ -820,17 +845,19 @@ impl Run<'_> {
             Err(outcome) => return Ok(Some(outcome)),
         };
         let cluster = match id {
-            Some(id) => match client.get_cluster(&id).await {
-                Ok(c) => Some(c),
-                Err(e) if e.is_not_found() => None,
-                Err(e) => return Err(Failure::cloud(e, "read the cluster before deleting it")),
-            },
+            Some(id) => self
+                .read_cluster(&client, &id)
+                .await
+                .map_err(|e| Failure::cloud(e, "read the cluster before deleting it"))?,
             None => match self.status.create_intent.clone() {
                 Some(intent) => self.find_created(&client, &intent).await?,
                 None => None,
             },
         };
         let Some(cluster) = cluster else {
+            if let Some(id) = &self.status.cluster_id {
+                self.ctx.tidb_observer.forget(id);
+            }
             self.event(
                 EventType::Normal,
                 "Deleted",
@@ -842,7 +869,9 @@ impl Run<'_> {
         };
         self.record_cluster(&cluster);
         if cluster.state.as_str() != "DELETING" {
+            self.ctx.tidb_observer.wrote(&cluster.cluster_id);
             let c = client.delete_cluster(&cluster.cluster_id).await;
+            self.ctx.tidb_observer.wrote(&cluster.cluster_id);
             match c {
                 Ok(c) => {
                     self.record_cluster(&c);

@@ -10,5 +10,6 @@ pub use client::{
 };
 
 pub mod catalog;
+pub mod observe;
 pub mod pool;
 pub mod translate;

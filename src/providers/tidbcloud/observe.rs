@@ -1,0 +1,273 @@
+//! All observation of TiDB Cloud clusters goes through here.
+//!
+//! **Batched** (default): per API key and project, one refresher task walks `GET /clusters` in pages of 100
+//! and keeps a shared snapshot; reconcilers read the snapshot. A reconcile issues a `GET /clusters/{id}` only
+//! when the snapshot cannot answer: the cluster was written to after the snapshot's list started (so the
+//! snapshot may predate the write), or the snapshot lacks the cluster (just created, or deleted in the cloud).
+//! The refresher runs at the transitional interval while any cluster it serves is changing or was written
+//! recently, and at the steady (jittered) interval otherwise. Until a feed's first list completes, readers
+//! wait for it instead of each sending a GET, so an operator restart costs ⌈N/100⌉ calls, not N.
+//!
+//! **Naive**: one GET per object per read (what Terraform and Crossplane providers do); kept for the benchmark
+//! that measures the difference.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+
+use super::client::TidbCloudClient;
+use super::models::Cluster;
+use crate::cloud::{CloudError, Priority};
+
+/// How observation is done.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ObservationMode {
+    /// Shared list snapshots per API key and project; GET only when needed.
+    Batched,
+    /// One GET per object per reconcile.
+    Naive,
+}
+
+/// Refresh intervals of the batched mode.
+#[derive(Clone, Copy, Debug)]
+pub struct ObserverConfig {
+    pub mode: ObservationMode,
+    /// While anything is changing.
+    pub transitional: Duration,
+    /// At rest (drift detection); jittered ±10%.
+    pub steady: Duration,
+    /// How long a reader waits for a feed's first snapshot before falling back to a GET.
+    pub first_snapshot_wait: Duration,
+}
+
+/// One feed: the clusters of one project seen through one API key.
+struct Feed {
+    /// Clusters by id from the last complete list.
+    snapshot: HashMap<String, Cluster>,
+    /// When the last complete list *started* (entries describe the cloud no earlier than this).
+    listed_at: Option<Instant>,
+    /// Ids readers asked about, with when they last asked (to decide the refresh pace).
+    interested: HashMap<String, Instant>,
+    /// Signals each completed list (value = number of lists so far).
+    done: watch::Sender<u64>,
+}
+
+#[derive(Default)]
+struct State {
+    feeds: HashMap<(String, String), Feed>,
+    /// Last write per cluster id.
+    writes: HashMap<String, Instant>,
+}
+
+enum Lookup {
+    Hit(Box<Cluster>),
+    Get,
+    Wait(watch::Receiver<u64>),
+}
+
+/// The observation module shared by every TiDB Cloud controller.
+#[derive(Clone)]
+pub struct Observer {
+    config: ObserverConfig,
+    state: Arc<Mutex<State>>,
+}
+
+impl Observer {
+    pub fn new(config: ObserverConfig) -> Observer {
+        Observer {
+            config,
+            state: Arc::new(Mutex::new(State::default())),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Records a write (create, update, pause, resume, delete) to `cluster_id`: snapshots listed before now
+    /// no longer answer for it, and its feed refreshes at the transitional pace for a while. Call it before
+    /// the write is sent *and* after its answer arrives, so that no list that overlapped the write counts as
+    /// fresh.
+    pub fn wrote(&self, cluster_id: &str) {
+        self.lock()
+            .writes
+            .insert(cluster_id.to_string(), Instant::now());
+    }
+
+    /// Stops following `cluster_id` (its resource is gone).
+    pub fn forget(&self, cluster_id: &str) {
+        let mut state = self.lock();
+        state.writes.remove(cluster_id);
+        for feed in state.feeds.values_mut() {
+            feed.interested.remove(cluster_id);
+        }
+    }
+
+    /// The cluster as last seen, `None` when it does not exist. `project` is the cluster's project (`None` =
+    /// the key's default project).
+    pub async fn cluster(
+        &self,
+        client: &TidbCloudClient,
+        project: Option<&str>,
+        id: &str,
+    ) -> Result<Option<Cluster>, CloudError> {
+        if self.config.mode == ObservationMode::Naive {
+            return get(client, id).await;
+        }
+        let key = (
+            client.key_id().to_string(),
+            project.unwrap_or_default().to_string(),
+        );
+        let mut done = match self.lookup(client, &key, id) {
+            Lookup::Hit(c) => return Ok(Some(*c)),
+            Lookup::Get => return get(client, id).await,
+            Lookup::Wait(rx) => rx,
+        };
+        // No snapshot yet: wait for the first list rather than sending a GET per object.
+        let listed =
+            tokio::time::timeout(self.config.first_snapshot_wait, done.wait_for(|n| *n > 0))
+                .await
+                .is_ok_and(|r| r.is_ok());
+        if listed && let Lookup::Hit(c) = self.lookup(client, &key, id) {
+            return Ok(Some(*c));
+        }
+        get(client, id).await
+    }
+
+    /// What the snapshot can say about `id` right now (starting the feed if there is none).
+    fn lookup(&self, client: &TidbCloudClient, key: &(String, String), id: &str) -> Lookup {
+        let mut state = self.lock();
+        let written = state.writes.get(id).copied();
+        if !state.feeds.contains_key(key) {
+            let (tx, _) = watch::channel(0);
+            let feed = Feed {
+                snapshot: HashMap::new(),
+                listed_at: None,
+                interested: HashMap::new(),
+                done: tx,
+            };
+            state.feeds.insert(key.clone(), feed);
+            self.spawn_feed(client.clone(), key.clone());
+        }
+        let Some(feed) = state.feeds.get_mut(key) else {
+            return Lookup::Get;
+        };
+        feed.interested.insert(id.to_string(), Instant::now());
+        match feed.listed_at {
+            None => Lookup::Wait(feed.done.subscribe()),
+            Some(listed_at) => match feed.snapshot.get(id) {
+                Some(c) if written.is_none_or(|w| listed_at > w) => {
+                    Lookup::Hit(Box::new(c.clone()))
+                }
+                // Written since the list started, or not in it: ask for this one.
+                _ => Lookup::Get,
+            },
+        }
+    }
+
+    /// Every cluster of a project whose list the feed holds (for lookups by name after an uncertain create);
+    /// always lists afresh, since a lost create is by definition newer than any snapshot.
+    pub async fn list_fresh(
+        &self,
+        client: &TidbCloudClient,
+        project: Option<&str>,
+    ) -> Result<Vec<Cluster>, CloudError> {
+        client
+            .with_observe_priority(Priority::Write)
+            .list_all_clusters(project)
+            .await
+    }
+
+    fn spawn_feed(&self, client: TidbCloudClient, key: (String, String)) {
+        let me = self.clone();
+        tokio::spawn(async move { me.run_feed(client, key).await });
+    }
+
+    /// The refresher loop of one feed (one per API key and project, for the life of the process).
+    async fn run_feed(self, client: TidbCloudClient, key: (String, String)) {
+        let project = Some(key.1.as_str())
+            .filter(|p| !p.is_empty())
+            .map(str::to_string);
+        let mut failures: u32 = 0;
+        loop {
+            let busy = self.feed_is_busy(&key);
+            let priority = if busy {
+                Priority::Transitional
+            } else {
+                Priority::Steady
+            };
+            let started = Instant::now();
+            match client
+                .with_observe_priority(priority)
+                .list_all_clusters(project.as_deref())
+                .await
+            {
+                Ok(clusters) => {
+                    failures = 0;
+                    let mut state = self.lock();
+                    if let Some(feed) = state.feeds.get_mut(&key) {
+                        feed.snapshot = clusters
+                            .into_iter()
+                            .map(|c| (c.cluster_id.clone(), c))
+                            .collect();
+                        feed.listed_at = Some(started);
+                        feed.done.send_modify(|n| *n += 1);
+                    }
+                }
+                Err(e) => {
+                    failures = failures.saturating_add(1);
+                    tracing::debug!(key_id = %key.0, project = %key.1, error = %e, "cluster list refresh failed");
+                }
+            }
+            let delay = match (failures, client.budget().blocked_for()) {
+                (_, Some(blocked)) => blocked,
+                (0, None) if self.feed_is_busy(&key) => self.config.transitional,
+                (0, None) => jittered(self.config.steady),
+                // Back off on repeated failures (readers fall back to GETs meanwhile).
+                (n, None) => self
+                    .config
+                    .transitional
+                    .saturating_mul(2u32.saturating_pow(n.min(6)))
+                    .min(self.config.steady),
+            };
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    /// A feed is busy when a cluster it serves is in a transitional state or was written within the last
+    /// few transitional intervals.
+    fn feed_is_busy(&self, key: &(String, String)) -> bool {
+        let mut state = self.lock();
+        let forget_after = self.config.steady.saturating_mul(3);
+        let State { feeds, writes } = &mut *state;
+        let Some(feed) = feeds.get_mut(key) else {
+            return false;
+        };
+        // Objects nobody asked about for a long time (their resource is gone) do not keep the pace up.
+        feed.interested
+            .retain(|_, asked| asked.elapsed() < forget_after);
+        let recent = self.config.transitional.saturating_mul(10);
+        feed.interested.keys().any(|id| {
+            writes.get(id).is_some_and(|w| w.elapsed() < recent)
+                || feed
+                    .snapshot
+                    .get(id)
+                    .is_some_and(|c| c.state.is_transitional())
+                || !feed.snapshot.contains_key(id)
+        })
+    }
+}
+
+async fn get(client: &TidbCloudClient, id: &str) -> Result<Option<Cluster>, CloudError> {
+    match client.get_cluster(id).await {
+        Ok(c) => Ok(Some(c)),
+        Err(e) if e.is_not_found() => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+fn jittered(d: Duration) -> Duration {
+    d.mul_f64(0.9 + rand::random::<f64>() * 0.2)
+}

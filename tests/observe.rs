@@ -1,0 +1,204 @@
+//! The batched observer against the simulator: pages beyond the first are read, a change made in the cloud is
+//! seen within one refresh, a cluster deleted in the cloud is noticed, and reads are served from the snapshot
+//! (no GET per object) except right after a write.
+
+use std::time::Duration;
+
+use clouddb_operator::cloud::BudgetRegistry;
+use clouddb_operator::providers::tidbcloud::models::{Cluster, UpdateClusterRequest};
+use clouddb_operator::providers::tidbcloud::observe::{ObservationMode, Observer, ObserverConfig};
+use clouddb_operator::providers::tidbcloud::{ApiKey, ClientConfig, TidbCloudClient, translate};
+use clouddb_sim::{QuotaConfig, SimConfig, Simulator};
+use clouddb_testkit::eventually;
+
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+async fn sim() -> Simulator {
+    Simulator::start(SimConfig {
+        quota: QuotaConfig {
+            limit: 100_000,
+            window: Duration::from_secs(60),
+        },
+        node_quota: vec![
+            ("TIDB".into(), 10_000),
+            ("TIKV".into(), 10_000),
+            ("TIFLASH".into(), 10_000),
+        ],
+        ..SimConfig::default()
+    })
+    .await
+    .expect("simulator")
+}
+
+fn client(sim: &Simulator) -> TidbCloudClient {
+    let config = ClientConfig::default()
+        .with_endpoint(&sim.base_url())
+        .with_ca_file(sim.ca_path().expect("https"))
+        .expect("CA");
+    let budgets = BudgetRegistry::new(
+        clouddb_operator::cloud::BudgetConfig {
+            requests_per_minute: 100_000.0,
+            ..Default::default()
+        },
+        Default::default(),
+    );
+    let k = sim.key();
+    TidbCloudClient::new(
+        &config,
+        ApiKey::new(k.public_key.clone(), k.private_key.clone()),
+        &budgets,
+    )
+    .expect("client")
+}
+
+fn observer(mode: ObservationMode) -> Observer {
+    Observer::new(ObserverConfig {
+        mode,
+        transitional: Duration::from_millis(200),
+        steady: Duration::from_millis(300),
+        first_snapshot_wait: Duration::from_secs(10),
+    })
+}
+
+async fn create(client: &TidbCloudClient, name: &str) -> Cluster {
+    let spec = serde_json::from_value(serde_json::json!({
+        "regionId": "aws-us-west-2",
+        "tidb": {"nodeSpecKey": "8C16G", "nodeCount": 1},
+        "tikv": {"nodeSpecKey": "8C32G", "nodeCount": 3, "storageSizeGi": 500},
+    }))
+    .expect("spec");
+    client
+        .create_cluster(&translate::create_request(&spec, name, None))
+        .await
+        .expect("create")
+}
+
+fn count(sim: &Simulator, method: &str, route: &str) -> u64 {
+    sim.counters()
+        .into_iter()
+        .filter(|r| r.key.method == method && r.key.route == route && r.key.status == 200)
+        .map(|r| r.count)
+        .sum()
+}
+
+fn gets_by_id(sim: &Simulator) -> u64 {
+    count(sim, "GET", "/v1beta1/clusters/{clusterId}")
+}
+
+#[tokio::test]
+async fn snapshot_covers_every_page_and_serves_reads_without_gets() {
+    let sim = sim().await;
+    let client = client(&sim);
+    let mut ids = Vec::new();
+    for i in 0..150 {
+        ids.push(create(&client, &format!("db-{i:03}")).await.cluster_id);
+    }
+    let obs = observer(ObservationMode::Batched);
+    let gets_before = gets_by_id(&sim);
+    for id in &ids {
+        let c = obs
+            .cluster(&client, None, id)
+            .await
+            .expect("observe")
+            .expect("exists");
+        assert_eq!(&c.cluster_id, id);
+    }
+    assert_eq!(
+        gets_by_id(&sim),
+        gets_before,
+        "150 reads, no GET per object: all served from the snapshot"
+    );
+    // 150 clusters at 100 per page: each refresh is 2 list calls, the second page is read.
+    let lists = count(&sim, "GET", "/v1beta1/clusters");
+    assert!(
+        lists >= 2,
+        "at least one full two-page refresh: {lists} list calls"
+    );
+}
+
+#[tokio::test]
+async fn cloud_changes_and_deletions_are_seen_and_writes_force_a_get() {
+    let sim = sim().await;
+    let client = client(&sim);
+    let a = create(&client, "changed").await.cluster_id;
+    let b = create(&client, "deleted").await.cluster_id;
+    let obs = observer(ObservationMode::Batched);
+    assert!(
+        obs.cluster(&client, None, &a)
+            .await
+            .expect("observe")
+            .is_some()
+    );
+
+    // Renamed in the console (no `wrote`): the next refresh shows it.
+    let rename = UpdateClusterRequest {
+        display_name: Some("renamed-in-console".into()),
+        ..Default::default()
+    };
+    eventually("the cluster to be ACTIVE", TIMEOUT, async || {
+        match client.get_cluster(&a).await {
+            Ok(c) if c.state.as_str() == "ACTIVE" => Ok(()),
+            Ok(c) => Err(c.state.to_string()),
+            Err(e) => Err(e.to_string()),
+        }
+    })
+    .await
+    .expect("active");
+    client.update_cluster(&a, &rename).await.expect("rename");
+    eventually(
+        "the rename to show in the snapshot",
+        TIMEOUT,
+        async || match obs.cluster(&client, None, &a).await {
+            Ok(Some(c)) if c.display_name == "renamed-in-console" => Ok(()),
+            Ok(c) => Err(format!("{:?}", c.map(|c| c.display_name))),
+            Err(e) => Err(e.to_string()),
+        },
+    )
+    .await
+    .expect("change seen");
+
+    // Deleted in the console: noticed (None), through the snapshot plus one confirming GET.
+    client.delete_cluster(&b).await.expect("delete");
+    eventually("the deletion to be noticed", TIMEOUT, async || {
+        match obs.cluster(&client, None, &b).await {
+            Ok(None) => Ok(()),
+            Ok(Some(c)) => Err(c.state.to_string()),
+            Err(e) => Err(e.to_string()),
+        }
+    })
+    .await
+    .expect("deletion seen");
+
+    // Right after our own write, the snapshot does not answer: one GET does.
+    let before = gets_by_id(&sim);
+    obs.wrote(&a);
+    assert!(
+        obs.cluster(&client, None, &a)
+            .await
+            .expect("observe")
+            .is_some()
+    );
+    assert_eq!(
+        gets_by_id(&sim),
+        before + 1,
+        "a read right after a write is a GET"
+    );
+}
+
+#[tokio::test]
+async fn naive_mode_gets_every_object() {
+    let sim = sim().await;
+    let client = client(&sim);
+    let id = create(&client, "naive").await.cluster_id;
+    let obs = observer(ObservationMode::Naive);
+    let before = gets_by_id(&sim);
+    for _ in 0..5 {
+        assert!(
+            obs.cluster(&client, None, &id)
+                .await
+                .expect("observe")
+                .is_some()
+        );
+    }
+    assert_eq!(gets_by_id(&sim), before + 5);
+}
