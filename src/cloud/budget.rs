@@ -18,9 +18,9 @@ use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// How urgent a request is. Today every priority is served alike; the parameter exists so that callers
-/// already say what they do (issue 7 orders writes before transitional polls before steady-state drift
-/// checks when the budget is tight).
+/// How urgent a request is. When requests queue for the budget, writes go first, then observation of
+/// changing objects, then steady-state drift checks; a request that has waited longer than
+/// [`MAX_STARVATION`] goes next whatever its priority, so low priorities are delayed, never starved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Priority {
     /// A mutation the user asked for (create, update, pause, delete...).
@@ -93,9 +93,86 @@ pub struct ServerQuota {
     pub reset: Option<Duration>,
 }
 
+/// Longest a queued request waits behind higher priorities before it is served anyway.
+pub const MAX_STARVATION: Duration = Duration::from_secs(30);
+
+/// Orders waiting requests by priority: one waiter at a time goes to the limiter (the "holder"); when it
+/// leaves, the most urgent waiter (or one starved past [`MAX_STARVATION`]) takes its place. Hand-written
+/// because governor's waiters are unordered and no maintained crate offers a priority-fair async gate.
+#[derive(Default)]
+struct Gate {
+    state: Mutex<GateState>,
+}
+
+#[derive(Default)]
+struct GateState {
+    held: bool,
+    /// Waiters per priority (index = `Priority as usize`), oldest first.
+    queues: [std::collections::VecDeque<Waiter>; 3],
+}
+
+struct Waiter {
+    since: Instant,
+    wake: tokio::sync::oneshot::Sender<()>,
+}
+
+/// Holding the gate; dropping it (also on cancellation) hands the gate to the next waiter.
+struct GateGuard<'a>(&'a Gate);
+
+impl Drop for GateGuard<'_> {
+    fn drop(&mut self) {
+        self.0.release();
+    }
+}
+
+impl Gate {
+    async fn enter(&self, priority: Priority) -> GateGuard<'_> {
+        let rx = {
+            let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+            if !st.held {
+                st.held = true;
+                return GateGuard(self);
+            }
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            st.queues[priority as usize].push_back(Waiter {
+                since: Instant::now(),
+                wake: tx,
+            });
+            rx
+        };
+        // The releaser hands the gate over (held stays true) by completing the channel.
+        let _ = rx.await;
+        GateGuard(self)
+    }
+
+    fn release(&self) {
+        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            let starved = (0..3).rev().find(|&i| {
+                st.queues[i]
+                    .front()
+                    .is_some_and(|w| w.since.elapsed() >= MAX_STARVATION)
+            });
+            let pick = starved.or_else(|| (0..3).find(|&i| !st.queues[i].is_empty()));
+            let Some(i) = pick else {
+                st.held = false;
+                return;
+            };
+            let Some(w) = st.queues[i].pop_front() else {
+                continue;
+            };
+            // A waiter whose future was dropped cannot take the gate: try the next one.
+            if w.wake.send(()).is_ok() {
+                return;
+            }
+        }
+    }
+}
+
 /// The budget of one API key.
 pub struct Budget {
     key_id: String,
+    gate: Gate,
     limiter: DefaultDirectRateLimiter,
     blocked_until: Mutex<Option<Instant>>,
     max_jitter: Duration,
@@ -115,6 +192,7 @@ impl Budget {
     fn new(key_id: &str, config: &BudgetConfig, metrics: Metrics) -> Budget {
         Budget {
             key_id: key_id.to_string(),
+            gate: Gate::default(),
             limiter: RateLimiter::direct(config.quota()),
             blocked_until: Mutex::new(None),
             max_jitter: config.max_jitter,
@@ -130,8 +208,9 @@ impl Budget {
     /// Waits until one request may be sent, and returns how long it waited. Waits are counted in
     /// `clouddb_rate_limit_waits_total` / `clouddb_rate_limit_wait_seconds_total`.
     pub async fn acquire(&self, priority: Priority) -> Duration {
-        let _ = priority; // ordering by priority: issue 7
         let start = Instant::now();
+        // One waiter at a time meets the limiter, in priority order.
+        let _turn = self.gate.enter(priority).await;
         self.wait_unblocked().await;
         self.limiter.until_ready().await;
         // The server may have blocked the key while this request waited for the local limiter.
@@ -259,6 +338,60 @@ impl BudgetRegistry {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn writes_overtake_queued_drift_checks() {
+        let registry = BudgetRegistry::new(fast(600.0, 1), Metrics::default());
+        let budget = registry.budget_for("k");
+        budget.acquire(Priority::Steady).await; // spends the burst: the next permits come every 100 ms
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let mut tasks = Vec::new();
+        for i in 0..3 {
+            let (b, o) = (budget.clone(), order.clone());
+            tasks.push(tokio::spawn(async move {
+                b.acquire(Priority::Steady).await;
+                o.lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(format!("steady{i}"));
+            }));
+            tokio::task::yield_now().await;
+        }
+        // Let all three queue up behind the limiter.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let (b, o) = (budget.clone(), order.clone());
+        tasks.push(tokio::spawn(async move {
+            b.acquire(Priority::Write).await;
+            o.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push("write".to_string());
+        }));
+        for t in tasks {
+            t.await.expect("task");
+        }
+        let order = order.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let pos = order
+            .iter()
+            .position(|x| x == "write")
+            .expect("write served");
+        // At most the one drift check already at the limiter goes before the write.
+        assert!(pos <= 1, "write served at position {pos}: {order:?}");
+    }
+
+    #[tokio::test]
+    async fn a_dropped_waiter_does_not_block_the_gate() {
+        let registry = BudgetRegistry::new(fast(600.0, 1), Metrics::default());
+        let budget = registry.budget_for("k");
+        budget.acquire(Priority::Write).await;
+        let b = budget.clone();
+        let waiting = tokio::spawn(async move { b.acquire(Priority::Steady).await });
+        tokio::task::yield_now().await;
+        waiting.abort();
+        let _ = waiting.await;
+        // Still usable afterwards.
+        tokio::time::timeout(Duration::from_secs(2), budget.acquire(Priority::Write))
+            .await
+            .expect("gate free");
+    }
 
     fn fast(rpm: f64, burst: u32) -> BudgetConfig {
         BudgetConfig {

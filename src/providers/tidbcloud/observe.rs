@@ -50,6 +50,8 @@ struct Feed {
     listed_at: Option<Instant>,
     /// Ids readers asked about, with when they last asked (to decide the refresh pace).
     interested: HashMap<String, Instant>,
+    /// When each cluster was first seen in a transitional state (cleared when it rests).
+    changing_since: HashMap<String, Instant>,
     /// Signals each completed list (value = number of lists so far).
     done: watch::Sender<u64>,
 }
@@ -146,6 +148,7 @@ impl Observer {
                 snapshot: HashMap::new(),
                 listed_at: None,
                 interested: HashMap::new(),
+                changing_since: HashMap::new(),
                 done: tx,
             };
             state.feeds.insert(key.clone(), feed);
@@ -192,7 +195,7 @@ impl Observer {
             .map(str::to_string);
         let mut failures: u32 = 0;
         loop {
-            let busy = self.feed_is_busy(&key);
+            let busy = self.busy_pace(&key).is_some();
             let priority = if busy {
                 Priority::Transitional
             } else {
@@ -212,6 +215,15 @@ impl Observer {
                             .into_iter()
                             .map(|c| (c.cluster_id.clone(), c))
                             .collect();
+                        let snapshot = &feed.snapshot;
+                        feed.changing_since.retain(|id, _| {
+                            snapshot.get(id).is_some_and(|c| c.state.is_transitional())
+                        });
+                        for (id, c) in snapshot {
+                            if c.state.is_transitional() {
+                                feed.changing_since.entry(id.clone()).or_insert(started);
+                            }
+                        }
                         feed.listed_at = Some(started);
                         feed.done.send_modify(|n| *n += 1);
                     }
@@ -223,8 +235,9 @@ impl Observer {
             }
             let delay = match (failures, client.budget().blocked_for()) {
                 (_, Some(blocked)) => blocked,
-                (0, None) if self.feed_is_busy(&key) => self.config.transitional,
-                (0, None) => jittered(self.config.steady),
+                (0, None) => self
+                    .busy_pace(&key)
+                    .unwrap_or_else(|| jittered(self.config.steady)),
                 // Back off on repeated failures (readers fall back to GETs meanwhile).
                 (n, None) => self
                     .config
@@ -236,28 +249,45 @@ impl Observer {
         }
     }
 
-    /// A feed is busy when a cluster it serves is in a transitional state or was written within the last
-    /// few transitional intervals.
-    fn feed_is_busy(&self, key: &(String, String)) -> bool {
+    /// The refresh interval while a cluster the feed serves is changing (in a transitional state, or written
+    /// within the last few transitional intervals); `None` when all rest. The pace adapts to how long the
+    /// change has been going on: every `transitional` at first, then a fifth of the elapsed time, capped at
+    /// [`MAX_PROGRESS_POLL`] — a 20-minute create costs about 20 lists instead of 60.
+    fn busy_pace(&self, key: &(String, String)) -> Option<Duration> {
         let mut state = self.lock();
         let forget_after = self.config.steady.saturating_mul(3);
         let State { feeds, writes } = &mut *state;
-        let Some(feed) = feeds.get_mut(key) else {
-            return false;
-        };
+        let feed = feeds.get_mut(key)?;
         // Objects nobody asked about for a long time (their resource is gone) do not keep the pace up.
         feed.interested
             .retain(|_, asked| asked.elapsed() < forget_after);
         let recent = self.config.transitional.saturating_mul(10);
-        feed.interested.keys().any(|id| {
-            writes.get(id).is_some_and(|w| w.elapsed() < recent)
-                || feed
-                    .snapshot
-                    .get(id)
-                    .is_some_and(|c| c.state.is_transitional())
-                || !feed.snapshot.contains_key(id)
-        })
+        feed.interested
+            .keys()
+            .filter_map(|id| {
+                let written = writes.get(id).filter(|w| w.elapsed() < recent).copied();
+                let changing = feed.changing_since.get(id).copied();
+                let missing = feed.listed_at.is_some() && !feed.snapshot.contains_key(id);
+                let since = match (written, changing) {
+                    (Some(w), Some(c)) => Some(w.max(c)),
+                    (w, c) => w.or(c),
+                };
+                match (since, missing) {
+                    (Some(since), _) => Some(pace(since.elapsed(), self.config.transitional)),
+                    (None, true) => Some(self.config.transitional),
+                    (None, false) => None,
+                }
+            })
+            .min()
     }
+}
+
+/// Longest interval between progress polls of a changing cluster.
+pub const MAX_PROGRESS_POLL: Duration = Duration::from_secs(120);
+
+/// Poll interval for a change that has been going on for `elapsed`.
+fn pace(elapsed: Duration, transitional: Duration) -> Duration {
+    (elapsed / 5).clamp(transitional, MAX_PROGRESS_POLL.max(transitional))
 }
 
 async fn get(client: &TidbCloudClient, id: &str) -> Result<Option<Cluster>, CloudError> {
@@ -270,4 +300,27 @@ async fn get(client: &TidbCloudClient, id: &str) -> Result<Option<Cluster>, Clou
 
 fn jittered(d: Duration) -> Duration {
     d.mul_f64(0.9 + rand::random::<f64>() * 0.2)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_twenty_minute_create_costs_at_most_25_polls() {
+        let transitional = Duration::from_secs(20);
+        let mut t = Duration::ZERO;
+        let mut polls = 0;
+        while t < Duration::from_secs(20 * 60) {
+            t += pace(t, transitional);
+            polls += 1;
+        }
+        assert!(polls <= 25, "{polls} polls");
+        // Short operations are still followed closely.
+        assert_eq!(pace(Duration::from_secs(5), transitional), transitional);
+        assert_eq!(
+            pace(Duration::from_secs(3600), transitional),
+            MAX_PROGRESS_POLL
+        );
+    }
 }
