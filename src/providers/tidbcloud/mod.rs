@@ -12,3 +12,5 @@ pub use client::{
 pub mod catalog;
 pub mod pool;
 pub mod translate;
+pub mod translate_import;
+pub mod translate_integration;
