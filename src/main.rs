@@ -4,18 +4,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::Api;
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::wait::{await_condition, conditions};
 
-use clouddb_operator::api::tidbcloudcluster::TidbCloudCluster;
+use clouddb_operator::api::tidbcloudimport::TidbCloudImport;
+use clouddb_operator::api::tidbcloudintegration::TidbCloudIntegration;
 use clouddb_operator::cloud::{BudgetConfig, BudgetRegistry};
 use clouddb_operator::config::RunConfig;
 use clouddb_operator::controllers::Context;
 use clouddb_operator::controllers::backoff::PerObjectBackoff;
-use clouddb_operator::controllers::tidbcloudcluster;
+use clouddb_operator::controllers::{tidbcloudcluster, tidbcloudimport, tidbcloudintegration};
 use clouddb_operator::http::{self, Readiness};
 use clouddb_operator::metrics::Metrics;
 use clouddb_operator::providers::tidbcloud::catalog::Catalog;
@@ -52,7 +52,7 @@ enum MainError {
     #[error("metrics server: {0}")]
     Io(#[from] std::io::Error),
     #[error("CRD {0} is not installed or not established (install crds/ first): {1}")]
-    Crd(&'static str, String),
+    Crd(String, String),
 }
 
 fn main() -> std::process::ExitCode {
@@ -106,16 +106,18 @@ async fn run(cfg: RunConfig) -> Result<(), MainError> {
         shutdown(),
     ));
 
-    // Wait until our CRD is established, so the watches do not fail in a loop on a fresh install.
+    // Wait until our CRDs are established, so the watches do not fail in a loop on a fresh install.
     let crds: Api<CustomResourceDefinition> = Api::all(kube.clone());
-    let crd_name = "tidbcloudclusters.clouddb.dev";
-    tokio::time::timeout(
-        Duration::from_secs(60),
-        await_condition(crds, crd_name, conditions::is_crd_established()),
-    )
-    .await
-    .map_err(|_| MainError::Crd(crd_name, "timed out after 60s".into()))?
-    .map_err(|e| MainError::Crd(crd_name, e.to_string()))?;
+    for crd in api::crds() {
+        let crd_name = crd.metadata.name.unwrap_or_default();
+        tokio::time::timeout(
+            Duration::from_secs(60),
+            await_condition(crds.clone(), &crd_name, conditions::is_crd_established()),
+        )
+        .await
+        .map_err(|_| MainError::Crd(crd_name.clone(), "timed out after 60s".into()))?
+        .map_err(|e| MainError::Crd(crd_name.clone(), e.to_string()))?;
+    }
 
     let mut client_config = ClientConfig {
         base_url: cfg.tidbcloud_api_url.clone(),
@@ -154,24 +156,35 @@ async fn run(cfg: RunConfig) -> Result<(), MainError> {
         config: cfg.clone(),
     });
 
+    // One task per kind and watched namespace (all namespaces: one per kind), all on the same shutdown.
     let namespaces = cfg.namespaces();
+    let scopes: Vec<Option<&str>> = if namespaces.is_empty() {
+        vec![None]
+    } else {
+        namespaces.iter().map(|ns| Some(ns.as_str())).collect()
+    };
     let mut controllers = Vec::new();
-    if namespaces.is_empty() {
+    for scope in scopes {
         controllers.push(tokio::spawn(tidbcloudcluster::run(
             ctx.clone(),
-            Api::<TidbCloudCluster>::all(kube.clone()),
-            Api::<Secret>::all(kube.clone()),
+            scoped(&kube, scope),
+            scoped(&kube, scope),
             shutdown(),
         )));
-    } else {
-        for ns in &namespaces {
-            controllers.push(tokio::spawn(tidbcloudcluster::run(
-                ctx.clone(),
-                Api::<TidbCloudCluster>::namespaced(kube.clone(), ns),
-                Api::<Secret>::namespaced(kube.clone(), ns),
-                shutdown(),
-            )));
-        }
+        controllers.push(tokio::spawn(tidbcloudimport::run(
+            ctx.clone(),
+            scoped::<TidbCloudImport>(&kube, scope),
+            scoped(&kube, scope),
+            scoped(&kube, scope),
+            shutdown(),
+        )));
+        controllers.push(tokio::spawn(tidbcloudintegration::run(
+            ctx.clone(),
+            scoped::<TidbCloudIntegration>(&kube, scope),
+            scoped(&kube, scope),
+            scoped(&kube, scope),
+            shutdown(),
+        )));
     }
     readiness.set_ready();
     tracing::info!("controllers running");
@@ -187,6 +200,17 @@ async fn run(cfg: RunConfig) -> Result<(), MainError> {
         Err(e) => tracing::warn!(error = %e, "metrics server task failed"),
     }
     Ok(())
+}
+
+/// An API for `K` in `namespace`, or in all namespaces.
+fn scoped<K>(kube: &kube::Client, namespace: Option<&str>) -> Api<K>
+where
+    K: kube::Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>,
+{
+    match namespace {
+        Some(ns) => Api::namespaced(kube.clone(), ns),
+        None => Api::all(kube.clone()),
+    }
 }
 
 async fn shutdown_signal() {

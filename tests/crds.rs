@@ -37,8 +37,8 @@ fn crd_file(crd: &CustomResourceDefinition) -> PathBuf {
     crds_dir().join(format!("{singular}.yaml"))
 }
 
-/// Golden test: `crds/<singular>.yaml` is `crd_yaml()` of each generated CRD, and `crds/tidbcloudcluster.yaml`
-/// (the only CRD today) is the whole of `crds_yaml()`. With `UPDATE_CRDS=1` it rewrites stale files instead.
+/// Golden test: `crds/<singular>.yaml` is `crd_yaml()` of each generated CRD (and reads back as that CRD), and
+/// the files together are `crds_yaml()`. With `UPDATE_CRDS=1` it rewrites stale files instead.
 #[test]
 fn crds_dir_is_up_to_date() {
     let update = std::env::var_os("UPDATE_CRDS").is_some_and(|v| !v.is_empty() && v != "0");
@@ -69,19 +69,34 @@ fn crds_dir_is_up_to_date() {
         stale.join(", ")
     );
 
-    let file = std::fs::read_to_string(crds_dir().join("tidbcloudcluster.yaml"))
-        .expect("crds/tidbcloudcluster.yaml exists");
+    let mut all = String::new();
+    for crd in api::crds() {
+        let path = crd_file(&crd);
+        let file = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+        let parsed: CustomResourceDefinition = serde_yaml::from_str(&file).expect("valid CRD YAML");
+        assert!(
+            parsed == crd,
+            "{} does not read back as the CRD",
+            path.display()
+        );
+        all.push_str(&file);
+    }
     assert!(
-        file == api::crds_yaml(),
-        "crds/tidbcloudcluster.yaml differs from crds_yaml() (first difference at line {}): run \
-         `UPDATE_CRDS=1 cargo test --test crds`",
-        first_difference(&file, &api::crds_yaml())
+        all == api::crds_yaml(),
+        "the files in crds/ differ from crds_yaml() (first difference at line {})",
+        first_difference(&all, &api::crds_yaml())
     );
-    // And it reads back as the same CRD.
-    let parsed: CustomResourceDefinition = serde_yaml::from_str(&file).expect("valid CRD YAML");
-    assert!(
-        parsed == api::crds()[0],
-        "crds/tidbcloudcluster.yaml does not read back as the CRD"
+    assert_eq!(
+        api::crds()
+            .iter()
+            .map(|c| c.spec.names.kind.as_str())
+            .collect::<Vec<_>>(),
+        [
+            "TidbCloudCluster",
+            "TidbCloudImport",
+            "TidbCloudIntegration"
+        ]
     );
 }
 
@@ -751,18 +766,54 @@ async fn installed_schema_describes_every_field() {
             .pointer("/properties/spec/properties")
             .and_then(Value::as_object)
             .expect("spec properties");
-        assert!(spec_properties.len() >= 14, "spec has all its fields");
+        let (short_name, min_fields, columns): (&str, usize, &[&str]) =
+            match installed.spec.names.kind.as_str() {
+                "TidbCloudCluster" => ("tcc", 14, &["Ready", "State", "Region", "Version", "Age"]),
+                "TidbCloudImport" => (
+                    "tcimport",
+                    8,
+                    &[
+                        "Cluster",
+                        "State",
+                        "Progress",
+                        "Age",
+                        "Cluster ID",
+                        "Import ID",
+                    ],
+                ),
+                "TidbCloudIntegration" => (
+                    "tcint",
+                    8,
+                    &[
+                        "Cluster",
+                        "Type",
+                        "State",
+                        "Age",
+                        "Cluster ID",
+                        "Integration ID",
+                    ],
+                ),
+                other => panic!("unexpected kind {other}"),
+            };
+        assert!(
+            spec_properties.len() >= min_fields,
+            "{name}: spec has all its fields"
+        );
         assert_eq!(
             installed.spec.names.short_names.as_deref(),
-            Some(&["tcc".to_string()][..])
+            Some(&[short_name.to_string()][..])
         );
-        let columns: Vec<&str> = version
+        assert_eq!(
+            installed.spec.names.categories.as_deref(),
+            Some(&["clouddb".to_string(), "tidbcloud".to_string()][..])
+        );
+        let installed_columns: Vec<&str> = version
             .additional_printer_columns
             .iter()
             .flatten()
             .map(|c| c.name.as_str())
             .collect();
-        assert_eq!(columns, ["Ready", "State", "Region", "Version", "Age"]);
+        assert_eq!(installed_columns, columns, "{name}");
     }
 
     // With kubectl next to the control plane, ask it like a user would.
@@ -773,6 +824,8 @@ async fn installed_schema_describes_every_field() {
         return;
     };
     for (field, needle) in [
+        ("tcimport.spec.source.s3.accessKey", "secretAccessKey"),
+        ("tcint.spec.datadog.apiKeySecretRef", "re-created"),
         ("tcc.spec.tikv", "multiple of 3"),
         ("tcc.spec.regionId", "immutable"),
         ("tidbcloudclusters.spec.deletionPolicy", "cascade"),
@@ -909,4 +962,283 @@ async fn deletion_protection_policy_refuses_protected_deletes() {
     await_deleted(apis.dynamic.clone(), "protected", TIMEOUT)
         .await
         .expect("protected object gone after turning protection off");
+}
+
+// ---- TidbCloudImport and TidbCloudIntegration ----
+
+use clouddb_operator::api::{TidbCloudImport, TidbCloudIntegration};
+
+#[test]
+fn import_and_integration_examples_are_valid() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let text = std::fs::read_to_string(dir.join("tidbcloudimport.yaml"))
+        .expect("examples/tidbcloudimport.yaml exists");
+    let imports: Vec<TidbCloudImport> = serde_yaml::Deserializer::from_str(&text)
+        .filter_map(|d| {
+            let v = Value::deserialize(d).expect("YAML");
+            (v["kind"] == "TidbCloudImport")
+                .then(|| serde_json::from_value(v).expect("a TidbCloudImport"))
+        })
+        .collect();
+    assert!(!imports.is_empty(), "the example has a TidbCloudImport");
+    for i in &imports {
+        assert!(i.spec.cluster_ref.is_some() != i.spec.cluster_id.is_some());
+    }
+    let text = std::fs::read_to_string(dir.join("tidbcloudintegration.yaml"))
+        .expect("examples/tidbcloudintegration.yaml exists");
+    let kinds: Vec<String> = serde_yaml::Deserializer::from_str(&text)
+        .filter_map(|d| {
+            let v = Value::deserialize(d).expect("YAML");
+            (v["kind"] == "TidbCloudIntegration").then(|| {
+                let i: TidbCloudIntegration = serde_json::from_value(v).expect("an integration");
+                i.spec.integration_type.as_str().to_string()
+            })
+        })
+        .collect();
+    assert_eq!(kinds, ["DATADOG", "NEWRELIC", "PROMETHEUS"]);
+}
+
+fn import_object(name: &str, spec_extra: Value) -> DynamicObject {
+    let mut spec = json!({
+        "clusterRef": { "name": "orders" },
+        "fileType": "CSV",
+        "source": { "type": "S3", "uri": "s3://bucket/orders/", "s3": { "roleArn": "arn:aws:iam::123456789012:role/import" } },
+    });
+    merge(&mut spec, spec_extra);
+    DynamicObject::new(name, &ApiResource::erase::<TidbCloudImport>(&()))
+        .data(json!({ "spec": spec }))
+}
+
+fn integration_object(name: &str, spec_extra: Value) -> DynamicObject {
+    let mut spec = json!({
+        "clusterRef": { "name": "orders" },
+        "type": "DATADOG",
+        "datadog": { "site": "US1", "apiKeySecretRef": { "name": "dd", "key": "apiKey" } },
+    });
+    merge(&mut spec, spec_extra);
+    DynamicObject::new(name, &ApiResource::erase::<TidbCloudIntegration>(&()))
+        .data(json!({ "spec": spec }))
+}
+
+#[tokio::test]
+async fn import_spec_is_validated_and_immutable() {
+    let Some(env) = setup_with("crds-import", options).await else {
+        return;
+    };
+    let ns = env.ns.name();
+    let api: Api<DynamicObject> = Api::namespaced_with(
+        env.admin.clone(),
+        ns,
+        &ApiResource::erase::<TidbCloudImport>(&()),
+    );
+    let create = async |name: &str, extra: Value| {
+        api.create(&PostParams::default(), &import_object(name, extra))
+            .await
+    };
+    create("ok", json!({})).await.expect("a valid import");
+    create(
+        "full",
+        json!({
+            "clusterRef": null, "clusterId": "1234567890",
+            "csvFormat": { "separator": ";", "delimiter": "'", "header": false, "notNull": true, "nullValue": "NULL",
+                           "backslashEscape": false, "trimLastSeparator": true },
+            "duplicationHandling": "REPLACE",
+            "targetTableInfos": [{ "targetTable": { "schema": "shop", "table": "orders" }, "customFile": "s3://bucket/orders/*.csv" }],
+            "source": { "s3": { "roleArn": null, "accessKey": { "secretRef": { "name": "aws" } } } },
+            "credentials": { "secretRef": { "name": "team-key" } },
+        }),
+    )
+    .await
+    .expect("every field");
+    create(
+        "gcs",
+        json!({ "fileType": "PARQUET", "source": { "type": "GCS", "uri": "gs://b/p/", "s3": null,
+                "gcs": { "serviceAccountKey": { "secretRef": { "name": "g", "key": "key.json" } } } } }),
+    )
+    .await
+    .expect("GCS");
+    create(
+        "azure",
+        json!({ "fileType": "SQL", "source": { "type": "AZURE_BLOB", "uri": "azure://a.blob.core.windows.net/c/p/", "s3": null,
+                "azureBlob": { "sasToken": { "secretRef": { "name": "a", "key": "token" } } } } }),
+    )
+    .await
+    .expect("Azure");
+
+    assert_invalid(
+        create("both", json!({ "clusterId": "42" })).await,
+        "set exactly one of spec.clusterRef and spec.clusterId",
+    );
+    assert_invalid(
+        create("neither", json!({ "clusterRef": null })).await,
+        "set exactly one of spec.clusterRef and spec.clusterId",
+    );
+    assert_invalid(
+        create("badtype", json!({ "fileType": "JSON" })).await,
+        "spec.fileType",
+    );
+    assert_invalid(
+        create(
+            "csvonly",
+            json!({ "fileType": "SQL", "csvFormat": { "header": true } }),
+        )
+        .await,
+        "spec.csvFormat applies only to fileType CSV",
+    );
+    assert_invalid(
+        create(
+            "s3uri",
+            json!({ "source": { "uri": "gs://bucket/orders/" } }),
+        )
+        .await,
+        "source type S3 needs source.s3 and a uri starting with s3://",
+    );
+    assert_invalid(
+        create(
+            "s3both",
+            json!({ "source": { "s3": { "accessKey": { "secretRef": { "name": "aws" } } } } }),
+        )
+        .await,
+        "set exactly one of source.s3.roleArn and source.s3.accessKey",
+    );
+    assert_invalid(
+        create(
+            "mixed",
+            json!({ "source": { "gcs": { "serviceAccountKey": { "secretRef": { "name": "g", "key": "k" } } } } }),
+        )
+        .await,
+        "set only the one of source.s3, source.gcs and source.azureBlob",
+    );
+    assert_invalid(
+        create(
+            "gcsnoauth",
+            json!({ "source": { "type": "GCS", "uri": "gs://b/p/", "s3": null } }),
+        )
+        .await,
+        "source type GCS needs source.gcs",
+    );
+    assert_invalid(
+        create("badid", json!({ "clusterRef": null, "clusterId": "abc" })).await,
+        "spec.clusterId",
+    );
+
+    // The spec is immutable: any change is refused; metadata still changes.
+    let typed: Api<TidbCloudImport> = Api::namespaced(env.admin.clone(), ns);
+    let patch = async |spec: Value| {
+        typed
+            .patch(
+                "ok",
+                &PatchParams::default(),
+                &Patch::Merge(json!({ "spec": spec })),
+            )
+            .await
+    };
+    assert_invalid(
+        patch(json!({ "source": { "uri": "s3://bucket/other/" } })).await,
+        "spec is immutable",
+    );
+    assert_invalid(
+        patch(json!({ "duplicationHandling": "IGNORE" })).await,
+        "spec is immutable",
+    );
+    typed
+        .patch(
+            "ok",
+            &PatchParams::default(),
+            &Patch::Merge(json!({ "metadata": { "labels": { "team": "data" } } })),
+        )
+        .await
+        .expect("labels change");
+}
+
+#[tokio::test]
+async fn integration_spec_is_validated() {
+    let Some(env) = setup_with("crds-integration", options).await else {
+        return;
+    };
+    let ns = env.ns.name();
+    let api: Api<DynamicObject> = Api::namespaced_with(
+        env.admin.clone(),
+        ns,
+        &ApiResource::erase::<TidbCloudIntegration>(&()),
+    );
+    let create = async |name: &str, extra: Value| {
+        api.create(&PostParams::default(), &integration_object(name, extra))
+            .await
+    };
+    create("dd", json!({})).await.expect("Datadog");
+    create(
+        "nr",
+        json!({ "type": "NEWRELIC", "datadog": null, "deletionPolicy": "Retain",
+                "newrelic": { "site": "EU_OTLP", "apiKeySecretRef": { "name": "nr", "key": "licenseKey" } } }),
+    )
+    .await
+    .expect("New Relic");
+    create(
+        "prom",
+        json!({ "type": "PROMETHEUS", "datadog": null, "prometheus": {}, "clusterRef": null, "clusterId": "42" }),
+    )
+    .await
+    .expect("Prometheus");
+    create("prom2", json!({ "type": "PROMETHEUS", "datadog": null }))
+        .await
+        .expect("Prometheus without its empty block");
+
+    assert_invalid(
+        create("nodd", json!({ "datadog": null })).await,
+        "spec.datadog is required when type is DATADOG",
+    );
+    assert_invalid(
+        create("ddnr", json!({ "type": "NEWRELIC" })).await,
+        "spec.datadog is required when type is DATADOG, and only then",
+    );
+    assert_invalid(
+        create("badsite", json!({ "datadog": { "site": "MARS1" } })).await,
+        "spec.datadog.site",
+    );
+    assert_invalid(
+        create("promdd", json!({ "prometheus": {} })).await,
+        "spec.prometheus is allowed only when type is PROMETHEUS",
+    );
+    assert_invalid(
+        create("both", json!({ "clusterId": "42" })).await,
+        "set exactly one of spec.clusterRef and spec.clusterId",
+    );
+    assert_invalid(
+        create("badtype", json!({ "type": "SPLUNK", "datadog": null })).await,
+        "spec.type",
+    );
+
+    // Site, type and key may change (the operator re-creates); the cluster may not.
+    let typed: Api<TidbCloudIntegration> = Api::namespaced(env.admin.clone(), ns);
+    let patch = async |name: &str, spec: Value| {
+        typed
+            .patch(
+                name,
+                &PatchParams::default(),
+                &Patch::Merge(json!({ "spec": spec })),
+            )
+            .await
+    };
+    patch(
+        "dd",
+        json!({ "datadog": { "site": "EU1", "apiKeySecretRef": { "name": "dd2", "key": "k" } } }),
+    )
+    .await
+    .expect("site and key reference change");
+    assert_invalid(
+        patch("dd", json!({ "clusterRef": { "name": "billing" } })).await,
+        "spec.clusterRef and spec.clusterId are immutable",
+    );
+    assert_invalid(
+        patch("prom", json!({ "clusterId": "43" })).await,
+        "spec.clusterRef and spec.clusterId are immutable",
+    );
+    patch(
+        "nr",
+        json!({ "type": "DATADOG", "newrelic": null,
+                "datadog": { "site": "US5", "apiKeySecretRef": { "name": "dd", "key": "apiKey" } } }),
+    )
+    .await
+    .expect("type change");
 }

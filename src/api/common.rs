@@ -60,3 +60,20 @@ pub struct CredentialsSpec {
     /// Secret, in the namespace of this resource, with the API key in the keys `publicKey` and `privateKey`.
     pub secret_ref: SecretNameRef,
 }
+
+/// A TidbCloudCluster in the namespace of the referring resource.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterRef {
+    /// Name of the TidbCloudCluster.
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+    /// Namespace of the TidbCloudCluster. Only the namespace of this resource is allowed (references across
+    /// namespaces are refused with a condition); absent: this resource's namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 63))]
+    pub namespace: Option<String>,
+}
+
+/// Pattern of a TiDB Cloud cluster ID (decimal digits).
+pub const CLUSTER_ID_PATTERN: &str = "^[0-9]{1,20}$";

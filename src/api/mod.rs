@@ -5,18 +5,24 @@
 
 pub mod common;
 pub mod tidbcloudcluster;
+pub mod tidbcloudimport;
+pub mod tidbcloudintegration;
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::CustomResourceExt;
 use serde_json::Value;
 
 pub use common::{
-    CredentialsSpec, DeletionPolicy, FINALIZER, GROUP, OBSERVE, PRIVATE_KEY, PUBLIC_KEY,
-    RECONCILE_ANNOTATION, SecretKeyRef, SecretNameRef,
+    ClusterRef, CredentialsSpec, DeletionPolicy, FINALIZER, GROUP, OBSERVE, PRIVATE_KEY,
+    PUBLIC_KEY, RECONCILE_ANNOTATION, SecretKeyRef, SecretNameRef,
 };
 pub use tidbcloudcluster::{
     ConnectionSecretSpec, CreateIntent, Endpoint, RootPasswordSpec, StorageNodesSpec,
     TidbCloudCluster, TidbCloudClusterSpec, TidbCloudClusterStatus, TidbSpec,
+};
+pub use tidbcloudimport::{TidbCloudImport, TidbCloudImportSpec, TidbCloudImportStatus};
+pub use tidbcloudintegration::{
+    TidbCloudIntegration, TidbCloudIntegrationSpec, TidbCloudIntegrationStatus,
 };
 
 /// The ValidatingAdmissionPolicy and its binding (`crds/deletion-protection.yaml`) that refuse to delete any
@@ -28,7 +34,11 @@ pub const DELETION_PROTECTION_POLICY: &str = "clouddb-deletion-protection";
 
 /// Every CustomResourceDefinition of the operator, in a stable order (by name).
 pub fn crds() -> Vec<CustomResourceDefinition> {
-    let mut crds = vec![finish(TidbCloudCluster::crd())];
+    let mut crds = vec![
+        finish(TidbCloudCluster::crd()),
+        finish(TidbCloudImport::crd()),
+        finish(TidbCloudIntegration::crd()),
+    ];
     crds.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
     crds
 }

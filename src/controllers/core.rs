@@ -135,12 +135,28 @@ where
     .map(|_| ())
 }
 
-/// Adds our finalizer (JSON patch guarded by a `test` of the current list, as kube-runtime does).
+/// Adds our finalizer (JSON patch guarded by a `test` of the current list, as kube-runtime does). When the
+/// `test` fails because the list changed since our (cached) read — typically a second reconcile racing the watch
+/// event of the first one's patch — it re-reads the object and tries once more if the finalizer is still missing.
 pub async fn add_finalizer<K>(api: &Api<K>, obj: &K) -> Result<(), kube::Error>
 where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug,
 {
-    let patch = match obj.meta().finalizers.as_ref() {
+    match json_patch(api, obj, add_finalizer_patch(obj)).await {
+        Err(kube::Error::Api(e)) if e.code == 422 => {
+            let fresh = api.get(&obj.name_any()).await?;
+            if has_finalizer(&fresh) {
+                Ok(())
+            } else {
+                json_patch(api, &fresh, add_finalizer_patch(&fresh)).await
+            }
+        }
+        other => other,
+    }
+}
+
+fn add_finalizer_patch<K: Resource>(obj: &K) -> serde_json::Value {
+    match obj.meta().finalizers.as_ref() {
         None => serde_json::json!([
             {"op": "test", "path": "/metadata/finalizers", "value": null},
             {"op": "add", "path": "/metadata/finalizers", "value": [FINALIZER]},
@@ -149,8 +165,7 @@ where
             {"op": "test", "path": "/metadata/finalizers", "value": list},
             {"op": "add", "path": "/metadata/finalizers/-", "value": FINALIZER},
         ]),
-    };
-    json_patch(api, obj, patch).await
+    }
 }
 
 /// Removes our finalizer.
@@ -564,4 +579,175 @@ pub async fn read_credentials(
             requeue: Some(timing.credentials),
         }),
     })
+}
+
+// ---- the shared reconcile driver: failures, error policy, finishing a reconcile ------------------------------
+
+use super::Context;
+
+/// An error inside a reconcile step: cloud errors become conditions (with what was being done, for the
+/// message), Kubernetes errors go to the runtime.
+#[derive(Debug)]
+pub enum Failure {
+    Kube(kube::Error),
+    Cloud(CloudError, String),
+    Internal(&'static str),
+}
+
+impl Failure {
+    pub fn cloud(e: CloudError, what: &str) -> Failure {
+        Failure::Cloud(e, what.to_string())
+    }
+}
+
+impl From<kube::Error> for Failure {
+    fn from(e: kube::Error) -> Self {
+        Failure::Kube(e)
+    }
+}
+
+impl From<Failure> for ReconcileError {
+    fn from(f: Failure) -> Self {
+        match f {
+            Failure::Kube(e) => ReconcileError::Kube(e),
+            Failure::Cloud(e, _) => ReconcileError::Cloud(e),
+            Failure::Internal(what) => ReconcileError::Internal(what),
+        }
+    }
+}
+
+/// `namespace/name`: the key of an object for backoff, logs and metrics.
+pub fn object_key<K: Resource>(obj: &K) -> String {
+    format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any())
+}
+
+/// The controllers' error policy: count the error, and retry with per-object exponential backoff.
+pub fn error_policy<K: Resource>(
+    kind: &str,
+    obj: &K,
+    err: &ReconcileError,
+    ctx: &Context,
+) -> Action {
+    let key = object_key(obj);
+    ctx.metrics.record_reconcile_error(kind, err.category());
+    let delay = ctx.backoff.next(&key);
+    tracing::warn!(kind, object = %key, error = %err, retry_in = ?delay, "reconcile failed");
+    Action::requeue(delay)
+}
+
+/// [`cloud_outcome`] for object `key` of `kind`, counting the error in the metrics.
+pub fn cloud_failure(ctx: &Context, kind: &str, key: &str, e: &CloudError, what: &str) -> Outcome {
+    ctx.metrics.record_reconcile_error(kind, e.category());
+    cloud_outcome(e, what, ctx.timing(), || ctx.backoff.next(key))
+}
+
+/// Merges `desired` conditions into `status` now (managed types not listed are removed), e.g. to record
+/// "Creating" together with a create intent before the create call.
+pub fn merge_conditions<S: ConditionedStatus>(
+    status: &mut S,
+    desired: &[Desired],
+    managed: &[&str],
+    generation: Option<i64>,
+) {
+    let merged = conditions::merge(
+        status.conditions(),
+        desired,
+        managed,
+        generation,
+        k8s_openapi::jiff::Timestamp::now(),
+    );
+    status.set_conditions(merged);
+}
+
+/// Ends a reconcile: resets the object's backoff after progress, publishes a Warning Event for a new stall,
+/// merges the conditions of `outcome` (plus kind-specific `extra`) into `status` and server-side applies it.
+/// Returns the requeue of the outcome.
+pub async fn finish<K, S>(
+    ctx: &Context,
+    api: &Api<K>,
+    obj: &K,
+    status: &mut S,
+    outcome: &Outcome,
+    extra: Vec<Desired>,
+    managed: &[&str],
+) -> Result<Action, kube::Error>
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug,
+    S: ConditionedStatus + Serialize,
+{
+    if !matches!(outcome, Outcome::Transient { .. } | Outcome::Stalled { .. }) {
+        ctx.backoff.reset(&object_key(obj));
+    }
+    if is_new_stall(status.conditions(), outcome)
+        && let Outcome::Stalled {
+            reason, message, ..
+        } = outcome
+    {
+        publish(
+            &ctx.recorder,
+            obj,
+            EventType::Warning,
+            reason,
+            "Reconcile",
+            message.clone(),
+        )
+        .await;
+    }
+    let action = apply_outcome(
+        status,
+        outcome,
+        extra,
+        managed,
+        obj.meta().generation,
+        k8s_openapi::jiff::Timestamp::now(),
+    );
+    apply_status(api, obj, status).await?;
+    Ok(action)
+}
+
+/// The current time as RFC 3339 with milliseconds (UTC), as recorded in status.
+pub fn now_rfc3339() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// Whether a cloud resource created at `create_time` may come from a create call recorded at `started_at`
+/// (both RFC 3339): created no earlier than `slack` before the intent (clock skew between the operator and
+/// the cloud). Unparseable times count as a match (the other criteria still apply).
+pub fn created_since(create_time: &str, started_at: &str, slack: chrono::Duration) -> bool {
+    match (
+        chrono::DateTime::parse_from_rfc3339(started_at),
+        chrono::DateTime::parse_from_rfc3339(create_time),
+    ) {
+        (Ok(since), Ok(created)) => created >= since - slack,
+        _ => true,
+    }
+}
+
+#[cfg(test)]
+mod driver_tests {
+    use super::*;
+
+    #[test]
+    fn created_since_allows_clock_skew_and_unknown_times() {
+        let slack = chrono::Duration::seconds(60);
+        let at = "2025-01-01T12:00:00.000Z";
+        assert!(created_since("2025-01-01T12:00:01Z", at, slack));
+        assert!(created_since("2025-01-01T11:59:30Z", at, slack));
+        assert!(!created_since("2025-01-01T11:58:00Z", at, slack));
+        assert!(created_since("", at, slack));
+    }
+
+    #[test]
+    fn failures_map_to_reconcile_errors_by_kind() {
+        let e: ReconcileError = Failure::Internal("x").into();
+        assert_eq!(e.category(), "Internal");
+        let e: ReconcileError = Failure::cloud(
+            CloudError::NotFound {
+                message: "gone".into(),
+            },
+            "read",
+        )
+        .into();
+        assert_eq!(e.category(), "NotFound");
+    }
 }

@@ -11,18 +11,29 @@ use clouddb_operator::cloud::BudgetRegistry;
 use clouddb_operator::providers::tidbcloud::models::Cluster;
 use clouddb_operator::providers::tidbcloud::{ApiKey, ClientConfig, TidbCloudClient};
 use clouddb_sim::{SimConfig, Simulator};
+use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::Resource;
 use kube::api::{Api, Patch, PatchParams};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use super::{ChildProcess, TIMEOUT, TestEnv, TestNamespace, eventually, setup_with};
 
-/// Namespace-independent options of the shared control plane: our CRD installed before the controller
-/// manager starts (so garbage collection knows the kind at once).
+/// Namespace-independent options of the shared control plane: our CRDs installed before the controller
+/// manager starts (so garbage collection knows the kinds at once). Each goes through its YAML document, as
+/// `kubectl apply -f crds/` would install it.
 pub fn control_plane_options() -> super::ControlPlaneOptions {
-    super::ControlPlaneOptions::default()
-        .with_crd_yaml(&clouddb_operator::api::crds_yaml())
-        .expect("CRD YAML parses")
+    clouddb_operator::api::crds().iter().fold(
+        super::ControlPlaneOptions::default(),
+        |options, crd| {
+            options
+                .with_crd_yaml(&clouddb_operator::api::crd_yaml(crd))
+                .expect("CRD YAML parses")
+        },
+    )
 }
 
 pub const CREDENTIALS: &str = "tidbcloud-credentials";
@@ -308,11 +319,16 @@ impl OperatorEnv {
 
     /// All clusters in the simulator's default project with this display name.
     pub async fn clusters_named(&self, display_name: &str) -> Vec<Cluster> {
-        let all = self
-            .cloud()
-            .list_all_clusters(None)
-            .await
-            .expect("list clusters");
+        // Retried: a test may have injected throttling or server errors.
+        let cloud = self.cloud();
+        let all = eventually("listing clusters", TIMEOUT, async || {
+            cloud
+                .list_all_clusters(None)
+                .await
+                .map_err(|e| e.to_string())
+        })
+        .await
+        .expect("list clusters");
         all.into_iter()
             .filter(|c| c.display_name == display_name)
             .collect()
@@ -432,6 +448,160 @@ impl OperatorEnv {
     pub async fn secret(&self, name: &str) -> Option<Secret> {
         self.secrets.get_opt(name).await.expect("get Secret")
     }
+}
+
+/// Any namespaced kind the tests create (TidbCloudCluster, TidbCloudImport, TidbCloudIntegration...).
+pub trait TestKind:
+    Resource<DynamicType = (), Scope = NamespaceResourceScope>
+    + Clone
+    + std::fmt::Debug
+    + DeserializeOwned
+    + Serialize
+{
+}
+
+impl<K> TestKind for K where
+    K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
+        + Clone
+        + std::fmt::Debug
+        + DeserializeOwned
+        + Serialize
+{
+}
+
+/// Generic helpers for any kind in the test namespace.
+impl OperatorEnv {
+    /// The API of kind `K` in the test namespace.
+    pub fn api<K: TestKind>(&self) -> Api<K> {
+        Api::namespaced(self.env.admin.clone(), self.ns())
+    }
+
+    /// Server-side applies an object of kind `K` from its `spec` (as the test's field manager).
+    pub async fn apply_kind<K: TestKind>(&self, name: &str, spec: Value) -> K {
+        let body = json!({
+            "apiVersion": K::api_version(&()), "kind": K::kind(&()),
+            "metadata": {"name": name}, "spec": spec,
+        });
+        self.api::<K>()
+            .patch(
+                name,
+                &PatchParams::apply("test").force(),
+                &Patch::Apply(&body),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("apply {} {name}: {e}", K::kind(&())))
+    }
+
+    /// Merge-patches an object of kind `K` (spec, metadata...).
+    pub async fn merge_kind<K: TestKind>(&self, name: &str, patch: Value) -> K {
+        self.api::<K>()
+            .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .unwrap_or_else(|e| panic!("patch {} {name}: {e}", K::kind(&())))
+    }
+
+    /// Waits until `pred` holds for an object of kind `K`, returning it; on timeout, panics with the last
+    /// status seen and the tail of the operator log.
+    pub async fn wait_for<K: TestKind>(
+        &self,
+        name: &str,
+        what: &str,
+        timeout: Duration,
+        pred: impl Fn(&K) -> bool,
+    ) -> K {
+        let api = self.api::<K>();
+        let pred = &pred;
+        let res = eventually(what, timeout, async || match api.get_opt(name).await {
+            Ok(Some(o)) if pred(&o) => Ok(o),
+            Ok(Some(o)) => Err(format!(
+                "last seen status: {}",
+                serde_json::to_value(&o)
+                    .map(|v| v["status"].to_string())
+                    .unwrap_or_default()
+            )),
+            Ok(None) => Err("object not found".to_string()),
+            Err(e) => Err(e.to_string()),
+        })
+        .await;
+        match res {
+            Ok(o) => o,
+            Err(e) => panic!(
+                "{e}\n--- operator log (tail) ---\n{}",
+                tail(&self.logs(), 60)
+            ),
+        }
+    }
+
+    /// Waits for a condition of an object of kind `K` with the given status and reason.
+    pub async fn wait_condition_of<K: TestKind>(
+        &self,
+        name: &str,
+        type_: &str,
+        status: &str,
+        reason: &str,
+    ) -> K {
+        self.wait_for::<K>(
+            name,
+            &format!("{} {name} {type_}={status} ({reason})", K::kind(&())),
+            TIMEOUT * 2,
+            |o| condition_of(o, type_).is_some_and(|c| c.status == status && c.reason == reason),
+        )
+        .await
+    }
+
+    /// Deletes an object of kind `K` (our finalizer holds it until the operator is done).
+    pub async fn delete_kind<K: TestKind>(&self, name: &str) {
+        self.api::<K>()
+            .delete(name, &Default::default())
+            .await
+            .unwrap_or_else(|e| panic!("delete {} {name}: {e}", K::kind(&())));
+    }
+
+    /// Waits until an object of kind `K` is gone.
+    pub async fn wait_gone_of<K: TestKind>(&self, name: &str) {
+        let api = self.api::<K>();
+        let res = eventually(
+            format!("{} {name} to be deleted", K::kind(&())),
+            TIMEOUT * 2,
+            async || match api.get_opt(name).await {
+                Ok(None) => Ok(()),
+                Ok(Some(o)) => Err(format!(
+                    "still there, status: {}",
+                    serde_json::to_value(&o)
+                        .map(|v| v["status"].to_string())
+                        .unwrap_or_default()
+                )),
+                Err(e) => Err(e.to_string()),
+            },
+        )
+        .await;
+        if let Err(e) = res {
+            panic!(
+                "{e}\n--- operator log (tail) ---\n{}",
+                tail(&self.logs(), 60)
+            );
+        }
+    }
+
+    /// Adds a simulator fault rule (`/_sim/faults`), e.g. `{"kind": "dropAfterCommit", "method": "POST",
+    /// "pathPrefix": "/v1beta1/clusters/1/imports", "count": 1}`.
+    pub async fn add_fault(&self, rule: Value) {
+        self.sim_admin(reqwest::Method::POST, "faults", Some(rule))
+            .await;
+    }
+}
+
+/// The conditions of any object with a `status.conditions` list.
+pub fn conditions_of<K: Serialize>(o: &K) -> Vec<Condition> {
+    serde_json::to_value(o)
+        .ok()
+        .and_then(|v| serde_json::from_value(v["status"]["conditions"].clone()).ok())
+        .unwrap_or_default()
+}
+
+/// One condition of any object, by type.
+pub fn condition_of<K: Serialize>(o: &K, type_: &str) -> Option<Condition> {
+    conditions_of(o).into_iter().find(|c| c.type_ == type_)
 }
 
 impl Drop for OperatorEnv {

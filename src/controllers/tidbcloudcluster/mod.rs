@@ -21,16 +21,16 @@ use secrecy::{ExposeSecret, SecretString};
 use self::decide::{Decision, Flags, Step};
 use super::Context;
 use super::core::{
-    self, FIELD_MANAGER, Outcome, ReconcileError, add_finalizer, apply_status, has_finalizer,
-    jittered, publish, remove_finalizer,
+    self, FIELD_MANAGER, Failure, Outcome, ReconcileError, add_finalizer, apply_status,
+    has_finalizer, jittered, now_rfc3339, object_key, publish, remove_finalizer,
 };
 use crate::api::common::DeletionPolicy;
 use crate::api::tidbcloudcluster::{
     CreateIntent, PlanProgress, TidbCloudCluster, TidbCloudClusterStatus,
 };
 use crate::cloud::CloudError;
-use crate::conditions::{self, AVAILABLE, Desired, READY, RECONCILING, STALLED, Status};
-use crate::providers::tidbcloud::client::{ApiKey, TidbCloudClient};
+use crate::conditions::{AVAILABLE, Desired, READY, RECONCILING, STALLED, Status};
+use crate::providers::tidbcloud::client::TidbCloudClient;
 use crate::providers::tidbcloud::models::Cluster;
 use crate::providers::tidbcloud::translate;
 
@@ -112,15 +112,7 @@ pub async fn run(
 pub const CONNECTION_LABEL: &str = "clouddb.dev/connection-for";
 
 fn error_policy(obj: Arc<TidbCloudCluster>, err: &ReconcileError, ctx: Arc<Context>) -> Action {
-    let key = object_key(&obj);
-    ctx.metrics.record_reconcile_error(KIND, err.category());
-    let delay = ctx.backoff.next(&key);
-    tracing::warn!(object = %key, error = %err, retry_in = ?delay, "reconcile failed");
-    Action::requeue(delay)
-}
-
-fn object_key(obj: &TidbCloudCluster) -> String {
-    format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any())
+    core::error_policy(KIND, &*obj, err, &ctx)
 }
 
 /// Entry point for one object.
@@ -137,7 +129,7 @@ pub async fn reconcile(
         api: &api,
         ctx: &ctx,
         ns: &ns,
-        key: object_key(&obj),
+        key: object_key(&*obj),
         status: obj.status.clone().unwrap_or_default(),
         cluster: None,
     };
@@ -275,30 +267,10 @@ impl Run<'_> {
 
     /// The API client for this object's credentials, or the outcome that explains why there is none.
     async fn client(&self) -> Result<Result<TidbCloudClient, Outcome>, Failure> {
-        let (ns, name) = match &self.obj.spec.credentials {
-            Some(c) => (self.ns.to_string(), c.secret_ref.name.clone()),
-            None => self.ctx.config.default_credentials_ref(),
-        };
-        let creds = match core::read_credentials(&self.ctx.kube, &ns, &name, self.ctx.timing())
+        self.ctx
+            .tidb_client(self.ns, self.obj.spec.credentials.as_ref())
             .await
-            .map_err(Failure::Kube)?
-        {
-            Ok(c) => c,
-            Err(outcome) => return Ok(Err(outcome)),
-        };
-        let key = ApiKey {
-            public_key: creds.public_key,
-            private_key: creds.private_key,
-        };
-        Ok(self
-            .ctx
-            .tidb_clients
-            .client_for(key)
-            .map_err(|e| Outcome::Stalled {
-                reason: "CredentialsRejected",
-                message: format!("credentials Secret {} cannot be used: {e}", creds.source),
-                requeue: Some(self.ctx.config.poll_credentials),
-            }))
+            .map_err(Failure::Kube)
     }
 
     /// Reads the cloud cluster into `self.cluster` (by id, or by the recorded create intent).
@@ -400,20 +372,18 @@ impl Run<'_> {
             .list_fresh(client, intent.project_id.as_deref())
             .await
             .map_err(|e| Failure::cloud(e, "list clusters to find an earlier create"))?;
-        let since = chrono::DateTime::parse_from_rfc3339(&intent.started_at)
-            .ok()
-            .map(|t| t - chrono::Duration::minutes(5));
         let mut candidates: Vec<Cluster> = clusters
             .into_iter()
             .filter(|c| c.display_name == intent.display_name)
             .filter(|c| translate::created_by_key(&c.created_by, client.key_id()))
             .filter(|c| c.state.as_str() != "DELETING")
-            .filter(
-                |c| match (since, chrono::DateTime::parse_from_rfc3339(&c.create_time)) {
-                    (Some(since), Ok(created)) => created >= since,
-                    _ => true,
-                },
-            )
+            .filter(|c| {
+                core::created_since(
+                    &c.create_time,
+                    &intent.started_at,
+                    chrono::Duration::minutes(5),
+                )
+            })
             .collect();
         candidates.sort_by(|a, b| a.create_time.cmp(&b.create_time));
         if candidates.len() > 1 {
@@ -968,39 +938,26 @@ impl Run<'_> {
 
     /// Maps a cloud error to an outcome (shared policy in `core::cloud_outcome`).
     fn cloud_outcome(&self, e: CloudError, what: &str) -> Outcome {
-        self.ctx.metrics.record_reconcile_error(KIND, e.category());
-        core::cloud_outcome(&e, what, self.ctx.timing(), || {
-            self.ctx.backoff.next(&self.key)
-        })
+        core::cloud_failure(self.ctx, KIND, &self.key, &e, what)
     }
 
     /// Writes status for `outcome` (plus `Available`), publishes a Warning Event for a new stall, and returns
     /// the requeue action.
     async fn finish(&mut self, outcome: Outcome) -> Result<Action, ReconcileError> {
-        if !matches!(outcome, Outcome::Transient { .. } | Outcome::Stalled { .. }) {
-            self.ctx.backoff.reset(&self.key);
-        }
         if matches!(outcome, Outcome::Converged { .. }) {
             self.status.plan = None;
         }
-        if core::is_new_stall(&self.status.conditions, &outcome)
-            && let Outcome::Stalled {
-                reason, message, ..
-            } = &outcome
-        {
-            self.event(EventType::Warning, reason, "Reconcile", message.clone())
-                .await;
-        }
         let extra = self.available().into_iter().collect();
-        let action = core::apply_outcome(
+        let action = core::finish(
+            self.ctx,
+            self.api,
+            self.obj,
             &mut self.status,
             &outcome,
             extra,
             MANAGED_CONDITIONS,
-            self.obj.metadata.generation,
-            k8s_openapi::jiff::Timestamp::now(),
-        );
-        self.persist_status().await?;
+        )
+        .await?;
         Ok(match outcome {
             Outcome::Converged { .. } => Action::requeue(jittered(self.ctx.config.poll_steady)),
             _ => action,
@@ -1028,14 +985,11 @@ impl Run<'_> {
 
     /// Writes the status with `desired` conditions (managed types not listed are removed).
     async fn persist_status_with(&mut self, desired: &[Desired]) -> Result<(), Failure> {
-        let now = k8s_openapi::jiff::Timestamp::now();
-        let generation = self.obj.metadata.generation;
-        self.status.conditions = conditions::merge(
-            &self.status.conditions,
+        core::merge_conditions(
+            &mut self.status,
             desired,
             MANAGED_CONDITIONS,
-            generation,
-            now,
+            self.obj.metadata.generation,
         );
         self.persist_status().await
     }
@@ -1046,30 +1000,6 @@ impl Run<'_> {
             EventType::Normal => tracing::info!(object = %self.key, reason, "{note}"),
         }
         publish(&self.ctx.recorder, self.obj, type_, reason, action, note).await;
-    }
-}
-
-impl From<Failure> for ReconcileError {
-    fn from(f: Failure) -> Self {
-        match f {
-            Failure::Kube(e) => ReconcileError::Kube(e),
-            Failure::Cloud(e, _) => ReconcileError::Cloud(e),
-            Failure::Internal(what) => ReconcileError::Internal(what),
-        }
-    }
-}
-
-/// An error inside a reconcile step: cloud errors become conditions, Kubernetes errors go to the runtime.
-#[derive(Debug)]
-enum Failure {
-    Kube(kube::Error),
-    Cloud(CloudError, String),
-    Internal(&'static str),
-}
-
-impl Failure {
-    fn cloud(e: CloudError, what: &str) -> Failure {
-        Failure::Cloud(e, what.to_string())
     }
 }
 
@@ -1162,11 +1092,6 @@ fn retained_secret_name(ns: &str, name: &str) -> String {
     let hex: String = hash.iter().take(6).map(|b| format!("{b:02x}")).collect();
     format!("{}-{hex}", &full[..240])
 }
-
-fn now_rfc3339() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,3 +13,5 @@ pub mod catalog;
 pub mod observe;
 pub mod pool;
 pub mod translate;
+pub mod translate_import;
+pub mod translate_integration;
