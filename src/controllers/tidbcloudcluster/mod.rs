@@ -71,8 +71,10 @@ pub async fn run(
     let store = controller.store();
     let (default_ns, default_name) = ctx.config.default_credentials_ref();
     controller
+        // The same scope as `secrets` (all namespaces, or one watched namespace): a namespace-scoped install has
+        // no right to list Secrets cluster-wide.
         .owns(
-            Api::<Secret>::all(ctx.kube.clone()),
+            secrets.clone(),
             watcher::Config::default().labels(CONNECTION_LABEL_SELECTOR),
         )
         .watches(
