@@ -6,6 +6,9 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/clouddb-operator/target}
 K8S_BIN_DIR=$(tools/control-plane/build.sh)
 export K8S_BIN_DIR
+HELM=$(tools/helm/build.sh)   # helm v4 from the Go module proxy, cached; tests/helm.rs uses it
+export HELM
 cargo fmt --all -- --check
 cargo clippy --locked --workspace --all-targets -- -D warnings
 cargo test --locked --workspace
+./scripts/lint-image.sh       # hadolint + the Dockerfile's exact release build

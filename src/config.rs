@@ -108,6 +108,10 @@ pub struct RunConfig {
     /// Log format: `text` or `json`.
     #[arg(long, env = "CLOUDDB_LOG_FORMAT", default_value = "text")]
     pub log_format: String,
+
+    /// Leader election (`--leader-election*`, see `crate::leader`).
+    #[command(flatten)]
+    pub leader_election: crate::leader::LeaderElectionConfig,
 }
 
 impl RunConfig {

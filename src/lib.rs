@@ -6,6 +6,7 @@ pub mod conditions;
 pub mod config;
 pub mod controllers;
 pub mod http;
+pub mod leader;
 pub mod metrics;
 pub mod providers;
 pub mod telemetry;

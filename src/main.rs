@@ -17,6 +17,7 @@ use clouddb_operator::controllers::Context;
 use clouddb_operator::controllers::backoff::PerObjectBackoff;
 use clouddb_operator::controllers::{tidbcloudcluster, tidbcloudimport, tidbcloudintegration};
 use clouddb_operator::http::{self, Readiness};
+use clouddb_operator::leader;
 use clouddb_operator::metrics::Metrics;
 use clouddb_operator::providers::tidbcloud::catalog::Catalog;
 use clouddb_operator::providers::tidbcloud::client::ClientConfig;
@@ -53,6 +54,8 @@ enum MainError {
     Io(#[from] std::io::Error),
     #[error("CRD {0} is not installed or not established (install crds/ first): {1}")]
     Crd(String, String),
+    #[error(transparent)]
+    Leader(#[from] leader::LeaderError),
 }
 
 fn main() -> std::process::ExitCode {
@@ -105,6 +108,22 @@ async fn run(cfg: RunConfig) -> Result<(), MainError> {
         readiness.clone(),
         shutdown(),
     ));
+
+    // ---- leader election (src/leader.rs): only the Lease holder goes on to run the controllers ----------------
+    let Some(mut leadership) = leader::lead(
+        kube.clone(),
+        &cfg.leader_election,
+        &cfg.operator_namespace,
+        &readiness,
+        shutdown_signal(),
+    )
+    .await?
+    else {
+        tracing::info!("shutting down (was standing by)");
+        let _ = shutdown_tx.send(true);
+        return Ok(());
+    };
+    // ---- end leader election ------------------------------------------------------------------------------------
 
     // Wait until our CRDs are established, so the watches do not fail in a loop on a fresh install.
     let crds: Api<CustomResourceDefinition> = Api::all(kube.clone());
@@ -189,12 +208,17 @@ async fn run(cfg: RunConfig) -> Result<(), MainError> {
     readiness.set_ready();
     tracing::info!("controllers running");
 
-    shutdown_signal().await;
+    // Leader election: a lost Lease stops the process at once (non-zero exit), without waiting for the controllers.
+    tokio::select! {
+        () = shutdown_signal() => {},
+        lost = leadership.lost() => return Err(lost.into()),
+    }
     tracing::info!("shutting down");
     let _ = shutdown_tx.send(true);
     for c in controllers {
         let _ = c.await;
     }
+    leadership.release().await; // leader election: hand the Lease over at once
     match http_task.await {
         Ok(r) => r?,
         Err(e) => tracing::warn!(error = %e, "metrics server task failed"),

