@@ -215,16 +215,29 @@ async fn run(cfg: RunConfig) -> Result<(), MainError> {
     }
     tracing::info!("shutting down");
     let _ = shutdown_tx.send(true);
-    for c in controllers {
-        let _ = c.await;
+    // Running reconciles finish; then the Lease is handed over at once. If they do not finish in time, the
+    // process exits without releasing: the Lease then expires by itself, so no successor overlaps a write.
+    let stopped =
+        tokio::time::timeout(SHUTDOWN_GRACE, futures::future::join_all(controllers)).await;
+    match stopped {
+        Ok(_) => {
+            tracing::info!("controllers stopped");
+            leadership.release().await;
+        }
+        Err(_) => tracing::warn!(
+            grace = ?SHUTDOWN_GRACE,
+            "controllers did not stop in time; leaving the Lease to expire"
+        ),
     }
-    leadership.release().await; // leader election: hand the Lease over at once
     match http_task.await {
         Ok(r) => r?,
         Err(e) => tracing::warn!(error = %e, "metrics server task failed"),
     }
     Ok(())
 }
+
+/// How long running reconciles get to finish after SIGTERM.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// An API for `K` in `namespace`, or in all namespaces.
 fn scoped<K>(kube: &kube::Client, namespace: Option<&str>) -> Api<K>

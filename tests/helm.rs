@@ -127,7 +127,36 @@ fn workload_permissions() -> BTreeSet<Permission> {
             &["get", "list", "watch", "patch"],
             &[],
         ),
-        ("clouddb.dev", "tidbcloudclusters/status", &["patch"], &[]),
+        (
+            "clouddb.dev",
+            "tidbcloudimports",
+            &["get", "list", "watch", "patch"],
+            &[],
+        ),
+        (
+            "clouddb.dev",
+            "tidbcloudintegrations",
+            &["get", "list", "watch", "patch"],
+            &[],
+        ),
+        (
+            "clouddb.dev",
+            "tidbcloudclusters/status",
+            &["get", "patch"],
+            &[],
+        ),
+        (
+            "clouddb.dev",
+            "tidbcloudimports/status",
+            &["get", "patch"],
+            &[],
+        ),
+        (
+            "clouddb.dev",
+            "tidbcloudintegrations/status",
+            &["get", "patch"],
+            &[],
+        ),
         (
             "",
             "secrets",
@@ -143,7 +172,11 @@ fn crd_permissions() -> BTreeSet<Permission> {
         "apiextensions.k8s.io",
         "customresourcedefinitions",
         &["get", "list", "watch"],
-        &["tidbcloudclusters.clouddb.dev"],
+        &[
+            "tidbcloudclusters.clouddb.dev",
+            "tidbcloudimports.clouddb.dev",
+            "tidbcloudintegrations.clouddb.dev",
+        ],
     )])
 }
 
@@ -346,7 +379,12 @@ fn template_with_watched_namespaces_grants_nothing_elsewhere() {
     assert_eq!(role["metadata"]["namespace"], RELEASE_NS);
     let mut want = lease_permissions(RELEASE);
     want.extend(perms(&[
-        ("", "secrets", &["get"], &["tidbcloud-credentials"]),
+        (
+            "",
+            "secrets",
+            &["get", "list", "watch"],
+            &["tidbcloud-credentials"],
+        ),
         ("", "secrets", &["create", "patch"], &[]),
     ]));
     assert_eq!(permissions(role), want);
@@ -602,7 +640,7 @@ fn assert_no_forbidden(op: &OperatorProcess, what: &str) {
 
 /// Both installs in one test: they share the one operator identity of the control plane (and the cluster-scoped
 /// ClusterRole, policy and CRD names), so they must not overlap.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn helm_install_then_the_operator_works_with_exactly_the_charts_rbac() {
     let Some(helm) = helm_or_skip() else { return };
     // Default control-plane options: no CRD installed beforehand, helm installs the chart's crds/.

@@ -57,7 +57,8 @@ fn count(haystack: &str, needle: &str) -> usize {
     haystack.matches(needle).count()
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+// Multi-threaded: stopping an operator blocks this thread while the in-process simulator must keep answering.
 async fn one_leader_reconciles_and_a_standby_takes_over_when_it_dies() {
     // Operator A is the environment's own process: let it lead first, then start B (pod `B_POD`) as a standby.
     let Some(mut env) =
@@ -170,7 +171,7 @@ async fn wait_log(env: &OperatorEnv, needle: &str) {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_leader_that_sees_its_lease_taken_stops() {
     let Some(env) = OperatorEnv::start_with("le-stolen", SimConfig::default(), ELECTION).await
     else {

@@ -8,6 +8,7 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, Patch, PatchParams};
+use kube::core::object::HasStatus;
 use kube::runtime::events::{Event, EventType, Recorder};
 use kube::{Client, Resource, ResourceExt};
 use secrecy::SecretString;
@@ -750,4 +751,20 @@ mod driver_tests {
         .into();
         assert_eq!(e.category(), "NotFound");
     }
+}
+
+/// The object's status as the API server has it now. The controller's watch cache may lag behind the status
+/// this operator wrote a moment ago; before a create, a reconcile must see the cloud id or create intent the
+/// previous reconcile recorded, or it would create a second cloud object.
+pub async fn fresh_status<K, S>(api: &Api<K>, obj: &K) -> Result<Option<S>, kube::Error>
+where
+    K: Resource<DynamicType = ()>
+        + Clone
+        + DeserializeOwned
+        + Debug
+        + kube::runtime::reflector::Lookup,
+    K: HasStatus<Status = S>,
+    S: Clone,
+{
+    Ok(api.get_status(&obj.name_any()).await?.status().cloned())
 }

@@ -330,6 +330,7 @@ pub async fn run(
             }
         })
         .await;
+    tracing::info!(kind = KIND, "controller stopped");
 }
 
 fn error_policy(obj: Arc<TidbCloudImport>, err: &ReconcileError, ctx: Arc<Context>) -> Action {
@@ -388,6 +389,12 @@ impl Run<'_> {
     // ---- apply ----------------------------------------------------------------------------------------
 
     async fn apply(&mut self) -> Result<Action, ReconcileError> {
+        // Never miss the id or create intent the previous reconcile wrote (the watch cache may lag).
+        if self.status.import_id.is_none()
+            && let Some(status) = core::fresh_status(self.api, self.obj).await?
+        {
+            self.status = status;
+        }
         let outcome = match self.apply_inner().await {
             Ok(o) => o,
             Err(Failure::Cloud(e, what)) => {

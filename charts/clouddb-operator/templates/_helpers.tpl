@@ -54,6 +54,8 @@ app.kubernetes.io/part-of: clouddb-operator
 {{/* The generated CRDs the operator waits for (get, and list/watch by name). */}}
 {{- define "clouddb-operator.crdNames" -}}
 - tidbcloudclusters.clouddb.dev
+- tidbcloudimports.clouddb.dev
+- tidbcloudintegrations.clouddb.dev
 {{- end }}
 
 {{/*
@@ -67,11 +69,11 @@ watched namespace). Exactly the calls it makes, no wildcards:
 */}}
 {{- define "clouddb-operator.workloadRules" -}}
 - apiGroups: ["clouddb.dev"]
-  resources: ["tidbcloudclusters"]
+  resources: ["tidbcloudclusters", "tidbcloudimports", "tidbcloudintegrations"]
   verbs: ["get", "list", "watch", "patch"]
 - apiGroups: ["clouddb.dev"]
-  resources: ["tidbcloudclusters/status"]
-  verbs: ["patch"]
+  resources: ["tidbcloudclusters/status", "tidbcloudimports/status", "tidbcloudintegrations/status"]
+  verbs: ["get", "patch"]
 - apiGroups: [""]
   resources: ["secrets"]
   verbs: ["get", "list", "watch", "create", "patch"]

@@ -106,6 +106,7 @@ pub async fn run(
             }
         })
         .await;
+    tracing::info!(kind = KIND, "controller stopped");
 }
 
 /// Label on connection Secrets naming the TidbCloudCluster they belong to.
@@ -170,6 +171,14 @@ impl Run<'_> {
     // ---- apply ----------------------------------------------------------------------------------------
 
     async fn apply(&mut self) -> Result<Action, ReconcileError> {
+        // The watch cache may lag behind our own status writes. Before anything that could lead to a create,
+        // read the status from the API server: a clusterId or create intent written by the previous reconcile
+        // must never be missed (that would create a second cluster).
+        if self.status.cluster_id.is_none()
+            && let Some(status) = core::fresh_status(self.api, self.obj).await?
+        {
+            self.status = status;
+        }
         let outcome = match self.apply_inner().await {
             Ok(o) => o,
             Err(Failure::Cloud(e, what)) => self.cloud_outcome(e, &what),
