@@ -11,12 +11,14 @@ mod support;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
-use clouddb_operator::api::TidbCloudIntegration;
+use clouddb_operator::api::{TidbCloudImport, TidbCloudIntegration};
+use clouddb_sim::{Delays, SimConfig};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use support::in_ci;
 use support::operator::*;
+use support::{TIMEOUT, in_ci};
 
 /// One output line of `gitops-health`.
 #[derive(Debug, Deserialize)]
@@ -259,6 +261,68 @@ async fn integration_health_missing_cluster_then_active() {
         "Healthy",
         "once active",
     );
+}
+
+/// An S3 import of `uri` into the cluster `orders` (access key in Secret `aws`).
+fn s3_import(uri: &str) -> serde_json::Value {
+    json!({
+        "clusterRef": {"name": "orders"},
+        "fileType": "CSV",
+        "source": {"type": "S3", "uri": uri, "s3": {"accessKey": {"secretRef": {"name": "aws"}}}},
+    })
+}
+
+#[tokio::test]
+async fn import_health_while_running_completed_and_failed() {
+    let Some(helper) = gitops_health_or_skip() else {
+        return;
+    };
+    // Imports run for 6 s, so the test sees one part-way.
+    let sim = SimConfig {
+        delays: Delays {
+            import_run: Duration::from_secs(6),
+            ..Delays::fast()
+        },
+        ..SimConfig::default()
+    };
+    let Some(env) = OperatorEnv::start_with("gitops-imp", sim, &[]).await else {
+        return;
+    };
+    env.apply("orders", basic_spec()).await;
+    env.wait_ready("orders").await;
+    env.put_secret(
+        "aws",
+        &[
+            ("accessKeyId", "AKIAGITOPSTEST0001"),
+            ("secretAccessKey", "gitops-health-secret-access-key"),
+        ],
+    )
+    .await;
+    env.apply_kind::<TidbCloudImport>("q1", s3_import("s3://exports/orders/q1/"))
+        .await;
+    let running = env
+        .wait_for::<TidbCloudImport>("q1", "import IMPORTING", TIMEOUT, |i| {
+            i.status.as_ref().and_then(|s| s.state.as_deref()) == Some("IMPORTING")
+        })
+        .await;
+    assert_health(
+        &health(&helper, &running),
+        "InProgress",
+        "Progressing",
+        "while importing",
+    );
+    let done = env
+        .wait_condition_of::<TidbCloudImport>("q1", "Ready", "True", "Completed")
+        .await;
+    assert_health(&health(&helper, &done), "Current", "Healthy", "completed");
+
+    // The simulator fails imports whose URI contains "sim-fail".
+    env.apply_kind::<TidbCloudImport>("broken", s3_import("s3://exports/sim-fail/"))
+        .await;
+    let failed = env
+        .wait_condition_of::<TidbCloudImport>("broken", "Stalled", "True", "ImportFailed")
+        .await;
+    assert_health(&health(&helper, &failed), "Failed", "Degraded", "failed");
 }
 
 const KINDS: [&str; 3] = [
