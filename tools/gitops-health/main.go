@@ -153,7 +153,9 @@ func evaluate(u *unstructured.Unstructured, script string) Result {
 	return r
 }
 
-// argoHealth runs a health script as Argo CD's util/lua VM does (runLua + ExecuteHealthLua).
+// argoHealth runs a health script as Argo CD's util/lua VM does (runLua + ExecuteHealthLua) for a script from
+// argocd-cm without resource.customizations.useOpenLibs: the standard libraries are skipped, only package, base,
+// table and a restricted os are opened, with a 1 s timeout.
 func argoHealth(u *unstructured.Unstructured, script string) (string, string, error) {
 	l := lua.NewState(lua.Options{SkipOpenLibs: true})
 	defer l.Close()
@@ -181,7 +183,7 @@ func argoHealth(u *unstructured.Unstructured, script string) (string, string, er
 	}
 	ret, ok := l.Get(-1).(*lua.LTable)
 	if !ok {
-		return "", "", fmt.Errorf("the health script returned %s, not a table", l.Get(-1).Type())
+		return "", "", fmt.Errorf("expect table output from Lua script, not %s", l.Get(-1).Type())
 	}
 	// Argo CD converts the table to JSON and unmarshals a HealthStatus{status, message}.
 	b, err := json.Marshal(fromLua(ret))
@@ -196,8 +198,7 @@ func argoHealth(u *unstructured.Unstructured, script string) (string, string, er
 		return "", "", fmt.Errorf("the health script returned %s: %w", b, err)
 	}
 	if !argoStatuses[hs.Status] {
-		// Argo CD: "Lua returned an invalid health status".
-		return "Unknown", "Lua returned an invalid health status: " + hs.Status, nil
+		return "Unknown", "Lua returned an invalid health status", nil // Argo CD's answer, word for word
 	}
 	return hs.Status, hs.Message, nil
 }
