@@ -1,6 +1,6 @@
 //! The batched observer against the simulator: pages beyond the first are read, a change made in the cloud is
 //! seen within one refresh, a cluster deleted in the cloud is noticed, and reads are served from the snapshot
-//! (no GET per object) except right after a write.
+//! (no GET per object) except right after a write whose answer was not kept.
 
 use std::time::Duration;
 
@@ -182,6 +182,42 @@ async fn cloud_changes_and_deletions_are_seen_and_writes_force_a_get() {
         gets_by_id(&sim),
         before + 1,
         "a read right after a write is a GET"
+    );
+    // That GET's answer is fresh: the reads that follow it (the next reconciles) need none.
+    for _ in 0..3 {
+        assert!(
+            obs.cluster(&client, None, &a)
+                .await
+                .expect("observe")
+                .is_some()
+        );
+    }
+    assert_eq!(
+        gets_by_id(&sim),
+        before + 1,
+        "reads after the GET are answered by it or by a later list"
+    );
+
+    // A write whose answer is kept (`saw`) needs no GET at all, and the answer is what reads return.
+    let rename = UpdateClusterRequest {
+        display_name: Some("renamed-by-operator".into()),
+        ..Default::default()
+    };
+    obs.wrote(&a);
+    let updated = client.update_cluster(&a, &rename).await.expect("rename");
+    obs.wrote(&a);
+    obs.saw(&updated);
+    let before = gets_by_id(&sim);
+    let c = obs
+        .cluster(&client, None, &a)
+        .await
+        .expect("observe")
+        .expect("exists");
+    assert_eq!(c.display_name, "renamed-by-operator");
+    assert_eq!(
+        gets_by_id(&sim),
+        before,
+        "the write's answer serves the read"
     );
 }
 

@@ -413,6 +413,12 @@ impl Run<'_> {
             .await
     }
 
+    /// After a write's answer: the write is done, and the cluster it returned is the freshest view of it.
+    fn wrote_and_saw(&self, id: &str, c: &Cluster) {
+        self.ctx.tidb_observer.wrote(id);
+        self.ctx.tidb_observer.saw(c);
+    }
+
     fn record_cluster(&mut self, c: &Cluster) {
         self.status.cluster_id = Some(c.cluster_id.clone());
         self.status.state = Some(c.state.as_str().to_string());
@@ -453,6 +459,7 @@ impl Run<'_> {
             .await
             .map_err(|e| Failure::cloud(e, "create the cluster"))?;
         self.ctx.tidb_observer.wrote(&cluster.cluster_id);
+        self.ctx.tidb_observer.saw(&cluster);
         self.record_cluster(&cluster);
         self.persist_status().await?;
         self.event(
@@ -498,7 +505,7 @@ impl Run<'_> {
                     .update_cluster(&id, &req)
                     .await
                     .inspect_err(|_| self.ctx.tidb_observer.wrote(&id))
-                    .inspect(|_| self.ctx.tidb_observer.wrote(&id))
+                    .inspect(|c| self.wrote_and_saw(&id, c))
                     .map_err(|e| Failure::cloud(e, "update the cluster"))?;
                 if drift {
                     self.event(EventType::Warning, "DriftCorrected", "Update", format!("the cluster was changed outside Kubernetes; restoring the spec: {description}")).await;
@@ -513,7 +520,7 @@ impl Run<'_> {
                     .pause_cluster(&id)
                     .await
                     .inspect_err(|_| self.ctx.tidb_observer.wrote(&id))
-                    .inspect(|_| self.ctx.tidb_observer.wrote(&id))
+                    .inspect(|c| self.wrote_and_saw(&id, c))
                     .map_err(|e| Failure::cloud(e, "pause the cluster"))?;
                 self.event(
                     EventType::Normal,
@@ -529,7 +536,7 @@ impl Run<'_> {
                     .resume_cluster(&id)
                     .await
                     .inspect_err(|_| self.ctx.tidb_observer.wrote(&id))
-                    .inspect(|_| self.ctx.tidb_observer.wrote(&id))
+                    .inspect(|c| self.wrote_and_saw(&id, c))
                     .map_err(|e| Failure::cloud(e, "resume the cluster"))?;
                 self.event(
                     EventType::Normal,
@@ -853,6 +860,7 @@ impl Run<'_> {
             self.ctx.tidb_observer.wrote(&cluster.cluster_id);
             match c {
                 Ok(c) => {
+                    self.ctx.tidb_observer.saw(&c);
                     self.record_cluster(&c);
                     self.event(
                         EventType::Normal,

@@ -1,9 +1,11 @@
 //! All observation of TiDB Cloud clusters goes through here.
 //!
 //! **Batched** (default): per API key and project, one refresher task walks `GET /clusters` in pages of 100
-//! and keeps a shared snapshot; reconcilers read the snapshot. A reconcile issues a `GET /clusters/{id}` only
-//! when the snapshot cannot answer: the cluster was written to after the snapshot's list started (so the
-//! snapshot may predate the write), or the snapshot lacks the cluster (just created, or deleted in the cloud).
+//! and keeps a shared snapshot; reconcilers read the snapshot. The answer of a write (create, update, pause,
+//! resume, delete all return the cluster) or of a GET is kept as a *fresh observation* of that one cluster
+//! until a list that started later replaces it. A reconcile issues a `GET /clusters/{id}` only when neither
+//! can answer: the cluster was written to after both were taken (so they may predate the write), or the
+//! snapshot lacks the cluster (deleted in the cloud, or created by a write whose answer was lost).
 //! The refresher runs at the transitional interval while any cluster it serves is changing or was written
 //! recently, and at the steady (jittered) interval otherwise. Until a feed's first list completes, readers
 //! wait for it instead of each sending a GET, so an operator restart costs ⌈N/100⌉ calls, not N.
@@ -61,7 +63,14 @@ struct State {
     feeds: HashMap<(String, String), Feed>,
     /// Last write per cluster id.
     writes: HashMap<String, Instant>,
+    /// Clusters seen in the answer of a write or a GET, with when the cloud was at least that new; kept
+    /// until a later list (or [`OBSERVATION_TTL`] transitional intervals) supersedes them.
+    seen: HashMap<String, (Instant, Cluster)>,
 }
+
+/// How many transitional intervals a single cluster's fresh observation answers for when no list replaces it
+/// (lists failing): after that, a reconcile GETs again.
+const OBSERVATION_TTL: u32 = 4;
 
 enum Lookup {
     Hit(Box<Cluster>),
@@ -98,10 +107,26 @@ impl Observer {
             .insert(cluster_id.to_string(), Instant::now());
     }
 
+    /// Records the cluster returned by a write (after [`Observer::wrote`]) as a fresh observation: it
+    /// describes the cloud after the write, so the reconciles that follow need no GET until the next list.
+    pub fn saw(&self, cluster: &Cluster) {
+        self.saw_at(Instant::now(), cluster);
+    }
+
+    fn saw_at(&self, at: Instant, cluster: &Cluster) {
+        if self.config.mode == ObservationMode::Naive {
+            return;
+        }
+        self.lock()
+            .seen
+            .insert(cluster.cluster_id.clone(), (at, cluster.clone()));
+    }
+
     /// Stops following `cluster_id` (its resource is gone).
     pub fn forget(&self, cluster_id: &str) {
         let mut state = self.lock();
         state.writes.remove(cluster_id);
+        state.seen.remove(cluster_id);
         for feed in state.feeds.values_mut() {
             feed.interested.remove(cluster_id);
         }
@@ -124,7 +149,7 @@ impl Observer {
         );
         let mut done = match self.lookup(client, &key, id) {
             Lookup::Hit(c) => return Ok(Some(*c)),
-            Lookup::Get => return get(client, id).await,
+            Lookup::Get => return self.get_and_keep(client, id).await,
             Lookup::Wait(rx) => rx,
         };
         // No snapshot yet: wait for the first list rather than sending a GET per object.
@@ -135,13 +160,36 @@ impl Observer {
         if listed && let Lookup::Hit(c) = self.lookup(client, &key, id) {
             return Ok(Some(*c));
         }
-        get(client, id).await
+        self.get_and_keep(client, id).await
+    }
+
+    /// GETs one cluster and keeps the answer as a fresh observation (dated when the GET was sent).
+    async fn get_and_keep(
+        &self,
+        client: &TidbCloudClient,
+        id: &str,
+    ) -> Result<Option<Cluster>, CloudError> {
+        let sent = Instant::now();
+        let found = get(client, id).await?;
+        match &found {
+            Some(c) => self.saw_at(sent, c),
+            None => {
+                self.lock().seen.remove(id);
+            }
+        }
+        Ok(found)
     }
 
     /// What the snapshot can say about `id` right now (starting the feed if there is none).
     fn lookup(&self, client: &TidbCloudClient, key: &(String, String), id: &str) -> Lookup {
         let mut state = self.lock();
         let written = state.writes.get(id).copied();
+        let ttl = self.config.transitional.saturating_mul(OBSERVATION_TTL);
+        let seen = state
+            .seen
+            .get(id)
+            .filter(|(at, _)| written.is_none_or(|w| *at >= w) && at.elapsed() < ttl)
+            .map(|(at, c)| (*at, c.clone()));
         if !state.feeds.contains_key(key) {
             let (tx, _) = watch::channel(0);
             let feed = Feed {
@@ -158,7 +206,14 @@ impl Observer {
             return Lookup::Get;
         };
         feed.interested.insert(id.to_string(), Instant::now());
-        match feed.listed_at {
+        let listed_at = feed.listed_at;
+        // A fresh observation answers unless a list that started after it has completed.
+        if let Some((at, c)) = seen
+            && listed_at.is_none_or(|l| l <= at)
+        {
+            return Lookup::Hit(Box::new(c));
+        }
+        match listed_at {
             None => Lookup::Wait(feed.done.subscribe()),
             Some(listed_at) => match feed.snapshot.get(id) {
                 Some(c) if written.is_none_or(|w| listed_at > w) => {
@@ -226,6 +281,16 @@ impl Observer {
                         }
                         feed.listed_at = Some(started);
                         feed.done.send_modify(|n| *n += 1);
+                        // This list supersedes older single-cluster observations of its clusters
+                        // (including those it no longer holds: they were deleted).
+                        let State { feeds, seen, .. } = &mut *state;
+                        if let Some(feed) = feeds.get(&key) {
+                            seen.retain(|id, (at, _)| {
+                                *at >= started
+                                    || !(feed.snapshot.contains_key(id)
+                                        || feed.interested.contains_key(id))
+                            });
+                        }
                     }
                 }
                 Err(e) => {
@@ -256,7 +321,7 @@ impl Observer {
     fn busy_pace(&self, key: &(String, String)) -> Option<Duration> {
         let mut state = self.lock();
         let forget_after = self.config.steady.saturating_mul(3);
-        let State { feeds, writes } = &mut *state;
+        let State { feeds, writes, .. } = &mut *state;
         let feed = feeds.get_mut(key)?;
         // Objects nobody asked about for a long time (their resource is gone) do not keep the pace up.
         feed.interested
