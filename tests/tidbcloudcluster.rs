@@ -572,10 +572,15 @@ async fn throttling_storm_and_server_errors_converge() {
             window: Duration::from_secs(2),
         },
         faults: vec![
-            // The first requests are certain to fail, then a fraction of all of them.
-            serde_json::from_value(json!({"kind": "throttle", "count": 2})).expect("fault"),
-            serde_json::from_value(json!({"kind": "fail", "status": 503, "count": 2}))
+            // The first reads and the first writes are certain to fail (all matching rules fire on a
+            // request and a throttle wins, so the certain 503s go to other requests than the certain
+            // 429s), then a fraction of all requests.
+            serde_json::from_value(json!({"kind": "throttle", "count": 2, "method": "GET"}))
                 .expect("fault"),
+            serde_json::from_value(
+                json!({"kind": "fail", "status": 503, "count": 2, "method": "POST"}),
+            )
+            .expect("fault"),
             serde_json::from_value(json!({"kind": "throttle", "fraction": 0.3})).expect("fault"),
             serde_json::from_value(json!({"kind": "fail", "status": 503, "fraction": 0.2}))
                 .expect("fault"),

@@ -7,6 +7,7 @@ pub mod core;
 pub mod tidbcloudcluster;
 pub mod tidbcloudimport;
 pub mod tidbcloudintegration;
+pub mod watch;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::Client;

@@ -25,6 +25,7 @@ use super::core::{
     now_rfc3339, object_key, publish, remove_finalizer,
 };
 use super::tidbcloudcluster::CONNECTION_LABEL;
+use super::watch;
 use crate::api::common::DeletionPolicy;
 use crate::api::tidbcloudcluster::TidbCloudCluster;
 use crate::api::tidbcloudintegration::{
@@ -35,6 +36,7 @@ use crate::providers::tidbcloud::client::TidbCloudClient;
 use crate::providers::tidbcloud::models::Integration;
 use crate::providers::tidbcloud::translate;
 use crate::providers::tidbcloud::translate_integration::{self, api_key_fingerprint};
+use kube::core::PartialObjectMeta;
 
 pub const KIND: &str = "TidbCloudIntegration";
 const CRD_NAME: &str = "tidbcloudintegrations.clouddb.dev";
@@ -160,9 +162,10 @@ pub async fn run(
     secrets: Api<Secret>,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
-    let controller = Controller::new(api, watcher::Config::default().any_semantic());
-    let by_cluster = controller.store();
-    let by_secret = controller.store();
+    let (objects, store) = watch::primary(api);
+    let controller = Controller::for_stream(objects, store.clone());
+    let by_cluster = store.clone();
+    let by_secret = store;
     let (default_ns, default_name) = ctx.config.default_credentials_ref();
     controller
         .watches(
@@ -190,9 +193,9 @@ pub async fn run(
             },
         )
         .watches(
-            secrets,
+            watch::secret_metadata(secrets),
             watcher::Config::default(),
-            move |secret: Secret| {
+            move |secret: PartialObjectMeta<Secret>| {
                 // Connection Secrets the cluster controller writes are never credentials.
                 if secret.labels().contains_key(CONNECTION_LABEL) {
                     return Vec::new();

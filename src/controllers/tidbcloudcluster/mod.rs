@@ -24,6 +24,7 @@ use super::core::{
     self, FIELD_MANAGER, Failure, Outcome, ReconcileError, add_finalizer, apply_status,
     has_finalizer, jittered, now_rfc3339, object_key, publish, remove_finalizer,
 };
+use super::watch;
 use crate::api::common::DeletionPolicy;
 use crate::api::tidbcloudcluster::{
     CreateIntent, PlanProgress, TidbCloudCluster, TidbCloudClusterStatus,
@@ -33,6 +34,7 @@ use crate::conditions::{AVAILABLE, Desired, READY, RECONCILING, STALLED, Status}
 use crate::providers::tidbcloud::client::TidbCloudClient;
 use crate::providers::tidbcloud::models::Cluster;
 use crate::providers::tidbcloud::translate;
+use kube::core::PartialObjectMeta;
 
 pub const KIND: &str = "TidbCloudCluster";
 const CRD_NAME: &str = "tidbcloudclusters.clouddb.dev";
@@ -53,26 +55,30 @@ pub async fn run(
     secrets: Api<Secret>,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
-    let controller = Controller::new(api, watcher::Config::default().any_semantic());
-    let store = controller.store();
+    let (objects, store) = watch::primary(api);
+    let controller = Controller::for_stream(objects, store.clone());
     let (default_ns, default_name) = ctx.config.default_credentials_ref();
     // The default credentials Secret may live outside the watched namespaces: watch it by name.
     let default_store = store.clone();
     let default_secret = Api::<Secret>::namespaced(ctx.kube.clone(), &default_ns);
     let by_name = watcher::Config::default().fields(&format!("metadata.name={default_name}"));
     controller
-        .watches(default_secret, by_name, move |_secret: Secret| {
-            default_store
-                .state()
-                .into_iter()
-                .filter(|o| o.spec.credentials.is_none())
-                .map(|o| ObjectRef::from_obj(&*o))
-                .collect::<Vec<_>>()
-        })
         .watches(
-            secrets,
+            watch::secret_metadata(default_secret),
+            by_name,
+            move |_secret: PartialObjectMeta<Secret>| {
+                default_store
+                    .state()
+                    .into_iter()
+                    .filter(|o| o.spec.credentials.is_none())
+                    .map(|o| ObjectRef::from_obj(&*o))
+                    .collect::<Vec<_>>()
+            },
+        )
+        .watches(
+            watch::secret_metadata(secrets),
             watcher::Config::default(),
-            move |secret: Secret| {
+            move |secret: PartialObjectMeta<Secret>| {
                 let (ns, name) = (secret.namespace().unwrap_or_default(), secret.name_any());
                 // Our connection Secrets map back to their owner (re-created if someone deletes them).
                 if let Some(owner) = secret.labels().get(CONNECTION_LABEL) {
