@@ -159,6 +159,9 @@ pub struct ClickHouseDelays {
     /// touches it (the real service idles after `idleTimeoutMinutes` without queries). `None`: never by
     /// itself (the admin API can still make it idle).
     pub idle_after: Option<Duration>,
+    /// For this long after a service reaches `stopped`, DELETE still answers 409, as the real API sometimes
+    /// does right after it reports `stopped` (terraform-provider-clickhouse#509). Zero: never.
+    pub delete_conflict_after_stop: Duration,
 }
 
 impl ClickHouseDelays {
@@ -171,6 +174,7 @@ impl ClickHouseDelays {
             awake: Duration::from_millis(500),
             terminate: Duration::from_millis(800),
             idle_after: None,
+            delete_conflict_after_stop: Duration::ZERO,
         }
     }
     /// Roughly what the real service takes (demos).
@@ -182,6 +186,7 @@ impl ClickHouseDelays {
             awake: Duration::from_secs(30),
             terminate: Duration::from_secs(60),
             idle_after: None,
+            delete_conflict_after_stop: Duration::ZERO,
         }
     }
     /// Transitions complete on the next read.
@@ -194,6 +199,7 @@ impl ClickHouseDelays {
             awake: z,
             terminate: z,
             idle_after: None,
+            delete_conflict_after_stop: z,
         }
     }
 }

@@ -163,6 +163,10 @@ struct Cli {
     /// A running ClickHouse service with idleScaling goes idle after this long (default: never by itself).
     #[arg(long, value_parser = humantime::parse_duration)]
     clickhouse_idle_after: Option<Duration>,
+    /// For this long after a ClickHouse service reaches stopped, DELETE still answers 409 (as the real API
+    /// sometimes does).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    clickhouse_delete_conflict_after_stop: Option<Duration>,
     /// A fault rule on the ClickHouse listener, repeatable (same syntax as --fault), e.g.
     /// drop-after-commit x1@POST~/v1/organizations
     #[arg(long = "clickhouse-fault", value_name = "SPEC")]
@@ -283,6 +287,10 @@ fn clickhouse_config(cli: &Cli) -> Result<ClickHouseConfig, CliError> {
     set(&mut delays.awake, cli.clickhouse_delay_awake);
     set(&mut delays.terminate, cli.clickhouse_delay_terminate);
     delays.idle_after = cli.clickhouse_idle_after;
+    set(
+        &mut delays.delete_conflict_after_stop,
+        cli.clickhouse_delete_conflict_after_stop,
+    );
     let mut config = ClickHouseConfig {
         listen: cli.clickhouse_listen,
         keys,

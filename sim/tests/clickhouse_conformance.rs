@@ -160,6 +160,7 @@ async fn clickhouse_responses_conform_to_the_upstream_spec() {
         awake: Duration::from_millis(200),
         terminate: Duration::from_millis(200),
         idle_after: None,
+        delete_conflict_after_stop: Duration::ZERO,
     };
     let sim = common::start(SimConfig {
         clickhouse: ClickHouseConfig {

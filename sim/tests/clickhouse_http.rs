@@ -19,6 +19,7 @@ fn short() -> ClickHouseDelays {
         awake: Duration::from_millis(200),
         terminate: Duration::from_millis(200),
         idle_after: None,
+        delete_conflict_after_stop: Duration::ZERO,
     }
 }
 
@@ -398,6 +399,53 @@ async fn a_provisioning_service_can_be_deleted_and_cannot_be_stopped() {
     );
     let r = c.delete(&uri).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    c.wait_for(&uri, WAIT, |r| r.status == StatusCode::NOT_FOUND)
+        .await;
+}
+
+#[tokio::test]
+async fn delete_can_still_conflict_right_after_stopped_when_configured() {
+    let sim = start_with(ch_config(ClickHouseDelays {
+        delete_conflict_after_stop: Duration::from_millis(400),
+        ..short()
+    }))
+    .await;
+    let c = ChClient::new(&sim);
+    let id = running(&c, "sticky").await;
+    let uri = format!("/services/{id}");
+    c.patch(&format!("{uri}/state"), json!({"command": "stop"}))
+        .await;
+    c.wait_state(&id, "stopped", WAIT).await;
+    // What a client must do: retry on 409 until accepted.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let mut conflicts = 0;
+    loop {
+        let r = c.delete(&uri).await;
+        if r.status == StatusCode::OK {
+            break;
+        }
+        err(
+            &r,
+            409,
+            "CONFLICT: Only instance in one of the following states",
+        );
+        assert!(
+            r.body["error"]
+                .as_str()
+                .unwrap_or_default()
+                .ends_with("Current state: 'stopped'")
+        );
+        conflicts += 1;
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "DELETE never accepted"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        conflicts >= 1,
+        "the first DELETE right after stopped conflicts"
+    );
     c.wait_for(&uri, WAIT, |r| r.status == StatusCode::NOT_FOUND)
         .await;
 }

@@ -88,6 +88,7 @@ pub struct ServiceRecord {
     password_hash: String,
     pending: Option<(Instant, Next)>,
     running_since: Option<Instant>,
+    stopped_since: Option<Instant>,
 }
 
 impl ServiceRecord {
@@ -95,6 +96,7 @@ impl ServiceRecord {
         self.state = state.to_string();
         self.pending = None;
         self.running_since = (state == "running").then_some(now);
+        self.stopped_since = (state == "stopped").then_some(now);
     }
 
     /// Enters `transitional` and schedules `next` after `delay`.
@@ -107,6 +109,7 @@ impl ServiceRecord {
     ) {
         self.state = transitional.to_string();
         self.running_since = None;
+        self.stopped_since = None;
         self.pending = Some((now + delay, next));
     }
 
@@ -523,6 +526,7 @@ impl ClickHouse {
             password_hash: password_hash(&password),
             pending: None,
             running_since: None,
+            stopped_since: None,
         };
         rec.transition(
             "provisioning",
@@ -611,7 +615,10 @@ impl ClickHouse {
             // Already being deleted: accepted again.
             return ApiResponse::ok(&json!({"status": 200, "requestId": new_uuid()}));
         }
-        if !DELETABLE.contains(&svc.state.as_str()) {
+        let just_stopped = svc
+            .stopped_since
+            .is_some_and(|t| t.elapsed() < self.delays.delete_conflict_after_stop);
+        if !DELETABLE.contains(&svc.state.as_str()) || just_stopped {
             let allowed: Vec<String> = DELETABLE.iter().map(|x| format!("'{x}'")).collect();
             return Err(ApiError::new(
                 409,
