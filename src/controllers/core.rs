@@ -556,7 +556,8 @@ pub struct Credentials {
     pub source: String,
 }
 
-/// Reads the credentials Secret `namespace/name`; a missing Secret or key is a `CredentialsMissing` stall.
+/// Reads the credentials Secret `namespace/name` (keys `publicKey`, `privateKey`); a missing Secret or key is
+/// a `CredentialsMissing` stall.
 pub async fn read_credentials(
     client: &Client,
     namespace: &str,
@@ -564,22 +565,53 @@ pub async fn read_credentials(
     timing: Timing,
 ) -> Result<Result<Credentials, Outcome>, kube::Error> {
     use secrecy::ExposeSecret;
-    let public = secret_value(client, namespace, name, crate::api::common::PUBLIC_KEY).await?;
-    let private = secret_value(client, namespace, name, crate::api::common::PRIVATE_KEY).await?;
-    Ok(match (public, private) {
-        (Ok(p), Ok(k)) => Ok(Credentials {
-            public_key: p.expose_secret().to_string(),
-            private_key: k,
-            source: format!("{namespace}/{name}"),
-        }),
-        (Err(e), _) | (_, Err(e)) => Err(Outcome::Stalled {
-            reason: "CredentialsMissing",
-            message: format!(
-                "credentials unavailable: {e}; create it with keys publicKey and privateKey"
-            ),
-            requeue: Some(timing.credentials),
-        }),
-    })
+    let keys = [
+        crate::api::common::PUBLIC_KEY,
+        crate::api::common::PRIVATE_KEY,
+    ];
+    Ok(read_secret_keys(client, namespace, name, &keys, timing)
+        .await?
+        .map(|mut values| {
+            let private_key = values
+                .pop()
+                .unwrap_or_else(|| SecretString::from(String::new()));
+            let public_key = values
+                .pop()
+                .unwrap_or_else(|| SecretString::from(String::new()));
+            Credentials {
+                public_key: public_key.expose_secret().to_string(),
+                private_key,
+                source: format!("{namespace}/{name}"),
+            }
+        }))
+}
+
+/// Reads `keys` of the credentials Secret `namespace/name`, in order; a missing Secret or key is a
+/// `CredentialsMissing` stall naming the keys expected.
+pub async fn read_secret_keys(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+    keys: &[&str],
+    timing: Timing,
+) -> Result<Result<Vec<SecretString>, Outcome>, kube::Error> {
+    let mut values = Vec::with_capacity(keys.len());
+    for key in keys {
+        match secret_value(client, namespace, name, key).await? {
+            Ok(v) => values.push(v),
+            Err(e) => {
+                return Ok(Err(Outcome::Stalled {
+                    reason: "CredentialsMissing",
+                    message: format!(
+                        "credentials unavailable: {e}; create it with keys {}",
+                        keys.join(", ")
+                    ),
+                    requeue: Some(timing.credentials),
+                }));
+            }
+        }
+    }
+    Ok(Ok(values))
 }
 
 // ---- the shared reconcile driver: failures, error policy, finishing a reconcile ------------------------------
@@ -767,4 +799,321 @@ where
     S: Clone,
 {
     Ok(api.get_status(&obj.name_any()).await?.status().cloned())
+}
+
+// ---- connection Secrets: written, retained and released the same way for every kind -------------------------
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::ByteString;
+
+/// Label on connection Secrets naming the resource they belong to.
+pub const CONNECTION_LABEL: &str = "clouddb.dev/connection-for";
+
+/// Logs `note` and publishes it as an Event about `obj` (`key` = `namespace/name` for the log).
+pub async fn note<K>(
+    ctx: &Context,
+    obj: &K,
+    type_: EventType,
+    reason: &str,
+    action: &str,
+    note: String,
+) where
+    K: Resource<DynamicType = ()>,
+{
+    let key = object_key(obj);
+    match type_ {
+        EventType::Warning => tracing::warn!(object = %key, reason, "{note}"),
+        EventType::Normal => tracing::info!(object = %key, reason, "{note}"),
+    }
+    publish(&ctx.recorder, obj, type_, reason, action, note).await;
+}
+
+/// The connection Secret of one resource: owned by it (garbage-collected with it), labelled
+/// [`CONNECTION_LABEL`], and held by our finalizer until the resource's deletion has decided about it (a
+/// terminating namespace must not take the only copy of a generated password before a retained cloud
+/// resource's Secret is saved).
+pub struct ConnectionSecret<'a, K> {
+    pub ctx: &'a Context,
+    pub obj: &'a K,
+    pub ns: &'a str,
+    pub name: String,
+    /// The resource's CRD (for cascade detection).
+    pub crd_name: &'static str,
+}
+
+impl<K> ConnectionSecret<'_, K>
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug,
+{
+    fn api(&self) -> Api<Secret> {
+        Api::namespaced(self.ctx.kube.clone(), self.ns)
+    }
+
+    pub async fn get(&self) -> Result<Option<Secret>, Failure> {
+        self.api().get_opt(&self.name).await.map_err(Failure::Kube)
+    }
+
+    /// Writes `data` (server-side apply) unless the Secret already holds exactly that. A Secret someone is
+    /// deleting is let go (the watch brings the resource back to write a fresh one), unless the namespace is
+    /// going away: then the resource's own cleanup decides (retain copies it).
+    pub async fn write(&self, data: BTreeMap<String, ByteString>) -> Result<(), Failure> {
+        let existing = self.get().await?;
+        if let Some(s) = existing
+            .as_ref()
+            .filter(|s| s.metadata.deletion_timestamp.is_some())
+        {
+            if !cascade_in_progress(&self.ctx.kube, self.ns, self.crd_name)
+                .await
+                .map_err(Failure::Kube)?
+            {
+                self.release(s).await?;
+            }
+            return Ok(());
+        }
+        let uid = self.obj.meta().uid.clone();
+        if existing.as_ref().and_then(|s| s.data.as_ref()) == Some(&data)
+            && existing.as_ref().is_some_and(|s| {
+                has_finalizer(s)
+                    && s.owner_references()
+                        .iter()
+                        .any(|o| Some(&o.uid) == uid.as_ref())
+            })
+        {
+            return Ok(());
+        }
+        let owner = self.obj.controller_owner_ref(&()).ok_or(Failure::Internal(
+            "object has no uid for an owner reference",
+        ))?;
+        let secret = Secret {
+            metadata: kube::api::ObjectMeta {
+                name: Some(self.name.clone()),
+                namespace: Some(self.ns.to_string()),
+                labels: Some([(CONNECTION_LABEL.to_string(), self.obj.name_any())].into()),
+                owner_references: Some(vec![owner]),
+                finalizers: Some(vec![FINALIZER.to_string()]),
+                ..Default::default()
+            },
+            type_: Some("Opaque".into()),
+            data: Some(data),
+            ..Default::default()
+        };
+        self.apply(self.ns, &self.name, &secret).await
+    }
+
+    async fn apply(&self, ns: &str, name: &str, secret: &Secret) -> Result<(), Failure> {
+        let mut value =
+            serde_json::to_value(secret).map_err(|e| Failure::Kube(kube::Error::SerdeError(e)))?;
+        value["apiVersion"] = "v1".into();
+        value["kind"] = "Secret".into();
+        Api::<Secret>::namespaced(self.ctx.kube.clone(), ns)
+            .patch(
+                name,
+                &PatchParams::apply(FIELD_MANAGER).force(),
+                &Patch::Apply(&value),
+            )
+            .await
+            .map_err(Failure::Kube)?;
+        Ok(())
+    }
+
+    /// Keeps the Secret when the cloud resource is retained: drops the owner reference so garbage collection
+    /// leaves it; if the namespace itself is going away, copies it to the operator's namespace.
+    pub async fn retain(&self, cascade: bool) -> Result<(), Failure> {
+        let Some(secret) = self.get().await? else {
+            return Ok(());
+        };
+        let patch = serde_json::json!({"metadata": {"ownerReferences": null}});
+        match self
+            .api()
+            .patch(&self.name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+        {
+            Ok(_) => {}
+            Err(kube::Error::Api(e)) if e.code == 404 => return Ok(()),
+            Err(e) => return Err(Failure::Kube(e)),
+        }
+        if !cascade {
+            return Ok(());
+        }
+        let target_ns = self.ctx.config.operator_namespace.clone();
+        let copy_name = retained_secret_name(self.ns, &self.name);
+        let copy = Secret {
+            metadata: kube::api::ObjectMeta {
+                name: Some(copy_name.clone()),
+                namespace: Some(target_ns.clone()),
+                labels: Some(
+                    [(
+                        "clouddb.dev/retained-from-namespace".to_string(),
+                        self.ns.to_string(),
+                    )]
+                    .into(),
+                ),
+                annotations: Some(
+                    [(
+                        "clouddb.dev/retained-from".to_string(),
+                        format!("{}/{}", self.ns, self.name),
+                    )]
+                    .into(),
+                ),
+                ..Default::default()
+            },
+            type_: secret.type_.clone(),
+            data: secret.data.clone(),
+            ..Default::default()
+        };
+        self.apply(&target_ns, &copy_name, &copy).await?;
+        note(
+            self.ctx,
+            self.obj,
+            EventType::Normal,
+            "ConnectionSecretRetained",
+            "Delete",
+            format!(
+                "namespace {} is being deleted: connection Secret copied to {target_ns}/{copy_name}",
+                self.ns
+            ),
+        )
+        .await;
+        Ok(())
+    }
+
+    /// Removes our finalizer from `secret` (so garbage collection or a namespace deletion may take it).
+    pub async fn release(&self, secret: &Secret) -> Result<(), Failure> {
+        remove_finalizer(&self.api(), secret)
+            .await
+            .map_err(Failure::Kube)
+    }
+
+    /// Releases the Secret, if there is one (the last step of a resource's deletion).
+    pub async fn release_current(&self) -> Result<(), Failure> {
+        match self.get().await? {
+            Some(secret) => self.release(&secret).await,
+            None => Ok(()),
+        }
+    }
+}
+
+/// `retained-<ns>-<name>`, shortened with a hash when longer than a Secret name may be.
+pub fn retained_secret_name(ns: &str, name: &str) -> String {
+    let full = format!("retained-{ns}-{name}");
+    if full.len() <= 253 {
+        return full;
+    }
+    use sha2::Digest;
+    let hash = sha2::Sha256::digest(full.as_bytes());
+    let hex: String = hash.iter().take(6).map(|b| format!("{b:02x}")).collect();
+    format!("{}-{hex}", &full[..240])
+}
+
+/// A Secret `data` map under construction.
+#[derive(Default)]
+pub struct SecretData(pub BTreeMap<String, ByteString>);
+
+impl SecretData {
+    pub fn put(&mut self, key: &str, value: &str) {
+        self.0
+            .insert(key.to_string(), ByteString(value.as_bytes().to_vec()));
+    }
+}
+
+#[cfg(test)]
+mod connection_tests {
+    #[test]
+    fn retained_names_fit() {
+        assert!(super::retained_secret_name(&"n".repeat(63), &"s".repeat(253)).len() <= 253);
+        assert_eq!(super::retained_secret_name("a", "b"), "retained-a-b");
+    }
+}
+
+// ---- running a controller: the primary watch plus the Secrets a resource depends on ------------------------
+
+use std::sync::Arc;
+
+use futures::StreamExt;
+use kube::runtime::reflector::ObjectRef;
+use kube::runtime::watcher;
+
+/// Which Secrets a kind depends on, for the watches that bring a resource back when one changes.
+pub struct SecretRefs<K> {
+    /// Whether the resource uses the operator's default credentials Secret `default_credentials`.
+    pub uses_default_credentials: fn(&K) -> bool,
+    /// `namespace/name` of the default credentials Secret of this kind.
+    pub default_credentials: (String, String),
+    /// Names of Secrets in the resource's namespace it reads (credentials, passwords).
+    pub referenced: fn(&K) -> Vec<String>,
+}
+
+/// Runs a controller of `K` until `shutdown` resolves: the primary watch, the default credentials Secret (by
+/// name; it may live outside the watched namespaces), every Secret of the watched namespaces mapped to the
+/// resources that reference it, and connection Secrets mapped back to their owner (re-created if someone
+/// deletes them).
+#[allow(clippy::too_many_arguments)]
+pub async fn run_controller<K, Rec, Fut, Pol>(
+    ctx: Arc<Context>,
+    kind: &'static str,
+    api: Api<K>,
+    secrets: Api<Secret>,
+    refs: SecretRefs<K>,
+    reconcile: Rec,
+    error_policy: Pol,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+    Rec: FnMut(Arc<K>, Arc<Context>) -> Fut,
+    Fut: futures::TryFuture<Ok = Action, Error = ReconcileError> + Send + 'static,
+    Pol: Fn(Arc<K>, &ReconcileError, Arc<Context>) -> Action,
+{
+    let controller = kube::runtime::Controller::new(api, watcher::Config::default().any_semantic());
+    let store = controller.store();
+    let (default_ns, default_name) = refs.default_credentials.clone();
+    let default_store = store.clone();
+    let uses_default = refs.uses_default_credentials;
+    let referenced = refs.referenced;
+    let default_secret = Api::<Secret>::namespaced(ctx.kube.clone(), &default_ns);
+    let by_name = watcher::Config::default().fields(&format!("metadata.name={default_name}"));
+    let concurrency = ctx.config.concurrency;
+    controller
+        .watches(default_secret, by_name, move |_secret: Secret| {
+            default_store
+                .state()
+                .into_iter()
+                .filter(|o| uses_default(o))
+                .map(|o| ObjectRef::from_obj(&*o))
+                .collect::<Vec<_>>()
+        })
+        .watches(
+            secrets,
+            watcher::Config::default(),
+            move |secret: Secret| {
+                let (ns, name) = (secret.namespace().unwrap_or_default(), secret.name_any());
+                let mut refs: Vec<ObjectRef<K>> = store
+                    .state()
+                    .into_iter()
+                    .filter(|o| o.namespace().as_deref() == Some(ns.as_str()))
+                    .filter(|o| referenced(o).contains(&name))
+                    .map(|o| ObjectRef::from_obj(&*o))
+                    .collect();
+                // Our connection Secrets map back to their owner of this kind.
+                if let Some(owner) = secret.labels().get(CONNECTION_LABEL)
+                    && secret
+                        .owner_references()
+                        .iter()
+                        .any(|o| o.kind == K::kind(&()) && &o.name == owner)
+                {
+                    refs.push(ObjectRef::new(owner).within(&ns));
+                }
+                refs
+            },
+        )
+        .with_config(kube::runtime::controller::Config::default().concurrency(concurrency))
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile, error_policy, ctx)
+        .for_each(|res| async move {
+            if let Err(e) = res {
+                tracing::debug!(error = %e, "reconcile loop event");
+            }
+        })
+        .await;
+    tracing::info!(kind, "controller stopped");
 }

@@ -3,26 +3,20 @@
 
 pub mod decide;
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use futures::StreamExt;
-use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
-use kube::api::{Api, Patch, PatchParams};
-use kube::runtime::controller::{Action, Controller};
+use kube::ResourceExt;
+use kube::api::Api;
+use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
-use kube::runtime::reflector::ObjectRef;
-use kube::runtime::watcher;
-use kube::{Resource, ResourceExt};
 use secrecy::{ExposeSecret, SecretString};
 
 use self::decide::{Decision, Flags, Step};
 use super::Context;
 use super::core::{
-    self, FIELD_MANAGER, Failure, Outcome, ReconcileError, add_finalizer, apply_status,
-    has_finalizer, jittered, now_rfc3339, object_key, publish, remove_finalizer,
+    self, Failure, Outcome, ReconcileError, add_finalizer, apply_status, has_finalizer, jittered,
+    now_rfc3339, object_key, remove_finalizer,
 };
 use crate::api::common::DeletionPolicy;
 use crate::api::tidbcloudcluster::{
@@ -53,64 +47,33 @@ pub async fn run(
     secrets: Api<Secret>,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
-    let controller = Controller::new(api, watcher::Config::default().any_semantic());
-    let store = controller.store();
-    let (default_ns, default_name) = ctx.config.default_credentials_ref();
-    // The default credentials Secret may live outside the watched namespaces: watch it by name.
-    let default_store = store.clone();
-    let default_secret = Api::<Secret>::namespaced(ctx.kube.clone(), &default_ns);
-    let by_name = watcher::Config::default().fields(&format!("metadata.name={default_name}"));
-    controller
-        .watches(default_secret, by_name, move |_secret: Secret| {
-            default_store
-                .state()
-                .into_iter()
-                .filter(|o| o.spec.credentials.is_none())
-                .map(|o| ObjectRef::from_obj(&*o))
-                .collect::<Vec<_>>()
-        })
-        .watches(
-            secrets,
-            watcher::Config::default(),
-            move |secret: Secret| {
-                let (ns, name) = (secret.namespace().unwrap_or_default(), secret.name_any());
-                // Our connection Secrets map back to their owner (re-created if someone deletes them).
-                if let Some(owner) = secret.labels().get(CONNECTION_LABEL) {
-                    return vec![ObjectRef::new(owner).within(&ns)];
-                }
-                store
-                    .state()
-                    .into_iter()
-                    .filter(|o| o.namespace().as_deref() == Some(ns.as_str()))
-                    .filter(|o| {
-                        let s = &o.spec;
-                        s.credentials
-                            .as_ref()
-                            .is_some_and(|c| c.secret_ref.name == name)
-                            || s.root_password
-                                .as_ref()
-                                .is_some_and(|p| p.secret_ref.name == name)
-                    })
-                    .map(|o| ObjectRef::from_obj(&*o))
-                    .collect::<Vec<_>>()
-            },
-        )
-        .with_config(
-            kube::runtime::controller::Config::default().concurrency(ctx.config.concurrency),
-        )
-        .graceful_shutdown_on(shutdown)
-        .run(reconcile, error_policy, ctx)
-        .for_each(|res| async move {
-            if let Err(e) = res {
-                tracing::debug!(error = %e, "reconcile loop event");
-            }
-        })
-        .await;
-    tracing::info!(kind = KIND, "controller stopped");
+    let refs = core::SecretRefs {
+        uses_default_credentials: |o: &TidbCloudCluster| o.spec.credentials.is_none(),
+        default_credentials: ctx.config.default_credentials_ref(),
+        referenced: |o: &TidbCloudCluster| {
+            let s = &o.spec;
+            s.credentials
+                .iter()
+                .map(|c| c.secret_ref.name.clone())
+                .chain(s.root_password.iter().map(|p| p.secret_ref.name.clone()))
+                .collect()
+        },
+    };
+    core::run_controller(
+        ctx,
+        KIND,
+        api,
+        secrets,
+        refs,
+        reconcile,
+        error_policy,
+        shutdown,
+    )
+    .await;
 }
 
-/// Label on connection Secrets naming the TidbCloudCluster they belong to.
-pub const CONNECTION_LABEL: &str = "clouddb.dev/connection-for";
+/// Label on connection Secrets naming the resource they belong to.
+pub use super::core::CONNECTION_LABEL;
 
 fn error_policy(obj: Arc<TidbCloudCluster>, err: &ReconcileError, ctx: Arc<Context>) -> Action {
     core::error_policy(KIND, &*obj, err, &ctx)
@@ -578,11 +541,18 @@ impl Run<'_> {
 
     // ---- passwords and the connection Secret ------------------------------------------------------------
 
+    fn secret(&self) -> core::ConnectionSecret<'_, TidbCloudCluster> {
+        core::ConnectionSecret {
+            ctx: self.ctx,
+            obj: self.obj,
+            ns: self.ns,
+            name: self.obj.connection_secret_name(),
+            crd_name: CRD_NAME,
+        }
+    }
+
     async fn connection_secret(&self) -> Result<Option<Secret>, Failure> {
-        Api::<Secret>::namespaced(self.ctx.kube.clone(), self.ns)
-            .get_opt(&self.obj.connection_secret_name())
-            .await
-            .map_err(Failure::Kube)
+        self.secret().get().await
     }
 
     async fn desired_password(&self) -> Result<Result<DesiredPassword, Outcome>, Failure> {
@@ -663,87 +633,31 @@ impl Run<'_> {
         if self.obj.observe_only() {
             return Ok(());
         }
-        let name = self.obj.connection_secret_name();
-        let existing = self.connection_secret().await?;
-        if let Some(s) = existing
-            .as_ref()
-            .filter(|s| s.metadata.deletion_timestamp.is_some())
-        {
-            // Someone deleted it: let it go and write a fresh one on the next round (the watch brings us back),
-            // unless the namespace is going away: then the resource's own cleanup decides (retain copies it).
-            if !core::cascade_in_progress(&self.ctx.kube, self.ns, CRD_NAME)
-                .await
-                .map_err(Failure::Kube)?
-            {
-                self.release_connection_secret(s).await?;
-            }
-            return Ok(());
-        }
-        let mut data: BTreeMap<String, ByteString> = BTreeMap::new();
-        let mut put = |k: &str, v: &str| {
-            data.insert(k.to_string(), ByteString(v.as_bytes().to_vec()));
-        };
-        put("username", "root");
+        let mut data = core::SecretData::default();
+        data.put("username", "root");
         let pw = password.map(|p| p.expose_secret().to_string());
         if let Some(pw) = &pw {
-            put("password", pw);
+            data.put("password", pw);
         }
         let endpoints = &self.status.endpoints;
         let port = self.obj.spec.port;
         for e in endpoints {
             let suffix = e.connection_type.to_ascii_lowercase().replace('_', "-");
-            put(&format!("host-{suffix}"), &e.host);
-            put(&format!("port-{suffix}"), &e.port.to_string());
-            put(
+            data.put(&format!("host-{suffix}"), &e.host);
+            data.put(&format!("port-{suffix}"), &e.port.to_string());
+            data.put(
                 &format!("uri-{suffix}"),
                 &mysql_uri(&e.host, e.port, pw.as_deref()),
             );
         }
         if let Some(e) = translate::primary_endpoint(endpoints) {
-            put("host", &e.host);
-            put("port", &e.port.to_string());
-            put("uri", &mysql_uri(&e.host, e.port, pw.as_deref()));
+            data.put("host", &e.host);
+            data.put("port", &e.port.to_string());
+            data.put("uri", &mysql_uri(&e.host, e.port, pw.as_deref()));
         } else {
-            put("port", &port.to_string());
+            data.put("port", &port.to_string());
         }
-        if existing.as_ref().and_then(|s| s.data.as_ref()) == Some(&data)
-            && existing
-                .as_ref()
-                .is_some_and(|s| is_owned_by(s, self.obj) && has_finalizer(s))
-        {
-            return Ok(());
-        }
-        let owner = self.obj.controller_owner_ref(&()).ok_or(Failure::Internal(
-            "object has no uid for an owner reference",
-        ))?;
-        let secret = Secret {
-            metadata: kube::api::ObjectMeta {
-                name: Some(name.clone()),
-                namespace: Some(self.ns.to_string()),
-                labels: Some([(CONNECTION_LABEL.to_string(), self.obj.name_any())].into()),
-                owner_references: Some(vec![owner]),
-                // Held until the resource's deletion has dealt with it: a terminating namespace must not take
-                // the only copy of a generated password with it before a retained cluster's Secret is saved.
-                finalizers: Some(vec![crate::api::common::FINALIZER.to_string()]),
-                ..Default::default()
-            },
-            type_: Some("Opaque".into()),
-            data: Some(data),
-            ..Default::default()
-        };
-        let mut value =
-            serde_json::to_value(&secret).map_err(|e| Failure::Kube(kube::Error::SerdeError(e)))?;
-        value["apiVersion"] = "v1".into();
-        value["kind"] = "Secret".into();
-        Api::<Secret>::namespaced(self.ctx.kube.clone(), self.ns)
-            .patch(
-                &name,
-                &PatchParams::apply(FIELD_MANAGER).force(),
-                &Patch::Apply(&value),
-            )
-            .await
-            .map_err(Failure::Kube)?;
-        Ok(())
+        self.secret().write(data.0).await
     }
 
     // ---- deletion -----------------------------------------------------------------------------------------
@@ -751,9 +665,7 @@ impl Run<'_> {
     async fn cleanup(&mut self) -> Result<Action, ReconcileError> {
         match self.cleanup_inner().await {
             Ok(None) => {
-                if let Some(secret) = self.connection_secret().await? {
-                    self.release_connection_secret(&secret).await?;
-                }
+                self.secret().release_current().await?;
                 remove_finalizer(self.api, self.obj).await?;
                 self.ctx.backoff.reset(&self.key);
                 Ok(Action::await_change())
@@ -790,7 +702,7 @@ impl Run<'_> {
             .clone()
             .or(self.obj.spec.cluster_id.clone());
         if policy == DeletionPolicy::Retain {
-            self.retain_connection_secret(cascade).await?;
+            self.secret().retain(cascade).await?;
             let why = if self.obj.spec.deletion_policy.is_some() {
                 "deletionPolicy is Retain"
             } else {
@@ -873,76 +785,6 @@ impl Run<'_> {
         }))
     }
 
-    /// Keeps the connection Secret when the cloud cluster is retained: drops the owner reference so garbage
-    /// collection leaves it; if the namespace itself is going away, copies it to the operator's namespace.
-    async fn retain_connection_secret(&self, cascade: bool) -> Result<(), Failure> {
-        let Some(secret) = self.connection_secret().await? else {
-            return Ok(());
-        };
-        let secrets = Api::<Secret>::namespaced(self.ctx.kube.clone(), self.ns);
-        let name = secret.name_any();
-        let patch = serde_json::json!({"metadata": {"ownerReferences": null}});
-        match secrets
-            .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
-            .await
-        {
-            Ok(_) => {}
-            Err(kube::Error::Api(e)) if e.code == 404 => return Ok(()),
-            Err(e) => return Err(Failure::Kube(e)),
-        }
-        if cascade {
-            let target_ns = self.ctx.config.operator_namespace.clone();
-            let copy_name = retained_secret_name(self.ns, &name);
-            let copy = Secret {
-                metadata: kube::api::ObjectMeta {
-                    name: Some(copy_name.clone()),
-                    namespace: Some(target_ns.clone()),
-                    labels: Some(
-                        [(
-                            "clouddb.dev/retained-from-namespace".to_string(),
-                            self.ns.to_string(),
-                        )]
-                        .into(),
-                    ),
-                    annotations: Some(
-                        [(
-                            "clouddb.dev/retained-from".to_string(),
-                            format!("{}/{}", self.ns, name),
-                        )]
-                        .into(),
-                    ),
-                    ..Default::default()
-                },
-                type_: secret.type_.clone(),
-                data: secret.data.clone(),
-                ..Default::default()
-            };
-            let mut value = serde_json::to_value(&copy)
-                .map_err(|e| Failure::Kube(kube::Error::SerdeError(e)))?;
-            value["apiVersion"] = "v1".into();
-            value["kind"] = "Secret".into();
-            Api::<Secret>::namespaced(self.ctx.kube.clone(), &target_ns)
-                .patch(
-                    &copy_name,
-                    &PatchParams::apply(FIELD_MANAGER).force(),
-                    &Patch::Apply(&value),
-                )
-                .await
-                .map_err(Failure::Kube)?;
-            self.event(EventType::Normal, "ConnectionSecretRetained", "Delete", format!("namespace {} is being deleted: connection Secret copied to {target_ns}/{copy_name}", self.ns)).await;
-        }
-        Ok(())
-    }
-
-    /// Removes our finalizer from the connection Secret (so garbage collection or a namespace deletion may
-    /// take it).
-    async fn release_connection_secret(&self, secret: &Secret) -> Result<(), Failure> {
-        let secrets = Api::<Secret>::namespaced(self.ctx.kube.clone(), self.ns);
-        remove_finalizer(&secrets, secret)
-            .await
-            .map_err(Failure::Kube)
-    }
-
     // ---- status ---------------------------------------------------------------------------------------
 
     /// Maps a cloud error to an outcome (shared policy in `core::cloud_outcome`).
@@ -1004,11 +846,7 @@ impl Run<'_> {
     }
 
     async fn event(&self, type_: EventType, reason: &str, action: &str, note: String) {
-        match type_ {
-            EventType::Warning => tracing::warn!(object = %self.key, reason, "{note}"),
-            EventType::Normal => tracing::info!(object = %self.key, reason, "{note}"),
-        }
-        publish(&self.ctx.recorder, self.obj, type_, reason, action, note).await;
+        core::note(self.ctx, self.obj, type_, reason, action, note).await;
     }
 }
 
@@ -1071,14 +909,6 @@ fn progress(
     )
 }
 
-fn is_owned_by(secret: &Secret, obj: &TidbCloudCluster) -> bool {
-    let uid = obj.uid();
-    secret
-        .owner_references()
-        .iter()
-        .any(|o: &OwnerReference| Some(&o.uid) == uid.as_ref())
-}
-
 fn mysql_uri(host: &str, port: i32, password: Option<&str>) -> String {
     use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
     match password {
@@ -1090,17 +920,6 @@ fn mysql_uri(host: &str, port: i32, password: Option<&str>) -> String {
     }
 }
 
-/// `retained-<ns>-<name>`, shortened with a hash when longer than a Secret name may be.
-fn retained_secret_name(ns: &str, name: &str) -> String {
-    let full = format!("retained-{ns}-{name}");
-    if full.len() <= 253 {
-        return full;
-    }
-    use sha2::Digest;
-    let hash = sha2::Sha256::digest(full.as_bytes());
-    let hex: String = hash.iter().take(6).map(|b| format!("{b:02x}")).collect();
-    format!("{}-{hex}", &full[..240])
-}
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1125,6 +944,5 @@ mod tests {
             "mysql://root:a%40b%2Fc@h:4000"
         );
         assert_eq!(mysql_uri("h", 4000, None), "mysql://root@h:4000");
-        assert!(retained_secret_name(&"n".repeat(63), &"s".repeat(253)).len() <= 253);
     }
 }

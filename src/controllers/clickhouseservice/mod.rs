@@ -1,0 +1,856 @@
+//! The ClickHouseService reconciler, on the shared core: finalizer → credentials → desired password →
+//! observe (shared per-organization list) → decide (pure) → act → connection Secret → status (server-side
+//! apply, one field manager).
+//!
+//! Crash-safe create: the intent (name, time) is written to status before `POST /services`, and the service
+//! carries the tag `clouddb.dev-uid=<metadata.uid>`. When the answer is lost (or the process dies), the next
+//! reconcile finds the service by name and tag instead of creating a second one; since the generated password
+//! came only in the lost answer, it sets a new password through the password endpoint.
+//!
+//! Deletion (policy `Delete`): stop the service, wait for `stopped`, `DELETE` (409 while it is not deletable
+//! yet: retried), then wait until the service is gone (404).
+
+pub mod decide;
+
+use std::sync::Arc;
+
+use k8s_openapi::api::core::v1::Secret;
+use kube::ResourceExt;
+use kube::api::Api;
+use kube::runtime::controller::Action;
+use kube::runtime::events::EventType;
+use secrecy::{ExposeSecret, SecretString};
+
+use self::decide::{Decision, Flags, Step};
+use super::Context;
+use super::core::{
+    self, Failure, Outcome, ReconcileError, add_finalizer, apply_status, has_finalizer, jittered,
+    now_rfc3339, object_key, remove_finalizer,
+};
+use crate::api::clickhouseservice::{
+    ClickHouseService, ClickHouseServiceStatus, ServiceCreateIntent,
+};
+use crate::api::common::DeletionPolicy;
+use crate::cloud::CloudError;
+use crate::conditions::{AVAILABLE, Desired, READY, RECONCILING, STALLED, Status};
+use crate::providers::clickhouse::ClickHouseClient;
+use crate::providers::clickhouse::models::{Command, Service};
+use crate::providers::clickhouse::translate;
+
+pub const KIND: &str = "ClickHouseService";
+const CRD_NAME: &str = "clickhouseservices.clouddb.dev";
+const MANAGED_CONDITIONS: &[&str] = &[READY, AVAILABLE, RECONCILING, STALLED];
+/// Shortest password accepted from `spec.password`.
+const MIN_PASSWORD_CHARS: usize = 12;
+
+/// Runs the controller until `shutdown` resolves.
+pub async fn run(
+    ctx: Arc<Context>,
+    api: Api<ClickHouseService>,
+    secrets: Api<Secret>,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) {
+    let refs = core::SecretRefs {
+        uses_default_credentials: |o: &ClickHouseService| o.spec.credentials.is_none(),
+        default_credentials: ctx.config.default_clickhouse_credentials_ref(),
+        referenced: |o: &ClickHouseService| {
+            let s = &o.spec;
+            let password = s.password.as_ref().map(|p| p.secret_ref.name.clone());
+            let credentials = s.credentials.as_ref().map(|c| c.secret_ref.name.clone());
+            password.into_iter().chain(credentials).collect()
+        },
+    };
+    core::run_controller(ctx, KIND, api, secrets, refs, reconcile, policy, shutdown).await;
+}
+
+fn policy(obj: Arc<ClickHouseService>, err: &ReconcileError, ctx: Arc<Context>) -> Action {
+    core::error_policy(KIND, &*obj, err, &ctx)
+}
+
+/// Entry point for one object.
+pub async fn reconcile(
+    obj: Arc<ClickHouseService>,
+    ctx: Arc<Context>,
+) -> Result<Action, ReconcileError> {
+    let ns = obj
+        .namespace()
+        .ok_or(ReconcileError::MissingField("metadata.namespace"))?;
+    let api = Api::<ClickHouseService>::namespaced(ctx.kube.clone(), &ns);
+    let mut run = Run {
+        status: obj.status.clone().unwrap_or_default(),
+        key: object_key(&*obj),
+        obj: &obj,
+        api: &api,
+        ctx: &ctx,
+        ns: &ns,
+        service: None,
+    };
+    let deleting = obj.metadata.deletion_timestamp.is_some();
+    let result = match (deleting, has_finalizer(&*obj)) {
+        (true, true) => run.cleanup().await,
+        (true, false) => Ok(Action::await_change()),
+        // The patch itself triggers the next reconcile.
+        (false, false) => add_finalizer(&api, &*obj)
+            .await
+            .map(|()| Action::await_change())
+            .map_err(ReconcileError::from),
+        (false, true) => run.apply().await,
+    };
+    ctx.metrics
+        .record_reconcile(KIND, if result.is_ok() { "ok" } else { "error" });
+    result
+}
+
+struct Run<'a> {
+    obj: &'a ClickHouseService,
+    api: &'a Api<ClickHouseService>,
+    ctx: &'a Context,
+    ns: &'a str,
+    key: String,
+    status: ClickHouseServiceStatus,
+    service: Option<Service>,
+}
+
+/// The password the service should have.
+struct Password {
+    value: Option<SecretString>,
+    /// The service exists and its password must be set to `value`.
+    differs: bool,
+}
+
+impl Run<'_> {
+    // ---- apply ------------------------------------------------------------------------------------------
+
+    async fn apply(&mut self) -> Result<Action, ReconcileError> {
+        // The watch cache may lag behind our own status writes: a serviceId or create intent written by the
+        // previous reconcile must never be missed (that would create a second service).
+        if self.status.service_id.is_none()
+            && let Some(status) = core::fresh_status(self.api, self.obj).await?
+        {
+            self.status = status;
+        }
+        let outcome = match self.apply_inner().await {
+            Ok(o) => o,
+            Err(Failure::Cloud(e, what)) => self.cloud_outcome(e, &what),
+            Err(f) => return Err(f.into()),
+        };
+        self.finish(outcome).await
+    }
+
+    async fn apply_inner(&mut self) -> Result<Outcome, Failure> {
+        let observe_only = self.obj.observe_only();
+        let client = match self.client().await? {
+            Ok(c) => c,
+            Err(problem) => return Ok(problem),
+        };
+        let password = match self.desired_password().await? {
+            Ok(p) => p,
+            Err(outcome) => return Ok(outcome),
+        };
+        if let Some(outcome) = self.observe(&client).await? {
+            return Ok(outcome);
+        }
+        // A service found again after a lost create answer (or whose connection Secret lost the password)
+        // gets a fresh password: the generated one is unknown.
+        let password = match password {
+            Password { value: None, .. }
+                if self.service.is_some() && self.status_owned() && !observe_only =>
+            {
+                Password {
+                    value: Some(core::generate_password()),
+                    differs: true,
+                }
+            }
+            p => p,
+        };
+        let name = self.obj.effective_name();
+        let observed = self.service.as_ref().map(translate::observed);
+        let flags = Flags {
+            password_differs: password.differs && self.service.is_some(),
+            observe_only,
+        };
+        let decision = decide::decide(&self.obj.spec, &name, observed.as_ref(), flags);
+        tracing::debug!(object = %self.key, ?decision, "decided");
+        match decision {
+            Decision::Create => self.create(&client, &name).await,
+            Decision::Wait { state } => {
+                if !flags.password_differs {
+                    self.write_connection_secret(password.value.as_ref())
+                        .await?;
+                }
+                Ok(Outcome::Progressing {
+                    reason: wait_reason(&state),
+                    message: format!("waiting for the service to leave state {state}"),
+                    requeue: self.ctx.config.poll_transitional,
+                })
+            }
+            Decision::Act { steps } => self.act(&client, steps, password.value).await,
+            Decision::Differs { steps } => {
+                let what: Vec<String> = steps.iter().map(Step::describe).collect();
+                Ok(Outcome::Converged {
+                    reason: "Observing",
+                    message: format!(
+                        "observe-only: the cloud differs from the spec ({})",
+                        what.join("; ")
+                    ),
+                })
+            }
+            Decision::Converged if observe_only => Ok(Outcome::Converged {
+                reason: "Observing",
+                message: "observe-only: the cloud matches the spec".into(),
+            }),
+            Decision::Converged => {
+                self.write_connection_secret(password.value.as_ref())
+                    .await?;
+                let stopped = self.obj.spec.stopped;
+                Ok(Outcome::Converged {
+                    reason: if stopped { "Stopped" } else { "Ready" },
+                    message: if stopped {
+                        "the service is stopped as requested".into()
+                    } else {
+                        format!(
+                            "service {} is {} and matches the spec",
+                            self.status.service_id.clone().unwrap_or_default(),
+                            self.status.state.clone().unwrap_or_default()
+                        )
+                    },
+                })
+            }
+        }
+    }
+
+    /// Whether this resource created (or already manages) the service, as opposed to adopting it by
+    /// `spec.serviceId` (an adopted service keeps its password unless `spec.password` says otherwise).
+    fn status_owned(&self) -> bool {
+        self.obj.spec.service_id.is_none()
+    }
+
+    async fn client(&self) -> Result<Result<ClickHouseClient, Outcome>, Failure> {
+        self.ctx
+            .clickhouse_client(self.ns, self.obj.spec.credentials.as_ref())
+            .await
+            .map_err(Failure::Kube)
+    }
+
+    /// Reads the cloud service into `self.service` (by id, or by the recorded create intent).
+    async fn observe(&mut self, client: &ClickHouseClient) -> Result<Option<Outcome>, Failure> {
+        let adopted = self.obj.spec.service_id.clone().filter(|s| !s.is_empty());
+        if let (Some(spec_id), Some(status_id)) = (&adopted, &self.status.service_id)
+            && spec_id != status_id
+        {
+            let message = format!(
+                "spec.serviceId {spec_id} differs from the service this resource already manages ({status_id}); \
+                 remove spec.serviceId or recreate the resource to manage another service"
+            );
+            return Ok(Some(Outcome::Stalled {
+                reason: "Conflict",
+                message,
+                requeue: None,
+            }));
+        }
+        if let Some(id) = self.status.service_id.clone().or(adopted.clone()) {
+            let found = self
+                .ctx
+                .clickhouse_observer
+                .service(client, &id)
+                .await
+                .map_err(|e| Failure::cloud(e, "read the service"))?;
+            let Some(s) = found else {
+                if adopted.as_deref() == Some(id.as_str()) {
+                    return Ok(Some(Outcome::Stalled {
+                        reason: "ServiceNotFound",
+                        message: format!(
+                            "service {id} named in spec.serviceId does not exist (or is not visible to these credentials); correct spec.serviceId"
+                        ),
+                        requeue: Some(self.ctx.config.poll_steady),
+                    }));
+                }
+                self.event(
+                    EventType::Warning,
+                    "ServiceGone",
+                    "Observe",
+                    format!("service {id} no longer exists in ClickHouse Cloud; a new one will be created"),
+                )
+                .await;
+                self.status = ClickHouseServiceStatus {
+                    conditions: std::mem::take(&mut self.status.conditions),
+                    observed_generation: self.status.observed_generation,
+                    ..Default::default()
+                };
+                self.persist_status().await?;
+                return Ok(None);
+            };
+            let expected = (
+                self.obj.spec.provider.as_str(),
+                self.obj.spec.region.as_str(),
+            );
+            if (s.provider.as_str(), s.region.as_str()) != expected {
+                return Ok(Some(Outcome::Stalled {
+                    reason: "Conflict",
+                    message: format!(
+                        "service {id} runs on {}/{} but the spec asks for {}/{}; correct the spec",
+                        s.provider, s.region, expected.0, expected.1
+                    ),
+                    requeue: None,
+                }));
+            }
+            if self.status.service_id.is_none() {
+                self.event(
+                    EventType::Normal,
+                    "Adopted",
+                    "Adopt",
+                    format!("adopted existing service {id} ({})", s.name),
+                )
+                .await;
+            }
+            self.record(&s);
+            self.service = Some(s);
+            return Ok(None);
+        }
+        // No id: was a create attempted whose answer we never saw?
+        if let Some(intent) = self.status.create_intent.clone()
+            && let Some(s) = self.find_created(client, &intent).await?
+        {
+            self.event(
+                EventType::Normal,
+                "Adopted",
+                "Create",
+                format!(
+                    "found service {} created by an earlier attempt; adopting it (and setting a new password) instead of creating another",
+                    s.id
+                ),
+            )
+            .await;
+            self.record(&s);
+            self.persist_status().await?;
+            self.service = Some(s);
+        }
+        Ok(None)
+    }
+
+    /// The service created for this resource under `intent`: same name, tagged with our UID.
+    async fn find_created(
+        &self,
+        client: &ClickHouseClient,
+        intent: &ServiceCreateIntent,
+    ) -> Result<Option<Service>, Failure> {
+        let uid = self.obj.uid().unwrap_or_default();
+        let services = self
+            .ctx
+            .clickhouse_observer
+            .services(client, true)
+            .await
+            .map_err(|e| Failure::cloud(e, "list services to find an earlier create"))?;
+        let mut candidates: Vec<&Service> = services
+            .iter()
+            .filter(|s| s.name == intent.name && translate::tagged_with_uid(s, &uid))
+            .filter(|s| {
+                !matches!(
+                    s.state.as_str(),
+                    "terminating" | "terminated" | "softdeleting" | "softdeleted"
+                )
+            })
+            .collect();
+        candidates.sort_by(|a, b| a.created_at.cmp(&b.created_at));
+        if candidates.len() > 1 {
+            tracing::warn!(object = %self.key, count = candidates.len(), "several services match the create intent; adopting the oldest");
+        }
+        Ok(candidates.first().map(|s| (*s).clone()))
+    }
+
+    fn record(&mut self, s: &Service) {
+        self.status.service_id = Some(s.id.clone());
+        self.status.state = Some(s.state.clone());
+        self.status.clickhouse_version = s.clickhouse_version.clone().filter(|v| !v.is_empty());
+        self.status.name = Some(s.name.clone());
+        self.status.endpoints = translate::endpoints(s);
+        self.status.scaling = Some(translate::effective_scaling(s));
+        self.status.create_intent = None;
+    }
+
+    async fn create(&mut self, client: &ClickHouseClient, name: &str) -> Result<Outcome, Failure> {
+        let uid = self.obj.uid().ok_or(Failure::Internal(
+            "object has no uid to tag the service with",
+        ))?;
+        // Record the intent first: after a crash or a lost answer, the next reconcile looks before creating.
+        let started_at = self
+            .status
+            .create_intent
+            .as_ref()
+            .map(|i| i.started_at.clone())
+            .unwrap_or_else(now_rfc3339);
+        self.status.create_intent = Some(ServiceCreateIntent {
+            name: name.to_string(),
+            started_at,
+        });
+        let msg = "creating the service in ClickHouse Cloud";
+        self.persist_status_with(&[
+            Desired::new(READY, Status::False, "Creating", msg),
+            Desired::new(RECONCILING, Status::True, "Creating", msg),
+        ])
+        .await?;
+        let req = translate::create_request(&self.obj.spec, name, &uid);
+        let created = client
+            .create_service(&req)
+            .await
+            .map_err(|e| Failure::cloud(e, "create the service"))?;
+        let service = created.service;
+        self.ctx.clickhouse_observer.wrote(&service.id);
+        self.record(&service);
+        // The generated password comes only in this answer: into the connection Secret at once.
+        self.write_connection_secret(created.password.as_ref())
+            .await?;
+        self.persist_status().await?;
+        self.event(
+            EventType::Normal,
+            "Created",
+            "Create",
+            format!(
+                "creating service {} ({name}) on {}/{}",
+                service.id, service.provider, service.region
+            ),
+        )
+        .await;
+        self.service = Some(service);
+        Ok(Outcome::Progressing {
+            reason: "Creating",
+            message: "the service is being provisioned".into(),
+            requeue: self.ctx.config.poll_transitional,
+        })
+    }
+
+    async fn act(
+        &mut self,
+        client: &ClickHouseClient,
+        steps: Vec<Step>,
+        password: Option<SecretString>,
+    ) -> Result<Outcome, Failure> {
+        let Some(service) = self.service.clone() else {
+            return Err(Failure::Internal("no observed service to act on"));
+        };
+        let id = service.id.clone();
+        let observer = &self.ctx.clickhouse_observer;
+        // Recorded before the call: a list taken while the write is in flight must not answer for it.
+        observer.wrote(&id);
+        // This generation converged before: whatever differs now was changed outside Kubernetes.
+        let drift = self.status.observed_generation == self.obj.metadata.generation;
+        let step = &steps[0];
+        let description = step.describe();
+        let then: Vec<&str> = steps[1..].iter().map(Step::verb).collect();
+        let result = match step {
+            Step::Update(change) => client
+                .update_service(&id, &translate::patch_request(change))
+                .await
+                .map(Some),
+            Step::Scale(change) => client
+                .update_replica_scaling(&id, &translate::scaling_request(change))
+                .await
+                .map(Some),
+            Step::Stop => client.set_state(&id, Command::Stop).await.map(Some),
+            Step::Start => client.set_state(&id, Command::Start).await.map(Some),
+            Step::SetPassword => {
+                let Some(pw) = password.as_ref() else {
+                    return Err(Failure::Internal("no password to set"));
+                };
+                client.set_password(&id, pw).await.map(|()| None)
+            }
+        };
+        observer.wrote(&id);
+        let updated = match result {
+            Ok(u) => u,
+            // An idle service refuses some changes until it is awake (424): wake it and try again.
+            Err(CloudError::FailedPrecondition { status: 424, .. })
+                if service.state == decide::IDLE =>
+            {
+                client
+                    .set_state(&id, Command::Awake)
+                    .await
+                    .map_err(|e| Failure::cloud(e, "wake the idle service"))?;
+                return Ok(Outcome::Progressing {
+                    reason: "Waking",
+                    message: format!("waking the idle service to {description}"),
+                    requeue: self.ctx.config.poll_transitional,
+                });
+            }
+            Err(e) => return Err(Failure::cloud(e, &description)),
+        };
+        let (reason, event_reason) = match step {
+            Step::Update(_) | Step::Scale(_) => (
+                "Updating",
+                if drift { "DriftCorrected" } else { "Updating" },
+            ),
+            Step::SetPassword => ("SettingPassword", "PasswordSet"),
+            Step::Stop => ("Stopping", "Stopping"),
+            Step::Start => ("Starting", "Starting"),
+        };
+        if matches!(step, Step::SetPassword) {
+            self.write_connection_secret(password.as_ref()).await?;
+        }
+        let note = match event_reason {
+            "DriftCorrected" => format!(
+                "the service was changed outside Kubernetes; restoring the spec: {description}"
+            ),
+            "PasswordSet" => {
+                "the service's password was set; the connection Secret holds it".to_string()
+            }
+            _ => description.clone(),
+        };
+        let type_ = if event_reason == "DriftCorrected" {
+            EventType::Warning
+        } else {
+            EventType::Normal
+        };
+        self.event(type_, event_reason, step.verb(), note).await;
+        if let Some(s) = updated {
+            self.record(&s);
+            self.service = Some(s);
+        }
+        let message = if then.is_empty() {
+            description
+        } else {
+            format!("{description} (then {})", then.join(", "))
+        };
+        Ok(Outcome::Progressing {
+            reason,
+            message,
+            requeue: self.ctx.config.poll_transitional,
+        })
+    }
+
+    // ---- passwords and the connection Secret ----------------------------------------------------------
+
+    fn secret(&self) -> core::ConnectionSecret<'_, ClickHouseService> {
+        core::ConnectionSecret {
+            ctx: self.ctx,
+            obj: self.obj,
+            ns: self.ns,
+            name: self.obj.connection_secret_name(),
+            crd_name: CRD_NAME,
+        }
+    }
+
+    async fn desired_password(&self) -> Result<Result<Password, Outcome>, Failure> {
+        let current = self
+            .secret()
+            .get()
+            .await?
+            .as_ref()
+            .and_then(|s| core::value_of(s, "password"));
+        let Some(r) = &self.obj.spec.password else {
+            return Ok(Ok(Password {
+                value: current,
+                differs: false,
+            }));
+        };
+        let value = match core::secret_value(
+            &self.ctx.kube,
+            self.ns,
+            &r.secret_ref.name,
+            &r.secret_ref.key,
+        )
+        .await
+        .map_err(Failure::Kube)?
+        {
+            Ok(v) => v,
+            Err(e) => {
+                return Ok(Err(Outcome::Stalled {
+                    reason: "PasswordSecretMissing",
+                    message: format!("spec.password: {e}"),
+                    requeue: None,
+                }));
+            }
+        };
+        let len = value.expose_secret().chars().count();
+        if len < MIN_PASSWORD_CHARS {
+            return Ok(Err(Outcome::Stalled {
+                reason: "InvalidSpec",
+                message: format!(
+                    "spec.password: the value in Secret {} key {:?} must have at least {MIN_PASSWORD_CHARS} characters (it has {len})",
+                    r.secret_ref.name, r.secret_ref.key
+                ),
+                requeue: None,
+            }));
+        }
+        let differs = current
+            .as_ref()
+            .is_none_or(|c| c.expose_secret() != value.expose_secret());
+        Ok(Ok(Password {
+            value: Some(value),
+            differs,
+        }))
+    }
+
+    /// Writes the connection Secret: user `default`, the password, and per endpoint `host-<protocol>`,
+    /// `port-<protocol>` and `uri-<protocol>`; `host`, `port` and `uri` name the HTTPS endpoint.
+    async fn write_connection_secret(
+        &self,
+        password: Option<&SecretString>,
+    ) -> Result<(), Failure> {
+        if self.obj.observe_only() {
+            return Ok(());
+        }
+        let mut data = core::SecretData::default();
+        data.put("username", translate::USERNAME);
+        let pw = password.map(|p| p.expose_secret().to_string());
+        if let Some(pw) = &pw {
+            data.put("password", pw);
+        }
+        for e in &self.status.endpoints {
+            let uri = translate::uri(e, pw.as_deref());
+            data.put(&format!("host-{}", e.protocol), &e.host);
+            data.put(&format!("port-{}", e.protocol), &e.port.to_string());
+            data.put(&format!("uri-{}", e.protocol), &uri);
+            if e.protocol == "https" {
+                data.put("host", &e.host);
+                data.put("port", &e.port.to_string());
+                data.put("uri", &uri);
+            }
+        }
+        self.secret().write(data.0).await
+    }
+
+    // ---- deletion -------------------------------------------------------------------------------------
+
+    async fn cleanup(&mut self) -> Result<Action, ReconcileError> {
+        let outcome = match self.cleanup_inner().await {
+            Ok(None) => {
+                self.secret().release_current().await?;
+                remove_finalizer(self.api, self.obj).await?;
+                self.ctx.backoff.reset(&self.key);
+                return Ok(Action::await_change());
+            }
+            Ok(Some(outcome)) => outcome,
+            Err(Failure::Cloud(e, what)) => self.cloud_outcome(e, &what),
+            Err(f) => return Err(f.into()),
+        };
+        self.finish(outcome).await
+    }
+
+    /// `Ok(None)` = done, the finalizer may go.
+    async fn cleanup_inner(&mut self) -> Result<Option<Outcome>, Failure> {
+        if self.obj.observe_only() {
+            self.event(
+                EventType::Normal,
+                "Released",
+                "Delete",
+                "observe-only: the cloud service is left untouched".into(),
+            )
+            .await;
+            return Ok(None);
+        }
+        let cascade = core::cascade_in_progress(&self.ctx.kube, self.ns, CRD_NAME)
+            .await
+            .map_err(Failure::Kube)?;
+        let policy =
+            core::effective_deletion_policy(self.obj.spec.deletion_policy.as_ref(), cascade);
+        let id = self
+            .status
+            .service_id
+            .clone()
+            .or(self.obj.spec.service_id.clone());
+        if policy == DeletionPolicy::Retain {
+            self.secret().retain(cascade).await?;
+            let why = if self.obj.spec.deletion_policy.is_some() {
+                "deletionPolicy is Retain"
+            } else {
+                "the deletion is a cascade (namespace or CRD being deleted) and deletionPolicy is unset"
+            };
+            let shown = id.clone().unwrap_or_else(|| "(none)".into());
+            self.event(
+                EventType::Normal,
+                "Retained",
+                "Delete",
+                format!("service {shown} left in ClickHouse Cloud: {why}"),
+            )
+            .await;
+            return Ok(None);
+        }
+        if id.is_none() && self.status.create_intent.is_none() {
+            return Ok(None);
+        }
+        if self.obj.spec.deletion_protection {
+            return Ok(Some(Outcome::Stalled {
+                reason: "DeletionProtected",
+                message: "deletionProtection is true: the cloud service will not be deleted; set spec.deletionProtection to false (or deletionPolicy: Retain) to let the deletion finish".into(),
+                requeue: Some(self.ctx.config.poll_steady),
+            }));
+        }
+        let client = match self.client().await? {
+            Ok(c) => c,
+            Err(outcome) => return Ok(Some(outcome)),
+        };
+        let service = match id {
+            Some(id) => self
+                .ctx
+                .clickhouse_observer
+                .service(&client, &id)
+                .await
+                .map_err(|e| Failure::cloud(e, "read the service before deleting it"))?,
+            None => match self.status.create_intent.clone() {
+                Some(intent) => self.find_created(&client, &intent).await?,
+                None => None,
+            },
+        };
+        let Some(service) = service else {
+            self.event(
+                EventType::Normal,
+                "Deleted",
+                "Delete",
+                "the cloud service is gone".into(),
+            )
+            .await;
+            return Ok(None);
+        };
+        self.record(&service);
+        let id = service.id.clone();
+        let observer = &self.ctx.clickhouse_observer;
+        let (reason, message) = match service.state.as_str() {
+            // Started: stop first (a running service cannot be deleted).
+            "running" | "idle" | "partially_running" | "degraded" => {
+                observer.wrote(&id);
+                let stopped = client.set_state(&id, Command::Stop).await;
+                observer.wrote(&id);
+                match stopped {
+                    Ok(s) => self.record(&s),
+                    Err(e) if e.is_not_found() => return Ok(None),
+                    Err(e) => return Err(Failure::cloud(e, "stop the service before deleting it")),
+                }
+                self.event(
+                    EventType::Normal,
+                    "Stopping",
+                    "Delete",
+                    format!("stopping service {id} before deleting it"),
+                )
+                .await;
+                ("Stopping", "stopping the service before deleting it")
+            }
+            "stopped" | "failed" => {
+                observer.wrote(&id);
+                let deleted = client.delete_service(&id).await;
+                observer.wrote(&id);
+                match deleted {
+                    Ok(()) => {}
+                    Err(e) if e.is_not_found() => return Ok(None),
+                    // 409: not deletable yet (the API may say so for a while after `stopped`): retry.
+                    Err(e @ CloudError::FailedPrecondition { .. }) => {
+                        tracing::debug!(object = %self.key, error = %e, "delete refused for now; retrying");
+                        return Ok(Some(Outcome::Progressing {
+                            reason: "Deleting",
+                            message: format!(
+                                "ClickHouse Cloud refused the deletion for now ({e}); retrying"
+                            ),
+                            requeue: self.ctx.config.poll_transitional,
+                        }));
+                    }
+                    Err(e) => return Err(Failure::cloud(e, "delete the service")),
+                }
+                self.event(
+                    EventType::Normal,
+                    "Deleting",
+                    "Delete",
+                    format!("deleting service {id}"),
+                )
+                .await;
+                (
+                    "Deleting",
+                    "waiting for ClickHouse Cloud to delete the service",
+                )
+            }
+            // stopping, starting, provisioning, awaking, terminating...: wait.
+            _ => ("Deleting", "waiting for the service to stop or disappear"),
+        };
+        Ok(Some(Outcome::Progressing {
+            reason,
+            message: message.to_string(),
+            requeue: self.ctx.config.poll_transitional,
+        }))
+    }
+
+    // ---- status ---------------------------------------------------------------------------------------
+
+    fn cloud_outcome(&self, e: CloudError, what: &str) -> Outcome {
+        core::cloud_failure(self.ctx, KIND, &self.key, &e, what)
+    }
+
+    async fn finish(&mut self, outcome: Outcome) -> Result<Action, ReconcileError> {
+        let extra = self.available().into_iter().collect();
+        let action = core::finish(
+            self.ctx,
+            self.api,
+            self.obj,
+            &mut self.status,
+            &outcome,
+            extra,
+            MANAGED_CONDITIONS,
+        )
+        .await?;
+        Ok(match outcome {
+            Outcome::Converged { .. } => Action::requeue(jittered(self.ctx.config.poll_steady)),
+            _ => action,
+        })
+    }
+
+    /// `Available`: the service serves queries (`running`, or `idle`, which wakes on the first query).
+    fn available(&self) -> Option<Desired> {
+        let state = self.status.state.as_deref()?;
+        let serving = decide::is_started(state);
+        Some(Desired::new(
+            AVAILABLE,
+            serving.into(),
+            if serving { "Available" } else { "NotAvailable" },
+            format!("service state is {state}"),
+        ))
+    }
+
+    async fn persist_status(&mut self) -> Result<(), Failure> {
+        apply_status(self.api, self.obj, &self.status)
+            .await
+            .map_err(Failure::Kube)
+    }
+
+    async fn persist_status_with(&mut self, desired: &[Desired]) -> Result<(), Failure> {
+        core::merge_conditions(
+            &mut self.status,
+            desired,
+            MANAGED_CONDITIONS,
+            self.obj.metadata.generation,
+        );
+        self.persist_status().await
+    }
+
+    async fn event(&self, type_: EventType, reason: &str, action: &str, note: String) {
+        core::note(self.ctx, self.obj, type_, reason, action, note).await;
+    }
+}
+
+fn wait_reason(state: &str) -> &'static str {
+    match state {
+        "provisioning" => "Creating",
+        "starting" | "awaking" => "Starting",
+        "stopping" => "Stopping",
+        "terminating" | "softdeleting" => "Deleting",
+        "NotFound" => "NotFound",
+        _ => "Progressing",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wait_reasons_name_the_transition() {
+        assert_eq!(wait_reason("provisioning"), "Creating");
+        assert_eq!(wait_reason("awaking"), "Starting");
+        assert_eq!(wait_reason("degraded"), "Progressing");
+    }
+
+    #[test]
+    fn the_crd_name_matches_the_generated_crd() {
+        use kube::CustomResourceExt;
+        assert_eq!(
+            ClickHouseService::crd().metadata.name.as_deref(),
+            Some(CRD_NAME)
+        );
+    }
+}
