@@ -1117,3 +1117,274 @@ pub async fn run_controller<K, Rec, Fut, Pol>(
         .await;
     tracing::info!(kind, "controller stopped");
 }
+
+// ---- the per-reconcile state every kind shares -----------------------------------------------------------
+
+/// How a reconcile starts: after the finalizer checks, either apply or clean up; otherwise done already.
+pub enum Entry {
+    Apply,
+    Cleanup,
+    Done(Action),
+}
+
+/// The first step of every reconcile: a deleted object is cleaned up (if it still has our finalizer); a live
+/// one without our finalizer gets it (the patch itself triggers the next reconcile); else apply.
+pub async fn entry<K>(obj: &K, api: &Api<K>) -> Result<Entry, ReconcileError>
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug,
+{
+    Ok(
+        match (obj.meta().deletion_timestamp.is_some(), has_finalizer(obj)) {
+            (true, true) => Entry::Cleanup,
+            (true, false) => Entry::Done(Action::await_change()),
+            (false, false) => {
+                add_finalizer(api, obj).await?;
+                Entry::Done(Action::await_change())
+            }
+            (false, true) => Entry::Apply,
+        },
+    )
+}
+
+/// Counts a finished reconcile of `kind` (`ok` / `error`) and passes the result on.
+pub fn counted<T, E>(ctx: &Context, kind: &str, result: Result<T, E>) -> Result<T, E> {
+    ctx.metrics
+        .record_reconcile(kind, if result.is_ok() { "ok" } else { "error" });
+    result
+}
+
+/// What one reconcile of a `K` works with: the object, its API, the shared context, and the status being
+/// built (written with server-side apply by [`Base::finish`] or [`Base::persist_status`]). A kind's own run
+/// state wraps it (and derefs to it).
+pub struct Base<'a, K: HasStatus> {
+    pub obj: &'a K,
+    pub api: &'a Api<K>,
+    pub ctx: &'a Context,
+    pub ns: &'a str,
+    /// `namespace/name`.
+    pub key: String,
+    pub status: K::Status,
+    kind: &'static str,
+    crd_name: &'static str,
+    managed: &'static [&'static str],
+}
+
+impl<'a, K, S> Base<'a, K>
+where
+    K: Resource<DynamicType = ()>
+        + Clone
+        + DeserializeOwned
+        + Debug
+        + kube::runtime::reflector::Lookup
+        + HasStatus<Status = S>,
+    S: ConditionedStatus + Serialize + Clone + Default,
+{
+    /// `managed`: the condition types this kind owns (others are removed when status is written).
+    pub fn new(
+        obj: &'a K,
+        api: &'a Api<K>,
+        ctx: &'a Context,
+        ns: &'a str,
+        (kind, crd_name, managed): (&'static str, &'static str, &'static [&'static str]),
+    ) -> Self {
+        Base {
+            obj,
+            api,
+            ctx,
+            ns,
+            key: object_key(obj),
+            status: obj.status().cloned().unwrap_or_default(),
+            kind,
+            crd_name,
+            managed,
+        }
+    }
+
+    /// Before anything that could lead to a create: unless the cloud id is `known`, take the status from the
+    /// API server (the watch cache may lag behind the id or create intent the previous reconcile wrote;
+    /// missing it would create a second cloud resource).
+    pub async fn refresh_status(&mut self, known: bool) -> Result<(), kube::Error> {
+        if !known && let Some(status) = fresh_status(self.api, self.obj).await? {
+            self.status = status;
+        }
+        Ok(())
+    }
+
+    /// Writes the status as it is now, keeping the existing conditions.
+    pub async fn persist_status(&mut self) -> Result<(), Failure> {
+        apply_status(self.api, self.obj, &self.status)
+            .await
+            .map_err(Failure::Kube)
+    }
+
+    /// Writes the status with `desired` conditions (managed types not listed are removed).
+    pub async fn persist_status_with(&mut self, desired: &[Desired]) -> Result<(), Failure> {
+        merge_conditions(
+            &mut self.status,
+            desired,
+            self.managed,
+            self.obj.meta().generation,
+        );
+        self.persist_status().await
+    }
+
+    /// Records "Creating" (Ready=False, Reconciling=True) with `message`, together with whatever create intent
+    /// the caller put into the status, before the create call.
+    pub async fn persist_creating(&mut self, message: &str) -> Result<(), Failure> {
+        self.persist_status_with(&[
+            Desired::new(READY, Status::False, "Creating", message),
+            Desired::new(conditions::RECONCILING, Status::True, "Creating", message),
+        ])
+        .await
+    }
+
+    pub async fn event(&self, type_: EventType, reason: &str, action: &str, text: String) {
+        note(self.ctx, self.obj, type_, reason, action, text).await;
+    }
+
+    /// Maps a cloud error to an outcome (shared policy in [`cloud_outcome`]), counting it.
+    pub fn cloud_outcome(&self, e: CloudError, what: &str) -> Outcome {
+        cloud_failure(self.ctx, self.kind, &self.key, &e, what)
+    }
+
+    /// The outcome of a step that failed: cloud errors become outcomes, the rest goes to the runtime.
+    pub fn outcome_of(&self, r: Result<Outcome, Failure>) -> Result<Outcome, ReconcileError> {
+        match r {
+            Ok(o) => Ok(o),
+            Err(Failure::Cloud(e, what)) => Ok(self.cloud_outcome(e, &what)),
+            Err(f) => Err(f.into()),
+        }
+    }
+
+    /// The result of a deletion step: `None` when the deletion is done (then [`Base::finalize`]), else the
+    /// outcome to report (cloud errors included).
+    pub fn deletion_outcome(
+        &self,
+        r: Result<Option<Outcome>, Failure>,
+    ) -> Result<Option<Outcome>, ReconcileError> {
+        match r {
+            Err(Failure::Cloud(e, what)) => Ok(Some(self.cloud_outcome(e, &what))),
+            Err(f) => Err(f.into()),
+            Ok(o) => Ok(o),
+        }
+    }
+
+    /// Writes status for `outcome` (plus kind-specific `extra` conditions), publishes a Warning Event for a
+    /// new stall, and returns the requeue (a converged object is polled at the jittered steady interval).
+    pub async fn finish(
+        &mut self,
+        outcome: Outcome,
+        extra: Vec<Desired>,
+    ) -> Result<Action, ReconcileError> {
+        let action = finish(
+            self.ctx,
+            self.api,
+            self.obj,
+            &mut self.status,
+            &outcome,
+            extra,
+            self.managed,
+        )
+        .await?;
+        Ok(match outcome {
+            Outcome::Converged { .. } => Action::requeue(jittered(self.ctx.config.poll_steady)),
+            _ => action,
+        })
+    }
+
+    /// The object's connection Secret, named `name`.
+    pub fn connection(&self, name: String) -> ConnectionSecret<'a, K> {
+        ConnectionSecret {
+            ctx: self.ctx,
+            obj: self.obj,
+            ns: self.ns,
+            name,
+            crd_name: self.crd_name,
+        }
+    }
+
+    /// The end of a deletion: the connection Secret released, our finalizer removed, the backoff forgotten.
+    pub async fn finalize(&mut self, connection: String) -> Result<Action, ReconcileError> {
+        self.connection(connection).release_current().await?;
+        remove_finalizer(self.api, self.obj).await?;
+        self.ctx.backoff.reset(&self.key);
+        Ok(Action::await_change())
+    }
+
+    /// A spec id (`field`) naming another cloud resource than the one this object already manages.
+    pub fn adoption_conflict(
+        spec_id: Option<&String>,
+        status_id: Option<&String>,
+        field: &str,
+        noun: &str,
+    ) -> Option<Outcome> {
+        let (spec_id, status_id) = (spec_id?, status_id?);
+        (spec_id != status_id).then(|| Outcome::Stalled {
+            reason: "Conflict",
+            message: format!(
+                "spec.{field} {spec_id} differs from the {noun} this resource already manages ({status_id}); \
+                 remove spec.{field} or recreate the resource to manage another {noun}"
+            ),
+            requeue: None,
+        })
+    }
+
+    /// The decisions every deletion starts with, before any cloud call. `Some(None)`: done, the finalizer may
+    /// go (observe-only; `Retain` — the connection Secret kept; nothing was ever created); `Some(Some(o))`:
+    /// stop with `o` (deletion protection); `None`: go on and delete the `noun` in `cloud`.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn deletion_preamble(
+        &mut self,
+        observe_only: bool,
+        explicit: Option<&DeletionPolicy>,
+        protected: bool,
+        id: Option<&str>,
+        create_pending: bool,
+        connection: String,
+        (noun, cloud): (&str, &str),
+    ) -> Result<Option<Option<Outcome>>, Failure> {
+        if observe_only {
+            self.event(
+                EventType::Normal,
+                "Released",
+                "Delete",
+                format!("observe-only: the {noun} in {cloud} is left untouched"),
+            )
+            .await;
+            return Ok(Some(None));
+        }
+        let cascade = cascade_in_progress(&self.ctx.kube, self.ns, self.crd_name)
+            .await
+            .map_err(Failure::Kube)?;
+        if effective_deletion_policy(explicit, cascade) == DeletionPolicy::Retain {
+            self.connection(connection).retain(cascade).await?;
+            let why = if explicit.is_some() {
+                "deletionPolicy is Retain"
+            } else {
+                "the deletion is a cascade (namespace or CRD being deleted) and deletionPolicy is unset"
+            };
+            self.event(
+                EventType::Normal,
+                "Retained",
+                "Delete",
+                format!("{noun} {} left in {cloud}: {why}", id.unwrap_or("(none)")),
+            )
+            .await;
+            return Ok(Some(None));
+        }
+        if id.is_none() && !create_pending {
+            return Ok(Some(None));
+        }
+        if protected {
+            return Ok(Some(Some(Outcome::Stalled {
+                reason: "DeletionProtected",
+                message: format!(
+                    "deletionProtection is true: the {noun} in {cloud} will not be deleted; set spec.deletionProtection \
+                     to false (or deletionPolicy: Retain) to let the deletion finish"
+                ),
+                requeue: Some(self.ctx.config.poll_steady),
+            })));
+        }
+        Ok(None)
+    }
+}

@@ -23,16 +23,12 @@ use secrecy::{ExposeSecret, SecretString};
 
 use self::decide::{Decision, Flags, Step};
 use super::Context;
-use super::core::{
-    self, Failure, Outcome, ReconcileError, add_finalizer, apply_status, has_finalizer, jittered,
-    now_rfc3339, object_key, remove_finalizer,
-};
+use super::core::{self, Failure, Outcome, ReconcileError, now_rfc3339};
 use crate::api::clickhouseservice::{
     ClickHouseService, ClickHouseServiceStatus, ServiceCreateIntent,
 };
-use crate::api::common::DeletionPolicy;
 use crate::cloud::CloudError;
-use crate::conditions::{AVAILABLE, Desired, READY, RECONCILING, STALLED, Status};
+use crate::conditions::{AVAILABLE, Desired, READY, RECONCILING, STALLED};
 use crate::providers::clickhouse::ClickHouseClient;
 use crate::providers::clickhouse::models::{Command, Service};
 use crate::providers::clickhouse::translate;
@@ -76,39 +72,37 @@ pub async fn reconcile(
         .namespace()
         .ok_or(ReconcileError::MissingField("metadata.namespace"))?;
     let api = Api::<ClickHouseService>::namespaced(ctx.kube.clone(), &ns);
+    let entry = core::entry(&*obj, &api).await;
     let mut run = Run {
-        status: obj.status.clone().unwrap_or_default(),
-        key: object_key(&*obj),
-        obj: &obj,
-        api: &api,
-        ctx: &ctx,
-        ns: &ns,
+        base: core::Base::new(&obj, &api, &ctx, &ns, (KIND, CRD_NAME, MANAGED_CONDITIONS)),
         service: None,
     };
-    let deleting = obj.metadata.deletion_timestamp.is_some();
-    let result = match (deleting, has_finalizer(&*obj)) {
-        (true, true) => run.cleanup().await,
-        (true, false) => Ok(Action::await_change()),
-        // The patch itself triggers the next reconcile.
-        (false, false) => add_finalizer(&api, &*obj)
-            .await
-            .map(|()| Action::await_change())
-            .map_err(ReconcileError::from),
-        (false, true) => run.apply().await,
+    let result = match entry {
+        Err(e) => Err(e),
+        Ok(core::Entry::Done(action)) => Ok(action),
+        Ok(core::Entry::Cleanup) => run.cleanup().await,
+        Ok(core::Entry::Apply) => run.apply().await,
     };
-    ctx.metrics
-        .record_reconcile(KIND, if result.is_ok() { "ok" } else { "error" });
-    result
+    core::counted(&ctx, KIND, result)
 }
 
+/// One reconcile: the shared [`core::Base`] (object, status, context) plus the service observed.
 struct Run<'a> {
-    obj: &'a ClickHouseService,
-    api: &'a Api<ClickHouseService>,
-    ctx: &'a Context,
-    ns: &'a str,
-    key: String,
-    status: ClickHouseServiceStatus,
+    base: core::Base<'a, ClickHouseService>,
     service: Option<Service>,
+}
+
+impl<'a> std::ops::Deref for Run<'a> {
+    type Target = core::Base<'a, ClickHouseService>;
+    fn deref(&self) -> &Self::Target {
+        &self.base
+    }
+}
+
+impl std::ops::DerefMut for Run<'_> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.base
+    }
 }
 
 /// The password the service should have.
@@ -124,16 +118,10 @@ impl Run<'_> {
     async fn apply(&mut self) -> Result<Action, ReconcileError> {
         // The watch cache may lag behind our own status writes: a serviceId or create intent written by the
         // previous reconcile must never be missed (that would create a second service).
-        if self.status.service_id.is_none()
-            && let Some(status) = core::fresh_status(self.api, self.obj).await?
-        {
-            self.status = status;
-        }
-        let outcome = match self.apply_inner().await {
-            Ok(o) => o,
-            Err(Failure::Cloud(e, what)) => self.cloud_outcome(e, &what),
-            Err(f) => return Err(f.into()),
-        };
+        let has_id = self.status.service_id.is_some();
+        self.refresh_status(has_id).await?;
+        let result = self.apply_inner().await;
+        let outcome = self.outcome_of(result)?;
         self.finish(outcome).await
     }
 
@@ -235,18 +223,15 @@ impl Run<'_> {
     /// Reads the cloud service into `self.service` (by id, or by the recorded create intent).
     async fn observe(&mut self, client: &ClickHouseClient) -> Result<Option<Outcome>, Failure> {
         let adopted = self.obj.spec.service_id.clone().filter(|s| !s.is_empty());
-        if let (Some(spec_id), Some(status_id)) = (&adopted, &self.status.service_id)
-            && spec_id != status_id
-        {
-            let message = format!(
-                "spec.serviceId {spec_id} differs from the service this resource already manages ({status_id}); \
-                 remove spec.serviceId or recreate the resource to manage another service"
-            );
-            return Ok(Some(Outcome::Stalled {
-                reason: "Conflict",
-                message,
-                requeue: None,
-            }));
+        let status_id = self.status.service_id.as_ref();
+        let conflict = core::Base::<ClickHouseService>::adoption_conflict(
+            adopted.as_ref(),
+            status_id,
+            "serviceId",
+            "service",
+        );
+        if conflict.is_some() {
+            return Ok(conflict);
         }
         if let Some(id) = self.status.service_id.clone().or(adopted.clone()) {
             let found = self
@@ -383,12 +368,8 @@ impl Run<'_> {
             name: name.to_string(),
             started_at,
         });
-        let msg = "creating the service in ClickHouse Cloud";
-        self.persist_status_with(&[
-            Desired::new(READY, Status::False, "Creating", msg),
-            Desired::new(RECONCILING, Status::True, "Creating", msg),
-        ])
-        .await?;
+        self.persist_creating("creating the service in ClickHouse Cloud")
+            .await?;
         let req = translate::create_request(&self.obj.spec, name, &uid);
         let created = client
             .create_service(&req)
@@ -520,13 +501,7 @@ impl Run<'_> {
     // ---- passwords and the connection Secret ----------------------------------------------------------
 
     fn secret(&self) -> core::ConnectionSecret<'_, ClickHouseService> {
-        core::ConnectionSecret {
-            ctx: self.ctx,
-            obj: self.obj,
-            ns: self.ns,
-            name: self.obj.connection_secret_name(),
-            crd_name: CRD_NAME,
-        }
+        self.connection(self.obj.connection_secret_name())
     }
 
     async fn desired_password(&self) -> Result<Result<Password, Outcome>, Failure> {
@@ -612,68 +587,35 @@ impl Run<'_> {
     // ---- deletion -------------------------------------------------------------------------------------
 
     async fn cleanup(&mut self) -> Result<Action, ReconcileError> {
-        let outcome = match self.cleanup_inner().await {
-            Ok(None) => {
-                self.secret().release_current().await?;
-                remove_finalizer(self.api, self.obj).await?;
-                self.ctx.backoff.reset(&self.key);
-                return Ok(Action::await_change());
+        let result = self.cleanup_inner().await;
+        match self.deletion_outcome(result)? {
+            Some(outcome) => self.finish(outcome).await,
+            None => {
+                let secret = self.obj.connection_secret_name();
+                self.finalize(secret).await
             }
-            Ok(Some(outcome)) => outcome,
-            Err(Failure::Cloud(e, what)) => self.cloud_outcome(e, &what),
-            Err(f) => return Err(f.into()),
-        };
-        self.finish(outcome).await
+        }
     }
 
     /// `Ok(None)` = done, the finalizer may go.
     async fn cleanup_inner(&mut self) -> Result<Option<Outcome>, Failure> {
-        if self.obj.observe_only() {
-            self.event(
-                EventType::Normal,
-                "Released",
-                "Delete",
-                "observe-only: the cloud service is left untouched".into(),
+        let spec = &self.obj.spec;
+        let id = self.status.service_id.clone().or(spec.service_id.clone());
+        let pending = self.status.create_intent.is_some();
+        let preamble = self
+            .base
+            .deletion_preamble(
+                self.obj.observe_only(),
+                spec.deletion_policy.as_ref(),
+                spec.deletion_protection,
+                id.as_deref(),
+                pending,
+                self.obj.connection_secret_name(),
+                ("service", "ClickHouse Cloud"),
             )
-            .await;
-            return Ok(None);
-        }
-        let cascade = core::cascade_in_progress(&self.ctx.kube, self.ns, CRD_NAME)
-            .await
-            .map_err(Failure::Kube)?;
-        let policy =
-            core::effective_deletion_policy(self.obj.spec.deletion_policy.as_ref(), cascade);
-        let id = self
-            .status
-            .service_id
-            .clone()
-            .or(self.obj.spec.service_id.clone());
-        if policy == DeletionPolicy::Retain {
-            self.secret().retain(cascade).await?;
-            let why = if self.obj.spec.deletion_policy.is_some() {
-                "deletionPolicy is Retain"
-            } else {
-                "the deletion is a cascade (namespace or CRD being deleted) and deletionPolicy is unset"
-            };
-            let shown = id.clone().unwrap_or_else(|| "(none)".into());
-            self.event(
-                EventType::Normal,
-                "Retained",
-                "Delete",
-                format!("service {shown} left in ClickHouse Cloud: {why}"),
-            )
-            .await;
-            return Ok(None);
-        }
-        if id.is_none() && self.status.create_intent.is_none() {
-            return Ok(None);
-        }
-        if self.obj.spec.deletion_protection {
-            return Ok(Some(Outcome::Stalled {
-                reason: "DeletionProtected",
-                message: "deletionProtection is true: the cloud service will not be deleted; set spec.deletionProtection to false (or deletionPolicy: Retain) to let the deletion finish".into(),
-                requeue: Some(self.ctx.config.poll_steady),
-            }));
+            .await?;
+        if let Some(done) = preamble {
+            return Ok(done);
         }
         let client = match self.client().await? {
             Ok(c) => c,
@@ -768,26 +710,9 @@ impl Run<'_> {
 
     // ---- status ---------------------------------------------------------------------------------------
 
-    fn cloud_outcome(&self, e: CloudError, what: &str) -> Outcome {
-        core::cloud_failure(self.ctx, KIND, &self.key, &e, what)
-    }
-
     async fn finish(&mut self, outcome: Outcome) -> Result<Action, ReconcileError> {
-        let extra = self.available().into_iter().collect();
-        let action = core::finish(
-            self.ctx,
-            self.api,
-            self.obj,
-            &mut self.status,
-            &outcome,
-            extra,
-            MANAGED_CONDITIONS,
-        )
-        .await?;
-        Ok(match outcome {
-            Outcome::Converged { .. } => Action::requeue(jittered(self.ctx.config.poll_steady)),
-            _ => action,
-        })
+        let extra: Vec<Desired> = self.available().into_iter().collect();
+        self.base.finish(outcome, extra).await
     }
 
     /// `Available`: the service serves queries (`running`, or `idle`, which wakes on the first query).
@@ -800,26 +725,6 @@ impl Run<'_> {
             if serving { "Available" } else { "NotAvailable" },
             format!("service state is {state}"),
         ))
-    }
-
-    async fn persist_status(&mut self) -> Result<(), Failure> {
-        apply_status(self.api, self.obj, &self.status)
-            .await
-            .map_err(Failure::Kube)
-    }
-
-    async fn persist_status_with(&mut self, desired: &[Desired]) -> Result<(), Failure> {
-        core::merge_conditions(
-            &mut self.status,
-            desired,
-            MANAGED_CONDITIONS,
-            self.obj.metadata.generation,
-        );
-        self.persist_status().await
-    }
-
-    async fn event(&self, type_: EventType, reason: &str, action: &str, note: String) {
-        core::note(self.ctx, self.obj, type_, reason, action, note).await;
     }
 }
 

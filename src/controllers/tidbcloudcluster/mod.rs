@@ -14,16 +14,10 @@ use secrecy::{ExposeSecret, SecretString};
 
 use self::decide::{Decision, Flags, Step};
 use super::Context;
-use super::core::{
-    self, Failure, Outcome, ReconcileError, add_finalizer, apply_status, has_finalizer, jittered,
-    now_rfc3339, object_key, remove_finalizer,
-};
-use crate::api::common::DeletionPolicy;
-use crate::api::tidbcloudcluster::{
-    CreateIntent, PlanProgress, TidbCloudCluster, TidbCloudClusterStatus,
-};
+use super::core::{self, Failure, Outcome, ReconcileError, now_rfc3339};
+use crate::api::tidbcloudcluster::{CreateIntent, PlanProgress, TidbCloudCluster};
 use crate::cloud::CloudError;
-use crate::conditions::{AVAILABLE, Desired, READY, RECONCILING, STALLED, Status};
+use crate::conditions::{AVAILABLE, Desired, READY, RECONCILING, STALLED};
 use crate::providers::tidbcloud::client::TidbCloudClient;
 use crate::providers::tidbcloud::models::Cluster;
 use crate::providers::tidbcloud::translate;
@@ -89,45 +83,34 @@ pub async fn reconcile(
         .ok_or(ReconcileError::MissingField("metadata.namespace"))?;
     let api = Api::<TidbCloudCluster>::namespaced(ctx.kube.clone(), &ns);
     let mut run = Run {
-        obj: &obj,
-        api: &api,
-        ctx: &ctx,
-        ns: &ns,
-        key: object_key(&*obj),
-        status: obj.status.clone().unwrap_or_default(),
+        base: core::Base::new(&obj, &api, &ctx, &ns, (KIND, CRD_NAME, MANAGED_CONDITIONS)),
         cluster: None,
     };
-    let result = if obj.metadata.deletion_timestamp.is_some() {
-        if has_finalizer(&*obj) {
-            run.cleanup().await
-        } else {
-            Ok(Action::await_change())
-        }
-    } else if !has_finalizer(&*obj) {
-        // The patch itself triggers the next reconcile.
-        add_finalizer(&api, &*obj)
-            .await
-            .map(|()| Action::await_change())
-            .map_err(ReconcileError::from)
-    } else {
-        run.apply().await
+    let result = match core::entry(&*obj, &api).await {
+        Ok(core::Entry::Apply) => run.apply().await,
+        Ok(core::Entry::Cleanup) => run.cleanup().await,
+        Ok(core::Entry::Done(action)) => Ok(action),
+        Err(e) => Err(e),
     };
-    let label = match &result {
-        Ok(_) => "ok",
-        Err(_) => "error",
-    };
-    ctx.metrics.record_reconcile(KIND, label);
-    result
+    core::counted(&ctx, KIND, result)
 }
 
 struct Run<'a> {
-    obj: &'a TidbCloudCluster,
-    api: &'a Api<TidbCloudCluster>,
-    ctx: &'a Context,
-    ns: &'a str,
-    key: String,
-    status: TidbCloudClusterStatus,
+    base: core::Base<'a, TidbCloudCluster>,
     cluster: Option<Cluster>,
+}
+
+impl<'a> std::ops::Deref for Run<'a> {
+    type Target = core::Base<'a, TidbCloudCluster>;
+    fn deref(&self) -> &Self::Target {
+        &self.base
+    }
+}
+
+impl std::ops::DerefMut for Run<'_> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.base
+    }
 }
 
 impl Run<'_> {
@@ -137,16 +120,10 @@ impl Run<'_> {
         // The watch cache may lag behind our own status writes. Before anything that could lead to a create,
         // read the status from the API server: a clusterId or create intent written by the previous reconcile
         // must never be missed (that would create a second cluster).
-        if self.status.cluster_id.is_none()
-            && let Some(status) = core::fresh_status(self.api, self.obj).await?
-        {
-            self.status = status;
-        }
-        let outcome = match self.apply_inner().await {
-            Ok(o) => o,
-            Err(Failure::Cloud(e, what)) => self.cloud_outcome(e, &what),
-            Err(f) => return Err(f.into()),
-        };
+        let known = self.status.cluster_id.is_some();
+        self.refresh_status(known).await?;
+        let result = self.apply_inner().await;
+        let outcome = self.outcome_of(result)?;
         self.finish(outcome).await
     }
 
@@ -248,18 +225,13 @@ impl Run<'_> {
     /// Reads the cloud cluster into `self.cluster` (by id, or by the recorded create intent).
     async fn observe(&mut self, client: &TidbCloudClient) -> Result<Option<Outcome>, Failure> {
         let adopted_id = self.obj.spec.cluster_id.clone().filter(|s| !s.is_empty());
-        if let (Some(spec_id), Some(status_id)) = (&adopted_id, &self.status.cluster_id)
-            && spec_id != status_id
-        {
-            let message = format!(
-                "spec.clusterId {spec_id} differs from the cluster this resource already manages ({status_id}); \
-                 remove spec.clusterId or recreate the resource to manage another cluster"
-            );
-            return Ok(Some(Outcome::Stalled {
-                reason: "Conflict",
-                message,
-                requeue: None,
-            }));
+        if let Some(conflict) = core::Base::<TidbCloudCluster>::adoption_conflict(
+            adopted_id.as_ref(),
+            self.status.cluster_id.as_ref(),
+            "clusterId",
+            "cluster",
+        ) {
+            return Ok(Some(conflict));
         }
         let id = self.status.cluster_id.clone().or(adopted_id.clone());
         if let Some(id) = id {
@@ -403,12 +375,8 @@ impl Run<'_> {
             project_id: self.obj.spec.project_id.clone(),
             started_at,
         });
-        let msg = "creating the cluster in TiDB Cloud";
-        self.persist_status_with(&[
-            Desired::new(READY, Status::False, "Creating", msg),
-            Desired::new(RECONCILING, Status::True, "Creating", msg),
-        ])
-        .await?;
+        self.persist_creating("creating the cluster in TiDB Cloud")
+            .await?;
         self.write_connection_secret(password.as_ref()).await?;
         let req = translate::create_request(&self.obj.spec, display_name, password);
         let cluster = client
@@ -542,13 +510,7 @@ impl Run<'_> {
     // ---- passwords and the connection Secret ------------------------------------------------------------
 
     fn secret(&self) -> core::ConnectionSecret<'_, TidbCloudCluster> {
-        core::ConnectionSecret {
-            ctx: self.ctx,
-            obj: self.obj,
-            ns: self.ns,
-            name: self.obj.connection_secret_name(),
-            crd_name: CRD_NAME,
-        }
+        self.connection(self.obj.connection_secret_name())
     }
 
     async fn connection_secret(&self) -> Result<Option<Secret>, Failure> {
@@ -663,73 +625,40 @@ impl Run<'_> {
     // ---- deletion -----------------------------------------------------------------------------------------
 
     async fn cleanup(&mut self) -> Result<Action, ReconcileError> {
-        match self.cleanup_inner().await {
+        let outcome = match self.cleanup_inner().await {
             Ok(None) => {
-                self.secret().release_current().await?;
-                remove_finalizer(self.api, self.obj).await?;
-                self.ctx.backoff.reset(&self.key);
-                Ok(Action::await_change())
+                let name = self.obj.connection_secret_name();
+                return self.finalize(name).await;
             }
-            Ok(Some(outcome)) => self.finish(outcome).await,
-            Err(Failure::Cloud(e, what)) => {
-                let o = self.cloud_outcome(e, &what);
-                self.finish(o).await
-            }
-            Err(f) => Err(f.into()),
-        }
+            Ok(Some(outcome)) => Ok(outcome),
+            Err(f) => Err(f),
+        };
+        let outcome = self.outcome_of(outcome)?;
+        self.finish(outcome).await
     }
 
     /// `Ok(None)` = done, the finalizer may go.
     async fn cleanup_inner(&mut self) -> Result<Option<Outcome>, Failure> {
-        if self.obj.observe_only() {
-            self.event(
-                EventType::Normal,
-                "Released",
-                "Delete",
-                "observe-only: the cloud cluster is left untouched".into(),
-            )
-            .await;
-            return Ok(None);
-        }
-        let cascade = core::cascade_in_progress(&self.ctx.kube, self.ns, CRD_NAME)
-            .await
-            .map_err(Failure::Kube)?;
-        let policy =
-            core::effective_deletion_policy(self.obj.spec.deletion_policy.as_ref(), cascade);
         let id = self
             .status
             .cluster_id
             .clone()
             .or(self.obj.spec.cluster_id.clone());
-        if policy == DeletionPolicy::Retain {
-            self.secret().retain(cascade).await?;
-            let why = if self.obj.spec.deletion_policy.is_some() {
-                "deletionPolicy is Retain"
-            } else {
-                "the deletion is a cascade (namespace or CRD being deleted) and deletionPolicy is unset"
-            };
-            self.event(
-                EventType::Normal,
-                "Retained",
-                "Delete",
-                format!(
-                    "cluster {} left in TiDB Cloud: {why}",
-                    id.clone().unwrap_or_else(|| "(none)".into())
-                ),
+        let spec = &self.obj.spec;
+        if let Some(done) = self
+            .base
+            .deletion_preamble(
+                self.obj.observe_only(),
+                spec.deletion_policy.as_ref(),
+                spec.deletion_protection,
+                id.as_deref(),
+                self.status.create_intent.is_some(),
+                self.obj.connection_secret_name(),
+                ("cluster", "TiDB Cloud"),
             )
-            .await;
-            return Ok(None);
-        }
-        if id.is_none() && self.status.create_intent.is_none() {
-            return Ok(None);
-        }
-        if self.obj.spec.deletion_protection {
-            let message = "deletionProtection is true: the cloud cluster will not be deleted; set spec.deletionProtection to false (or deletionPolicy: Retain) to let the deletion finish".to_string();
-            return Ok(Some(Outcome::Stalled {
-                reason: "DeletionProtected",
-                message,
-                requeue: Some(self.ctx.config.poll_steady),
-            }));
+            .await?
+        {
+            return Ok(done);
         }
         let client = match self.client().await? {
             Ok(c) => c,
@@ -787,11 +716,6 @@ impl Run<'_> {
 
     // ---- status ---------------------------------------------------------------------------------------
 
-    /// Maps a cloud error to an outcome (shared policy in `core::cloud_outcome`).
-    fn cloud_outcome(&self, e: CloudError, what: &str) -> Outcome {
-        core::cloud_failure(self.ctx, KIND, &self.key, &e, what)
-    }
-
     /// Writes status for `outcome` (plus `Available`), publishes a Warning Event for a new stall, and returns
     /// the requeue action.
     async fn finish(&mut self, outcome: Outcome) -> Result<Action, ReconcileError> {
@@ -799,20 +723,7 @@ impl Run<'_> {
             self.status.plan = None;
         }
         let extra = self.available().into_iter().collect();
-        let action = core::finish(
-            self.ctx,
-            self.api,
-            self.obj,
-            &mut self.status,
-            &outcome,
-            extra,
-            MANAGED_CONDITIONS,
-        )
-        .await?;
-        Ok(match outcome {
-            Outcome::Converged { .. } => Action::requeue(jittered(self.ctx.config.poll_steady)),
-            _ => action,
-        })
+        self.base.finish(outcome, extra).await
     }
 
     fn available(&self) -> Option<Desired> {
@@ -824,29 +735,6 @@ impl Run<'_> {
             if serving { "Available" } else { "NotAvailable" },
             format!("cluster state is {state}"),
         ))
-    }
-
-    /// Writes the status as it is now, keeping the existing conditions.
-    async fn persist_status(&mut self) -> Result<(), Failure> {
-        let status = self.status.clone();
-        apply_status(self.api, self.obj, &status)
-            .await
-            .map_err(Failure::Kube)
-    }
-
-    /// Writes the status with `desired` conditions (managed types not listed are removed).
-    async fn persist_status_with(&mut self, desired: &[Desired]) -> Result<(), Failure> {
-        core::merge_conditions(
-            &mut self.status,
-            desired,
-            MANAGED_CONDITIONS,
-            self.obj.metadata.generation,
-        );
-        self.persist_status().await
-    }
-
-    async fn event(&self, type_: EventType, reason: &str, action: &str, note: String) {
-        core::note(self.ctx, self.obj, type_, reason, action, note).await;
     }
 }
 
