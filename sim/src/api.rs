@@ -312,6 +312,33 @@ pub fn split_verb(segment: &str) -> (&str, Option<&str>) {
     }
 }
 
+/// A random (version 4) UUID in its lower-case hyphenated form.
+pub fn new_uuid() -> String {
+    use rand::Rng;
+    let mut b: [u8; 16] = rand::rng().random();
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    )
+}
+
+/// Whether `s` is a UUID in the hyphenated 8-4-4-4-12 hexadecimal form (any version, either case).
+pub fn is_uuid(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 36
+        && b.iter().enumerate().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => *c == b'-',
+            _ => c.is_ascii_hexdigit(),
+        })
+}
+
 /// Helper for modules: a route whose path matched but whose method did not.
 pub fn method_not_allowed(route: &'static str, req: &ApiRequest) -> Routed {
     Routed {

@@ -142,11 +142,138 @@ impl Delays {
     }
 }
 
+/// How long each ClickHouse Cloud service transition takes.
+#[derive(Debug, Clone)]
+pub struct ClickHouseDelays {
+    /// `provisioning` → `running` after a create.
+    pub provision: Duration,
+    /// `stopping` → `stopped`.
+    pub stop: Duration,
+    /// `starting` → `running`.
+    pub start: Duration,
+    /// `awaking` → `running`.
+    pub awake: Duration,
+    /// `terminating` → gone (404).
+    pub terminate: Duration,
+    /// A `running` service with `idleScaling` on goes `idle` after this long without an API request that
+    /// touches it (the real service idles after `idleTimeoutMinutes` without queries). `None`: never by
+    /// itself (the admin API can still make it idle).
+    pub idle_after: Option<Duration>,
+    /// For this long after a service reaches `stopped`, DELETE still answers 409, as the real API sometimes
+    /// does right after it reports `stopped` (terraform-provider-clickhouse#509). Zero: never.
+    pub delete_conflict_after_stop: Duration,
+}
+
+impl ClickHouseDelays {
+    /// Every transition visible but over in about a second (tests).
+    pub fn fast() -> ClickHouseDelays {
+        ClickHouseDelays {
+            provision: Duration::from_millis(1500),
+            stop: Duration::from_millis(800),
+            start: Duration::from_millis(800),
+            awake: Duration::from_millis(500),
+            terminate: Duration::from_millis(800),
+            idle_after: None,
+            delete_conflict_after_stop: Duration::ZERO,
+        }
+    }
+    /// Roughly what the real service takes (demos).
+    pub fn realistic() -> ClickHouseDelays {
+        ClickHouseDelays {
+            provision: Duration::from_secs(5 * 60),
+            stop: Duration::from_secs(60),
+            start: Duration::from_secs(2 * 60),
+            awake: Duration::from_secs(30),
+            terminate: Duration::from_secs(60),
+            idle_after: None,
+            delete_conflict_after_stop: Duration::ZERO,
+        }
+    }
+    /// Transitions complete on the next read.
+    pub fn instant() -> ClickHouseDelays {
+        let z = Duration::ZERO;
+        ClickHouseDelays {
+            provision: z,
+            stop: z,
+            start: z,
+            awake: z,
+            terminate: z,
+            idle_after: None,
+            delete_conflict_after_stop: z,
+        }
+    }
+}
+
+/// The ClickHouse Cloud module, served on its own listener.
+#[derive(Debug, Clone)]
+pub struct ClickHouseConfig {
+    /// Address of the ClickHouse listener; port 0 picks a free one. TLS follows [`SimConfig::tls`] (same CA).
+    pub listen: SocketAddr,
+    /// API keys (`public_key` = key ID, `private_key` = key secret); one random key when empty.
+    pub keys: Vec<ApiKey>,
+    /// The one organization the keys belong to (a UUID).
+    pub organization_id: String,
+    pub organization_name: String,
+    /// Per-key limit: the real API allows 10 requests per 10 s.
+    pub quota: QuotaConfig,
+    pub delays: ClickHouseDelays,
+    /// Faults active from the start on the ClickHouse listener.
+    pub faults: Vec<FaultRule>,
+}
+
+impl Default for ClickHouseConfig {
+    fn default() -> Self {
+        ClickHouseConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            keys: Vec::new(),
+            organization_id: crate::api::new_uuid(),
+            organization_name: "clouddb-sim".into(),
+            quota: QuotaConfig::clickhouse(),
+            delays: ClickHouseDelays::fast(),
+            faults: Vec::new(),
+        }
+    }
+}
+
+impl ApiKey {
+    /// A random ClickHouse Cloud key pair, shaped like real ones (20-character key ID, 42-character secret
+    /// starting `4b1d`).
+    pub fn random_clickhouse() -> ApiKey {
+        use rand::Rng;
+        use rand::distr::Alphanumeric;
+        let mut rng = rand::rng();
+        let public_key: String = (&mut rng)
+            .sample_iter(&Alphanumeric)
+            .take(20)
+            .map(char::from)
+            .collect();
+        let tail: String = (&mut rng)
+            .sample_iter(&Alphanumeric)
+            .take(38)
+            .map(char::from)
+            .collect();
+        ApiKey {
+            public_key,
+            private_key: format!("4b1d{tail}"),
+        }
+    }
+}
+
 /// Per-key request quota: `limit` requests per fixed `window` (the gateway's minute counter).
 #[derive(Debug, Clone)]
 pub struct QuotaConfig {
     pub limit: u32,
     pub window: Duration,
+}
+
+impl QuotaConfig {
+    /// ClickHouse Cloud's limit: 10 requests per 10 s per key.
+    pub fn clickhouse() -> QuotaConfig {
+        QuotaConfig {
+            limit: 10,
+            window: Duration::from_secs(10),
+        }
+    }
 }
 
 impl Default for QuotaConfig {
@@ -180,8 +307,10 @@ pub struct SimConfig {
     pub rejected_integration_keys: Vec<String>,
     /// An import whose source URI contains this marker fails while importing.
     pub import_fail_marker: String,
-    /// Faults active from the start.
+    /// Faults active from the start (on the TiDB listener).
     pub faults: Vec<FaultRule>,
+    /// The ClickHouse Cloud module and its listener.
+    pub clickhouse: ClickHouseConfig,
 }
 
 impl Default for SimConfig {
@@ -199,6 +328,7 @@ impl Default for SimConfig {
             rejected_integration_keys: Vec::new(),
             import_fail_marker: "sim-fail".into(),
             faults: Vec::new(),
+            clickhouse: ClickHouseConfig::default(),
         }
     }
 }

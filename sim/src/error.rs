@@ -3,6 +3,7 @@
 //! Dedicated v1beta1 (grpc-gateway): `{"code": <int>, "message": "...", "details": []}` with the HTTP status;
 //! the gateway (Kong) answers authentication and rate-limit failures with 8-digit codes (49900001, 49900007).
 //! IAM v1beta1 (swaggo): `{"code": "...", "error": ..., "msgPrefix": "...", "status": <int>}`.
+//! ClickHouse Cloud v1: `{"status": <int>, "error": "<CODE>: <detail>", "requestId": "<uuid>"}`.
 use serde_json::json;
 
 /// Gateway code for an unknown public key or a bad digest.
@@ -17,6 +18,9 @@ pub enum ErrorShape {
     RpcStatus,
     /// `{code, error, msgPrefix, status}` (IAM/billing).
     OpenApiError,
+    /// `{status, error: "CODE: detail", requestId}` (ClickHouse Cloud). The bare code when the message is
+    /// empty (`"NOT_FOUND"`, `"TOO_MANY_REQUESTS"`); no `requestId` on a 429, as the real gateway answers it.
+    ClickHouse,
 }
 
 /// An error answered to the client.
@@ -75,7 +79,41 @@ impl ApiError {
                 "msgPrefix": reason_phrase(self.status),
                 "status": self.status,
             }),
+            ErrorShape::ClickHouse => {
+                let code = clickhouse_code(self.status);
+                let error = if self.message.is_empty() {
+                    code.to_string()
+                } else {
+                    format!("{code}: {}", self.message)
+                };
+                if self.status == 429 {
+                    json!({"status": self.status, "error": error})
+                } else {
+                    json!({"status": self.status, "error": error, "requestId": crate::api::new_uuid()})
+                }
+            }
         }
+    }
+}
+
+/// The upper-case code ClickHouse Cloud puts before the detail of an error (`BAD_REQUEST: ...`).
+pub fn clickhouse_code(status: u16) -> &'static str {
+    match status {
+        400 => "BAD_REQUEST",
+        401 => "UNAUTHORIZED",
+        403 => "FORBIDDEN",
+        404 => "NOT_FOUND",
+        405 => "METHOD_NOT_ALLOWED",
+        409 => "CONFLICT",
+        413 => "PAYLOAD_TOO_LARGE",
+        424 => "FAILED_DEPENDENCY",
+        429 => "TOO_MANY_REQUESTS",
+        500 => "INTERNAL_SERVER_ERROR",
+        502 => "BAD_GATEWAY",
+        503 => "SERVICE_UNAVAILABLE",
+        504 => "GATEWAY_TIMEOUT",
+        s if s >= 500 => "INTERNAL_SERVER_ERROR",
+        _ => "BAD_REQUEST",
     }
 }
 

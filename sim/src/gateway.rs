@@ -1,7 +1,10 @@
-//! The gateway in front of the API modules, like the real Kong gateway: digest authentication, the
-//! per-key quota and its headers, injected faults, counters, the admin API under `/_sim/`, and routing.
+//! The gateway in front of the API modules, like the real clouds' gateways: authentication (HTTP digest for
+//! TiDB Cloud, Basic for ClickHouse Cloud), the per-key quota and its headers, injected faults, counters,
+//! the admin API under `/_sim/`, and routing. One gateway serves one listener; its [`Front`] decides the
+//! cloud-specific parts (authentication scheme, error shape, rate-limit headers), everything else is shared.
 use crate::api::{ApiModule, ApiRequest, ApiResponse, MAX_BODY_BYTES, Method, Routed};
-use crate::config::{SimConfig, mask};
+use crate::basic::{BasicAuth, BasicOutcome};
+use crate::config::{ApiKey, ClickHouseConfig, QuotaConfig, SimConfig, mask};
 use crate::digest::{AuthOutcome, DigestAuth};
 use crate::error::{ApiError, ErrorShape};
 use crate::faults::{FaultRule, Faults};
@@ -10,6 +13,31 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+/// Which cloud's front door a gateway plays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Front {
+    /// TiDB Cloud's Kong gateway: HTTP digest, `{code, message, details}` errors, `X-Ratelimit-*-Minute`
+    /// headers on every authenticated answer, `x-debug-trace-id`.
+    TidbCloud,
+    /// ClickHouse Cloud: HTTP Basic (key ID and secret), `{status, error, requestId}` errors,
+    /// `X-RateLimit-Reset` (seconds to wait) on a 429.
+    ClickHouse,
+}
+
+impl Front {
+    pub fn error_shape(self) -> ErrorShape {
+        match self {
+            Front::TidbCloud => ErrorShape::RpcStatus,
+            Front::ClickHouse => ErrorShape::ClickHouse,
+        }
+    }
+}
+
+enum Auth {
+    Digest(DigestAuth),
+    Basic(BasicAuth),
+}
 
 /// What the transport must do with a request.
 #[derive(Debug)]
@@ -53,13 +81,14 @@ pub struct CounterRow {
 }
 
 struct Mutable {
-    digest: DigestAuth,
+    auth: Auth,
     quotas: Quotas,
     faults: Faults,
     counters: BTreeMap<CounterKey, u64>,
 }
 
 pub struct Gateway {
+    front: Front,
     modules: Vec<Arc<dyn ApiModule>>,
     quota_limit: u32,
     initial_faults: Vec<FaultRule>,
@@ -76,14 +105,6 @@ fn trace_id() -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-fn rate_headers(q: &QuotaState) -> Vec<(&'static str, String)> {
-    vec![
-        ("x-ratelimit-limit-minute", q.limit.to_string()),
-        ("x-ratelimit-remaining-minute", q.remaining.to_string()),
-        ("x-ratelimit-reset", q.reset_secs.to_string()),
-    ]
-}
-
 /// Splits a request target into a decoded path and decoded query pairs.
 fn parse_target(target: &str) -> Result<(String, Vec<(String, String)>), ApiError> {
     let (raw_path, raw_query) = target.split_once('?').unwrap_or((target, ""));
@@ -98,22 +119,81 @@ fn parse_target(target: &str) -> Result<(String, Vec<(String, String)>), ApiErro
 }
 
 impl Gateway {
+    /// The TiDB Cloud gateway (digest authentication, the `SimConfig` keys, quota and faults).
     pub fn new(config: &SimConfig, modules: Vec<Arc<dyn ApiModule>>) -> Gateway {
+        Self::build(
+            Front::TidbCloud,
+            Auth::Digest(DigestAuth::new(&config.keys, config.nonce_ttl)),
+            &config.quota,
+            &config.faults,
+            modules,
+        )
+    }
+
+    /// The ClickHouse Cloud gateway (Basic authentication with `keys`, its own quota and faults).
+    pub fn clickhouse(
+        config: &ClickHouseConfig,
+        keys: &[ApiKey],
+        modules: Vec<Arc<dyn ApiModule>>,
+    ) -> Gateway {
+        Self::build(
+            Front::ClickHouse,
+            Auth::Basic(BasicAuth::new(keys)),
+            &config.quota,
+            &config.faults,
+            modules,
+        )
+    }
+
+    fn build(
+        front: Front,
+        auth: Auth,
+        quota: &QuotaConfig,
+        initial_faults: &[FaultRule],
+        modules: Vec<Arc<dyn ApiModule>>,
+    ) -> Gateway {
         let mut faults = Faults::default();
-        for f in &config.faults {
+        for f in initial_faults {
             // Rules were validated when the configuration was built; an invalid one is skipped.
             let _ = faults.add(f.clone());
         }
         Gateway {
+            front,
             modules,
-            quota_limit: config.quota.limit,
-            initial_faults: config.faults.clone(),
+            quota_limit: quota.limit,
+            initial_faults: initial_faults.to_vec(),
             inner: Mutex::new(Mutable {
-                digest: DigestAuth::new(&config.keys, config.nonce_ttl),
-                quotas: Quotas::new(config.quota.clone()),
+                auth,
+                quotas: Quotas::new(quota.clone()),
                 faults,
                 counters: BTreeMap::new(),
             }),
+        }
+    }
+
+    pub fn front(&self) -> Front {
+        self.front
+    }
+
+    /// Rate-limit headers of an answer; `limited` when it is a 429.
+    fn rate_headers(&self, q: &QuotaState, limited: bool) -> Vec<(&'static str, String)> {
+        match self.front {
+            Front::TidbCloud => vec![
+                ("x-ratelimit-limit-minute", q.limit.to_string()),
+                ("x-ratelimit-remaining-minute", q.remaining.to_string()),
+                ("x-ratelimit-reset", q.reset_secs.to_string()),
+            ],
+            // Only `X-RateLimit-Reset` is known (Terraform reads it on a 429 as seconds to wait).
+            Front::ClickHouse if limited => vec![("x-ratelimit-reset", q.reset_secs.to_string())],
+            Front::ClickHouse => vec![],
+        }
+    }
+
+    fn rate_limited(&self) -> ApiError {
+        match self.front {
+            Front::TidbCloud => ApiError::rate_limited(self.quota_limit),
+            // `{"status": 429, "error": "TOO_MANY_REQUESTS"}`
+            Front::ClickHouse => ApiError::new(429, ""),
         }
     }
 
@@ -143,12 +223,15 @@ impl Gateway {
     }
 
     fn respond(
+        &self,
         status: u16,
         mut headers: Vec<(&'static str, String)>,
         body: &serde_json::Value,
     ) -> Outcome {
         headers.push(("content-type", "application/json".into()));
-        headers.push(("x-debug-trace-id", trace_id()));
+        if self.front == Front::TidbCloud {
+            headers.push(("x-debug-trace-id", trace_id()));
+        }
         Outcome::Respond {
             status,
             headers,
@@ -156,15 +239,20 @@ impl Gateway {
         }
     }
 
-    fn error(err: &ApiError, shape: ErrorShape, headers: Vec<(&'static str, String)>) -> Outcome {
-        Self::respond(err.status, headers, &err.body(shape))
+    fn error(
+        &self,
+        err: &ApiError,
+        shape: ErrorShape,
+        headers: Vec<(&'static str, String)>,
+    ) -> Outcome {
+        self.respond(err.status, headers, &err.body(shape))
     }
 
     pub async fn handle(&self, raw: RawRequest<'_>) -> Outcome {
         let method = Method::parse(raw.method);
         let (path, query) = match parse_target(raw.target) {
             Ok(x) => x,
-            Err(e) => return Self::error(&e, ErrorShape::RpcStatus, vec![]),
+            Err(e) => return self.error(&e, self.front.error_shape(), vec![]),
         };
         if let Some(admin_path) = path.strip_prefix("/_sim/") {
             return self.admin(method, admin_path, query, raw.body);
@@ -172,40 +260,50 @@ impl Gateway {
 
         // 1. Authentication.
         let now = Instant::now();
-        let auth = self
-            .lock()
-            .digest
-            .verify(raw.authorization, raw.method, raw.target, now);
+        let auth = match &mut self.lock().auth {
+            Auth::Digest(d) => match d.verify(raw.authorization, raw.method, raw.target, now) {
+                AuthOutcome::Ok(k) => Ok(k),
+                AuthOutcome::Challenge {
+                    stale,
+                    known_key,
+                    reason,
+                } => Err((known_key, reason, Some(stale))),
+            },
+            Auth::Basic(b) => match b.verify(raw.authorization) {
+                BasicOutcome::Ok(k) => Ok(k),
+                BasicOutcome::Denied { known_key, reason } => Err((known_key, reason, None)),
+            },
+        };
         let public_key = match auth {
-            AuthOutcome::Ok(k) => k,
-            AuthOutcome::Challenge {
-                stale,
-                known_key,
-                reason,
-            } => {
+            Ok(k) => k,
+            Err((known_key, reason, stale)) => {
                 let mut headers = Vec::new();
                 if let Some(k) = &known_key {
                     // An identified key's failed round trip still counts against its quota.
                     let q = self.lock().quotas.take(k, now);
-                    headers.extend(rate_headers(&q));
+                    headers.extend(self.rate_headers(&q, false));
                 }
-                let challenge = self.lock().digest.challenge(stale, now);
-                headers.push(("www-authenticate", challenge));
-                tracing::debug!(method = raw.method, path = %path, reason, "challenge");
+                if let Some(stale) = stale
+                    && let Auth::Digest(d) = &mut self.lock().auth
+                {
+                    headers.push(("www-authenticate", d.challenge(stale, now)));
+                }
+                tracing::debug!(method = raw.method, path = %path, reason, "unauthenticated");
                 self.count(
                     known_key.as_deref().unwrap_or(""),
                     method,
                     "(unauthenticated)",
                     401,
                 );
-                let message = if reason == "public_key not found" {
+                let message = if self.front == Front::ClickHouse || reason == "public_key not found"
+                {
                     reason.to_string()
                 } else {
                     format!("unauthorized: {reason}")
                 };
-                return Self::error(
+                return self.error(
                     &ApiError::unauthenticated(message),
-                    ErrorShape::RpcStatus,
+                    self.front.error_shape(),
                     headers,
                 );
             }
@@ -213,15 +311,12 @@ impl Gateway {
 
         // 2. Quota.
         let q = self.lock().quotas.take(&public_key, now);
-        let headers = rate_headers(&q);
+        let headers = self.rate_headers(&q, !q.allowed);
+        let front_shape = self.front.error_shape();
         if !q.allowed {
             self.count(&public_key, method, "(rate limited)", 429);
             tracing::info!(method = raw.method, path = %path, key = %mask(&public_key), "429 quota exhausted");
-            return Self::error(
-                &ApiError::rate_limited(self.quota_limit),
-                ErrorShape::RpcStatus,
-                headers,
-            );
+            return self.error(&self.rate_limited(), front_shape, headers);
         }
 
         // 3. Faults.
@@ -243,10 +338,10 @@ impl Gateway {
             tracing::info!(method = raw.method, path = %path, key = %key, "fault: throttle (429)");
             let q = self.lock().quotas.exhaust(&public_key, Instant::now());
             self.count(&public_key, method, "(fault: throttle)", 429);
-            return Self::error(
-                &ApiError::rate_limited(self.quota_limit),
-                ErrorShape::RpcStatus,
-                rate_headers(&q),
+            return self.error(
+                &self.rate_limited(),
+                front_shape,
+                self.rate_headers(&q, true),
             );
         }
         if let Some(status) = plan.fail_status {
@@ -256,7 +351,7 @@ impl Gateway {
                 status,
                 format!("injected fault: {}", crate::error::reason_phrase(status)),
             );
-            return Self::error(&err, ErrorShape::RpcStatus, headers);
+            return self.error(&err, front_shape, headers);
         }
 
         // 4. Routing.
@@ -265,7 +360,7 @@ impl Gateway {
             let err = ApiError::invalid(format!(
                 "request body too large: at most {MAX_BODY_BYTES} bytes are accepted"
             ));
-            return Self::error(&err, ErrorShape::RpcStatus, headers);
+            return self.error(&err, front_shape, headers);
         };
         let req = ApiRequest {
             method,
@@ -274,7 +369,7 @@ impl Gateway {
             body,
             public_key: public_key.clone(),
         };
-        let mut shape = ErrorShape::RpcStatus;
+        let mut shape = front_shape;
         let mut routed: Option<Routed> = None;
         for m in &self.modules {
             if let Some(r) = m.route(&req) {
@@ -285,7 +380,7 @@ impl Gateway {
         }
         let Some(Routed { route, result }) = routed else {
             self.count(&public_key, method, "(no route)", 404);
-            return Self::error(
+            return self.error(
                 &ApiError::not_found(format!("no API path {path}")),
                 shape,
                 headers,
@@ -312,11 +407,11 @@ impl Gateway {
             }
             Ok(r) => {
                 self.count(&public_key, method, route, r.status);
-                Self::respond(r.status, headers, &r.body)
+                self.respond(r.status, headers, &r.body)
             }
             Err(e) => {
                 self.count(&public_key, method, route, e.status);
-                Self::error(&e, shape, headers)
+                self.error(&e, shape, headers)
             }
         }
     }
@@ -329,8 +424,8 @@ impl Gateway {
         query: Vec<(String, String)>,
         body: Option<bytes::Bytes>,
     ) -> Outcome {
-        let ok = |v: serde_json::Value| Self::respond(200, vec![], &v);
-        let err = |e: ApiError| Self::error(&e, ErrorShape::RpcStatus, vec![]);
+        let ok = |v: serde_json::Value| self.respond(200, vec![], &v);
+        let err = |e: ApiError| self.error(&e, self.front.error_shape(), vec![]);
         let Some(body) = body else {
             return err(ApiError::invalid("request body too large"));
         };

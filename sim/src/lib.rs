@@ -1,8 +1,9 @@
-//! clouddb-sim: a faithful local simulator of the TiDB Cloud management API.
+//! clouddb-sim: a faithful local simulator of the TiDB Cloud and ClickHouse Cloud management APIs.
 //!
-//! Tests start it in-process with [`Simulator::start`]: it listens on an ephemeral loopback port (HTTPS with a
-//! CA generated at start, or plain HTTP), and hands back the base URL, the CA certificate path and an API
-//! key pair. It stops when the returned [`Simulator`] is dropped.
+//! Tests start it in-process with [`Simulator::start`]: it listens on two ephemeral loopback ports (HTTPS with
+//! a CA generated at start, or plain HTTP) — TiDB Cloud on one, ClickHouse Cloud on the other — and hands
+//! back the base URLs, the CA certificate path and the API keys. It stops when the returned [`Simulator`] is
+//! dropped.
 //!
 //! ```no_run
 //! # async fn f() -> Result<(), clouddb_sim::SimError> {
@@ -11,7 +12,9 @@
 //! # Ok(()) }
 //! ```
 pub mod api;
+pub mod basic;
 pub mod catalog;
+pub mod clickhouse;
 pub mod config;
 pub mod dedicated;
 pub mod digest;
@@ -24,7 +27,7 @@ pub mod quota;
 pub mod server;
 pub mod tls;
 
-pub use config::{ApiKey, Delays, QuotaConfig, SimConfig};
+pub use config::{ApiKey, ClickHouseConfig, ClickHouseDelays, Delays, QuotaConfig, SimConfig};
 pub use faults::{FaultKind, FaultRule};
 
 use std::net::SocketAddr;
@@ -57,6 +60,10 @@ pub struct Simulator {
     ca_path: Option<PathBuf>,
     keys: Vec<ApiKey>,
     gateway: Arc<gateway::Gateway>,
+    ch_addr: SocketAddr,
+    ch_keys: Vec<ApiKey>,
+    ch_organization_id: String,
+    ch_gateway: Arc<gateway::Gateway>,
     shutdown: watch::Sender<bool>,
     _tempdir: Option<TempDir>,
 }
@@ -71,11 +78,15 @@ impl Drop for TempDir {
 }
 
 impl Simulator {
-    /// Starts the simulator on `config.listen` (port 0: a free port). With no keys configured, one random key
-    /// pair is generated ([`Simulator::keys`]).
+    /// Starts the simulator: TiDB Cloud on `config.listen`, ClickHouse Cloud on `config.clickhouse.listen`
+    /// (port 0: a free port). With no keys configured, one random key pair is generated for each
+    /// ([`Simulator::keys`], [`Simulator::clickhouse_keys`]).
     pub async fn start(mut config: SimConfig) -> Result<Simulator, SimError> {
         if config.keys.is_empty() {
             config.keys.push(ApiKey::random());
+        }
+        if config.clickhouse.keys.is_empty() {
+            config.clickhouse.keys.push(ApiKey::random_clickhouse());
         }
         let catalog = Arc::new(match &config.catalog {
             Some(p) => catalog::Catalog::load(p)?,
@@ -86,16 +97,14 @@ impl Simulator {
             Arc::new(iam::Iam::new(catalog.clone(), config.keys.clone())),
         ];
         let gateway = Arc::new(gateway::Gateway::new(&config, modules));
-        let listener = tokio::net::TcpListener::bind(config.listen)
-            .await
-            .map_err(|source| SimError::Bind {
-                addr: config.listen,
-                source,
-            })?;
-        let addr = listener.local_addr().map_err(|source| SimError::Bind {
-            addr: config.listen,
-            source,
-        })?;
+        let ch = &config.clickhouse;
+        let ch_gateway = Arc::new(gateway::Gateway::clickhouse(
+            ch,
+            &ch.keys,
+            vec![Arc::new(clickhouse::ClickHouse::new(ch))],
+        ));
+        let (listener, addr) = bind(config.listen).await?;
+        let (ch_listener, ch_addr) = bind(ch.listen).await?;
 
         let (dir, tempdir) = match &config.state_dir {
             Some(d) => (d.clone(), None),
@@ -125,14 +134,24 @@ impl Simulator {
             (None, None)
         };
         let (tx, rx) = watch::channel(false);
-        tokio::spawn(server::serve(listener, acceptor, gateway.clone(), rx));
-        tracing::info!(%addr, tls = config.tls, keys = config.keys.len(), "clouddb-sim listening");
+        tokio::spawn(server::serve(
+            listener,
+            acceptor.clone(),
+            gateway.clone(),
+            rx.clone(),
+        ));
+        tokio::spawn(server::serve(ch_listener, acceptor, ch_gateway.clone(), rx));
+        tracing::info!(%addr, %ch_addr, tls = config.tls, keys = config.keys.len(), "clouddb-sim listening");
         Ok(Simulator {
             addr,
             tls: config.tls,
             ca_path,
             keys: config.keys,
             gateway,
+            ch_addr,
+            ch_keys: config.clickhouse.keys,
+            ch_organization_id: config.clickhouse.organization_id,
+            ch_gateway,
             shutdown: tx,
             _tempdir: tempdir,
         })
@@ -171,10 +190,55 @@ impl Simulator {
         self.gateway.counters()
     }
 
+    /// The address of the ClickHouse Cloud listener.
+    pub fn clickhouse_addr(&self) -> SocketAddr {
+        self.ch_addr
+    }
+
+    /// `https://127.0.0.1:PORT` (or `http://` without TLS): the ClickHouse Cloud host, trusted through the
+    /// same [`Simulator::ca_path`]; API paths start with `/v1` (Terraform's `api_url` is this plus `/v1`).
+    pub fn clickhouse_base_url(&self) -> String {
+        format!(
+            "{}://{}",
+            if self.tls { "https" } else { "http" },
+            self.ch_addr
+        )
+    }
+
+    /// The ClickHouse Cloud API keys: `public_key` is the key ID, `private_key` the key secret.
+    pub fn clickhouse_keys(&self) -> &[ApiKey] {
+        &self.ch_keys
+    }
+
+    /// The first ClickHouse Cloud key.
+    pub fn clickhouse_key(&self) -> &ApiKey {
+        &self.ch_keys[0]
+    }
+
+    /// The ClickHouse Cloud organization the keys belong to (a UUID).
+    pub fn clickhouse_organization_id(&self) -> &str {
+        &self.ch_organization_id
+    }
+
+    /// Request counters of the ClickHouse listener (the rows of its `GET /_sim/counters`).
+    pub fn clickhouse_counters(&self) -> Vec<gateway::CounterRow> {
+        self.ch_gateway.counters()
+    }
+
     /// Stops the server (also done on drop).
     pub fn stop(&self) {
         let _ = self.shutdown.send(true);
     }
+}
+
+async fn bind(addr: SocketAddr) -> Result<(tokio::net::TcpListener, SocketAddr), SimError> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| SimError::Bind { addr, source })?;
+    let local = listener
+        .local_addr()
+        .map_err(|source| SimError::Bind { addr, source })?;
+    Ok((listener, local))
 }
 
 impl Drop for Simulator {

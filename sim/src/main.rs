@@ -1,6 +1,9 @@
 //! `clouddb-sim`: run the TiDB Cloud API simulator as a server.
 use clap::{Parser, ValueEnum};
-use clouddb_sim::{ApiKey, Delays, FaultRule, QuotaConfig, SimConfig, Simulator};
+use clouddb_sim::{
+    ApiKey, ClickHouseConfig, ClickHouseDelays, Delays, FaultRule, QuotaConfig, SimConfig,
+    Simulator,
+};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -24,7 +27,8 @@ enum LogFormat {
 /// A local simulator of the TiDB Cloud management API: Dedicated v1beta1 (clusters, node groups, regions,
 /// node specs, imports, integrations) and IAM v1beta1 (projects, API keys), with HTTP digest authentication,
 /// per-key quotas and rate-limit headers, a realistic state machine, fault injection and an admin API under
-/// /_sim/ (health, counters, reset, faults).
+/// /_sim/ (health, counters, reset, faults) — and, on a second listener, of the ClickHouse Cloud v1 API
+/// (organizations, services) with Basic authentication, 10 requests per 10 s per key and the same admin API.
 #[derive(Debug, Parser)]
 #[command(name = "clouddb-sim", version)]
 struct Cli {
@@ -112,6 +116,61 @@ struct Cli {
     /// Examples: fail:503%0.1, reset x3@GET, latency:200, drop-after-commit x1@POST~/v1beta1/clusters
     #[arg(long = "fault", value_name = "SPEC")]
     faults: Vec<String>,
+    /// Address of the ClickHouse Cloud listener. The default port 0 picks a free port (printed at start);
+    /// 127.0.0.1:2023 is where ClickHouse's own tools once expected a local API.
+    #[arg(
+        long,
+        env = "CLOUDDB_SIM_CLICKHOUSE_LISTEN",
+        default_value = "127.0.0.1:0"
+    )]
+    clickhouse_listen: SocketAddr,
+    /// A ClickHouse Cloud API key KEY_ID:KEY_SECRET (repeatable). Without any, one is generated and written
+    /// to <state dir>/clickhouse-api-keys.
+    #[arg(long = "clickhouse-api-key", value_name = "KEY_ID:KEY_SECRET")]
+    clickhouse_api_keys: Vec<String>,
+    /// ClickHouse Cloud API keys from the environment, KEY_ID:KEY_SECRET separated by commas.
+    #[arg(
+        long,
+        env = "CLOUDDB_SIM_CLICKHOUSE_API_KEYS",
+        hide_env_values = true,
+        value_name = "LIST"
+    )]
+    clickhouse_api_keys_env: Option<String>,
+    /// The ClickHouse Cloud organization id (a UUID; default: a random one, printed at start).
+    #[arg(long, env = "CLOUDDB_SIM_CLICKHOUSE_ORGANIZATION_ID")]
+    clickhouse_organization_id: Option<String>,
+    /// ClickHouse requests allowed per key in each window (the real API: 10 per 10 s).
+    #[arg(long, default_value_t = 10)]
+    clickhouse_quota: u32,
+    /// Length of the ClickHouse quota window.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "10s")]
+    clickhouse_quota_window: Duration,
+    /// ClickHouse service provisioning → running.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    clickhouse_delay_provision: Option<Duration>,
+    /// ClickHouse service stopping → stopped.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    clickhouse_delay_stop: Option<Duration>,
+    /// ClickHouse service starting → running.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    clickhouse_delay_start: Option<Duration>,
+    /// ClickHouse service awaking → running.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    clickhouse_delay_awake: Option<Duration>,
+    /// ClickHouse service terminating → gone (404).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    clickhouse_delay_terminate: Option<Duration>,
+    /// A running ClickHouse service with idleScaling goes idle after this long (default: never by itself).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    clickhouse_idle_after: Option<Duration>,
+    /// For this long after a ClickHouse service reaches stopped, DELETE still answers 409 (as the real API
+    /// sometimes does).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    clickhouse_delete_conflict_after_stop: Option<Duration>,
+    /// A fault rule on the ClickHouse listener, repeatable (same syntax as --fault), e.g.
+    /// drop-after-commit x1@POST~/v1/organizations
+    #[arg(long = "clickhouse-fault", value_name = "SPEC")]
+    clickhouse_faults: Vec<String>,
     /// Log format (the level comes from RUST_LOG, default info).
     #[arg(long, value_enum, default_value = "text")]
     log_format: LogFormat,
@@ -123,6 +182,8 @@ enum CliError {
     Keys(#[from] clouddb_sim::config::KeyParseError),
     #[error(transparent)]
     Fault(#[from] clouddb_sim::faults::FaultError),
+    #[error("--clickhouse-organization-id {0:?}: expected a UUID")]
+    Organization(String),
     #[error("--node-quota {0:?}: expected COMPONENT=N, e.g. TIKV=3000")]
     NodeQuota(String),
     #[error(transparent)]
@@ -198,7 +259,60 @@ fn config(cli: &Cli) -> Result<SimConfig, CliError> {
         rejected_integration_keys: cli.rejected_integration_keys.clone(),
         import_fail_marker: cli.import_fail_marker.clone(),
         faults,
+        clickhouse: clickhouse_config(cli)?,
     })
+}
+
+fn clickhouse_config(cli: &Cli) -> Result<ClickHouseConfig, CliError> {
+    let mut keys = Vec::new();
+    for k in &cli.clickhouse_api_keys {
+        keys.extend(ApiKey::parse_list(k)?);
+    }
+    if let Some(list) = &cli.clickhouse_api_keys_env {
+        keys.extend(ApiKey::parse_list(list)?);
+    }
+    let mut delays = match cli.profile {
+        Profile::Fast => ClickHouseDelays::fast(),
+        Profile::Realistic => ClickHouseDelays::realistic(),
+        Profile::Instant => ClickHouseDelays::instant(),
+    };
+    let set = |slot: &mut Duration, v: Option<Duration>| {
+        if let Some(v) = v {
+            *slot = v;
+        }
+    };
+    set(&mut delays.provision, cli.clickhouse_delay_provision);
+    set(&mut delays.stop, cli.clickhouse_delay_stop);
+    set(&mut delays.start, cli.clickhouse_delay_start);
+    set(&mut delays.awake, cli.clickhouse_delay_awake);
+    set(&mut delays.terminate, cli.clickhouse_delay_terminate);
+    delays.idle_after = cli.clickhouse_idle_after;
+    set(
+        &mut delays.delete_conflict_after_stop,
+        cli.clickhouse_delete_conflict_after_stop,
+    );
+    let mut config = ClickHouseConfig {
+        listen: cli.clickhouse_listen,
+        keys,
+        quota: QuotaConfig {
+            limit: cli.clickhouse_quota,
+            window: cli.clickhouse_quota_window,
+        },
+        delays,
+        faults: cli
+            .clickhouse_faults
+            .iter()
+            .map(|f| FaultRule::parse_spec(f))
+            .collect::<Result<Vec<_>, _>>()?,
+        ..ClickHouseConfig::default()
+    };
+    if let Some(org) = &cli.clickhouse_organization_id {
+        if !clouddb_sim::api::is_uuid(org) {
+            return Err(CliError::Organization(org.clone()));
+        }
+        config.organization_id = org.to_ascii_lowercase();
+    }
+    Ok(config)
 }
 
 fn write_private(path: &std::path::Path, text: &str) -> Result<(), CliError> {
@@ -223,6 +337,10 @@ async fn run(cli: Cli) -> Result<(), CliError> {
     let generated = cfg.keys.is_empty();
     if generated {
         cfg.keys.push(ApiKey::random());
+    }
+    let ch_generated = cfg.clickhouse.keys.is_empty();
+    if ch_generated {
+        cfg.clickhouse.keys.push(ApiKey::random_clickhouse());
     }
     let state_dir = cfg.state_dir.clone().unwrap_or_else(|| {
         std::env::temp_dir().join(format!("clouddb-sim-{}", std::process::id()))
@@ -252,6 +370,32 @@ async fn run(cli: Cli) -> Result<(), CliError> {
     println!(
         "admin API: {}/_sim/health, /_sim/counters, /_sim/faults, /_sim/reset",
         sim.base_url()
+    );
+    println!(
+        "ClickHouse Cloud API listening on {}/v1 (organization {})",
+        sim.clickhouse_base_url(),
+        sim.clickhouse_organization_id()
+    );
+    if ch_generated {
+        let path = state_dir.join("clickhouse-api-keys");
+        let k = sim.clickhouse_key();
+        write_private(&path, &format!("{}:{}\n", k.public_key, k.private_key))?;
+        println!(
+            "generated ClickHouse API key {} (KEY_ID:KEY_SECRET in {}, mode 0600)",
+            k.public_key,
+            path.display()
+        );
+    } else {
+        let ids: Vec<&str> = sim
+            .clickhouse_keys()
+            .iter()
+            .map(|k| k.public_key.as_str())
+            .collect();
+        println!("ClickHouse API keys: {}", ids.join(", "));
+    }
+    println!(
+        "ClickHouse admin API: {}/_sim/health, /_sim/counters, /_sim/faults, /_sim/reset, /_sim/clickhouse/services",
+        sim.clickhouse_base_url()
     );
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(CliError::Signal)?;

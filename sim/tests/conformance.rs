@@ -13,24 +13,16 @@
 //! Without the spec files the test prints `conformance: SKIPPED — …` and passes, except under CI (`CI` set,
 //! non-empty and not `false`), where it fails: in CI it must run.
 //!
-//! # Why a small validator rather than the `jsonschema` crate
-//! The specs are Swagger 2.0, not JSON Schema: `x-nullable` replaces `"type": [.., "null"]`, proto int64
-//! values are `type: string, format: int64`, `$ref` siblings are ignored, and several constraints
-//! (`minLength`/`pattern` on `rootPassword`, `pattern` on `Region.name`) describe *input* validation — the
-//! real service returns `"rootPassword": ""` (reference, Appendix A). Feeding the crate would mean rewriting
-//! every definition first (and then still not matching those semantics), so the ~150-line validator below
-//! implements exactly the subset the question needs: `$ref`/`allOf` resolution, JSON types, `required`,
-//! `enum`, `x-nullable`, `items`, `additionalProperties` (maps), formats (`int32`/`uint32` ranges,
-//! `int64`/`uint64` decimal strings, RFC 3339 `date-time`), and — stricter than Swagger — it reports properties
-//! that the spec does not define, which catches misspelt field names that "required" alone would miss.
-//! Length/pattern/minimum/maximum constraints are deliberately not checked (input constraints, see above).
+//! The validator (and why it is not the `jsonschema` crate) lives in `common/spec.rs`, shared with the
+//! ClickHouse conformance test.
 mod common;
 
 use clouddb_sim::{ApiKey, Delays, QuotaConfig, SimConfig};
+use common::spec::{Spec, is_instance_of, kind};
 use common::{Client, Resp};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 const DEDICATED_FILE: &str = "dedicated-v1beta1.swagger.json";
@@ -50,12 +42,7 @@ fn specs_dir() -> PathBuf {
             d
         };
     }
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/reference/specs/tidbcloud")
-}
-
-fn in_ci() -> bool {
-    std::env::var("CI")
-        .is_ok_and(|v| !v.trim().is_empty() && !v.trim().eq_ignore_ascii_case("false"))
+    common::spec::specs_root().join("tidbcloud")
 }
 
 /// Both specs, or `None` (after saying so on stderr) when a file is missing outside CI.
@@ -69,16 +56,7 @@ fn load_specs() -> Option<Specs> {
         .map(|p| p.display().to_string())
         .collect();
     if !missing.is_empty() {
-        let msg = format!(
-            "conformance: SKIPPED — spec not found at {}",
-            missing.join(", ")
-        );
-        if in_ci() {
-            panic!(
-                "{msg} (CI is set, so this test must run: provide the specs or point CLOUDDB_SPECS_DIR at them)"
-            );
-        }
-        eprintln!("{msg}");
+        common::spec::skip_or_fail(&missing);
         return None;
     }
     Some(Specs {
@@ -90,236 +68,6 @@ fn load_specs() -> Option<Specs> {
 struct Specs {
     dedicated: Spec,
     iam: Spec,
-}
-
-// ---- the Swagger 2.0 validator ---------------------------------------------------------------------------
-
-struct Spec {
-    label: &'static str,
-    doc: Value,
-}
-
-impl Spec {
-    fn load(label: &'static str, path: &Path) -> Spec {
-        let text = std::fs::read_to_string(path)
-            .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
-        Self::from_value(
-            label,
-            serde_json::from_str(&text)
-                .unwrap_or_else(|e| panic!("parsing {}: {e}", path.display())),
-        )
-    }
-
-    fn from_value(label: &'static str, doc: Value) -> Spec {
-        assert_eq!(
-            doc["swagger"], "2.0",
-            "{label}: expected a Swagger 2.0 document"
-        );
-        Spec { label, doc }
-    }
-
-    /// The response schema of `method template` for `status` (falling back to `default`, as Swagger does).
-    /// `template` is the full path (`/v1beta1/clusters/{clusterId}`); the spec's `basePath` is stripped.
-    fn response_schema(&self, method: &str, template: &str, status: u16) -> Result<&Value, String> {
-        let base = self.doc["basePath"]
-            .as_str()
-            .unwrap_or("")
-            .trim_end_matches('/');
-        let rel = if base.is_empty() {
-            Some(template)
-        } else {
-            template.strip_prefix(base)
-        };
-        let op = rel
-            .and_then(|rel| self.doc["paths"].get(rel))
-            .and_then(|p| p.get(method.to_ascii_lowercase()))
-            .ok_or_else(|| {
-                format!(
-                    "{}: no operation {method} {template} in the spec",
-                    self.label
-                )
-            })?;
-        let responses = &op["responses"];
-        let response = responses
-            .get(status.to_string())
-            .or_else(|| responses.get("default"))
-            .ok_or_else(|| {
-                format!(
-                    "{}: {method} {template} declares no {status} or default response",
-                    self.label
-                )
-            })?;
-        response
-            .get("schema")
-            .ok_or_else(|| format!("{}: {method} {template} {status} has no schema", self.label))
-    }
-
-    fn definition(&self, name: &str) -> Option<&Value> {
-        self.doc["definitions"].get(name)
-    }
-
-    /// Problems of `value` against the named definition.
-    fn validate_definition(&self, name: &str, value: &Value) -> Vec<String> {
-        self.validate(&json!({ "$ref": format!("#/definitions/{name}") }), value)
-    }
-
-    /// Problems of `value` against `schema`, each prefixed with a JSON path (`$.a.b[0]`).
-    fn validate(&self, schema: &Value, value: &Value) -> Vec<String> {
-        let mut out = Vec::new();
-        self.check(schema, value, "$", "response", &mut out, 0);
-        out
-    }
-
-    fn check(
-        &self,
-        schema: &Value,
-        v: &Value,
-        path: &str,
-        def: &str,
-        out: &mut Vec<String>,
-        depth: usize,
-    ) {
-        if depth > 64 {
-            out.push(format!("{path}: schema nesting too deep (a $ref cycle?)"));
-            return;
-        }
-        // Swagger 2.0: the siblings of a `$ref` are ignored.
-        if let Some(r) = schema.get("$ref").and_then(Value::as_str) {
-            let name = r.strip_prefix("#/definitions/").unwrap_or(r);
-            match self.definition(name) {
-                Some(target) => self.check(target, v, path, name, out, depth + 1),
-                None => out.push(format!("{path}: unresolvable $ref {r}")),
-            }
-            return;
-        }
-        if v.is_null() {
-            if schema.get("x-nullable").and_then(Value::as_bool) != Some(true) {
-                out.push(format!(
-                    "{path}: null is not allowed ({def} does not mark it x-nullable)"
-                ));
-            }
-            return;
-        }
-        for sub in schema
-            .get("allOf")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            self.check(sub, v, path, def, out, depth + 1);
-        }
-        let ty = schema.get("type").and_then(Value::as_str);
-        if let Some(t) = ty
-            && let Err(e) = check_type(t, schema.get("format").and_then(Value::as_str), v)
-        {
-            out.push(format!("{path}: {e} ({def})"));
-            return;
-        }
-        if let Some(allowed) = schema.get("enum").and_then(Value::as_array)
-            && !allowed.contains(v)
-        {
-            out.push(format!(
-                "{path}: {v} is not one of the enum values {} ({def})",
-                Value::Array(allowed.clone())
-            ));
-        }
-        if let Some(items) = schema.get("items")
-            && let Some(arr) = v.as_array()
-        {
-            for (i, item) in arr.iter().enumerate() {
-                self.check(items, item, &format!("{path}[{i}]"), def, out, depth + 1);
-            }
-        }
-        let props = schema.get("properties").and_then(Value::as_object);
-        if let Some(obj) = v.as_object()
-            && (ty == Some("object") || props.is_some())
-        {
-            for req in schema
-                .get("required")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_str)
-            {
-                if !obj.contains_key(req) {
-                    out.push(format!("{path}: missing required property `{req}` ({def})"));
-                }
-            }
-            for (k, child) in obj {
-                let child_path = format!("{path}.{k}");
-                match (
-                    props.and_then(|p| p.get(k)),
-                    schema.get("additionalProperties"),
-                ) {
-                    (Some(s), _) => self.check(s, child, &child_path, def, out, depth + 1),
-                    (None, Some(Value::Bool(true))) => {}
-                    (None, Some(extra)) if extra.is_object() => {
-                        self.check(extra, child, &child_path, def, out, depth + 1)
-                    }
-                    (None, _) => out.push(format!(
-                        "{child_path}: property not defined by the spec ({def})"
-                    )),
-                }
-            }
-        }
-    }
-}
-
-fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "boolean",
-        Value::Number(n) if n.is_i64() || n.is_u64() => "integer",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
-    }
-}
-
-/// Swagger type + format of one value. `type: string, format: int64` is how protoc-gen-openapiv2 writes
-/// proto int64 fields, which grpc-gateway encodes as decimal strings; `type: integer` is always a JSON number.
-fn check_type(ty: &str, format: Option<&str>, v: &Value) -> Result<(), String> {
-    let got = kind(v);
-    let ok = match ty {
-        "object" => v.is_object(),
-        "array" => v.is_array(),
-        "string" => v.is_string(),
-        "boolean" => v.is_boolean(),
-        "integer" => got == "integer",
-        "number" => v.is_number(),
-        other => return Err(format!("unsupported schema type {other:?}")),
-    };
-    if !ok {
-        return Err(format!(
-            "expected {ty}{}, got {got} {v}",
-            format.map(|f| format!(" ({f})")).unwrap_or_default()
-        ));
-    }
-    match (ty, format, v) {
-        ("integer", Some("int32"), _) => v
-            .as_i64()
-            .filter(|n| i32::try_from(*n).is_ok())
-            .map(drop)
-            .ok_or_else(|| format!("{v} is out of the int32 range")),
-        ("integer", Some("uint32"), _) => v
-            .as_u64()
-            .filter(|n| u32::try_from(*n).is_ok())
-            .map(drop)
-            .ok_or_else(|| format!("{v} is out of the uint32 range")),
-        ("string", Some("int64"), Value::String(s)) => s
-            .parse::<i64>()
-            .map(drop)
-            .map_err(|_| format!("{v} is not an int64 decimal string")),
-        ("string", Some("uint64"), Value::String(s)) => s
-            .parse::<u64>()
-            .map(drop)
-            .map_err(|_| format!("{v} is not a uint64 decimal string")),
-        ("string", Some("date-time"), Value::String(s)) => chrono::DateTime::parse_from_rfc3339(s)
-            .map(drop)
-            .map_err(|e| format!("{v} is not an RFC 3339 date-time: {e}")),
-        _ => Ok(()),
-    }
 }
 
 // ---- hand tables for operations missing from the spec files ----------------------------------------------
@@ -544,66 +292,31 @@ enum Api {
     Iam,
 }
 
-/// Collects problems instead of stopping at the first, so one run lists every divergence.
+/// The shared checker (`common::spec::Checker`) with the two TiDB specs and the hand tables.
 struct Checker<'a> {
     specs: &'a Specs,
-    problems: Vec<String>,
-    /// `METHOD template status` of every validated response.
-    covered: BTreeSet<String>,
-    validated: usize,
+    inner: common::spec::Checker,
 }
 
-/// Whether `uri` (query ignored) is an instance of the path `template` (`{param}` = one segment, without `:`).
-fn is_instance_of(template: &str, uri: &str) -> bool {
-    let path = uri.split('?').next().unwrap_or(uri);
-    let mut re = String::from("^");
-    let mut rest = template;
-    while let Some(open) = rest.find('{') {
-        re.push_str(&regex::escape(&rest[..open]));
-        let close = rest[open..]
-            .find('}')
-            .map(|c| open + c)
-            .expect("unbalanced template");
-        re.push_str("[^/:]+");
-        rest = &rest[close + 1..];
+impl std::ops::Deref for Checker<'_> {
+    type Target = common::spec::Checker;
+    fn deref(&self) -> &Self::Target {
+        &self.inner
     }
-    re.push_str(&regex::escape(rest));
-    re.push('$');
-    regex::Regex::new(&re)
-        .expect("template regex")
-        .is_match(path)
+}
+
+impl std::ops::DerefMut for Checker<'_> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.inner
+    }
 }
 
 impl<'a> Checker<'a> {
     fn new(specs: &'a Specs) -> Self {
         Checker {
             specs,
-            problems: Vec::new(),
-            covered: BTreeSet::new(),
-            validated: 0,
+            inner: common::spec::Checker::default(),
         }
-    }
-
-    fn common(&mut self, method: &str, template: &str, uri: &str, resp: &Resp, status: u16) {
-        // Guards against validating a response against the wrong operation.
-        assert!(
-            is_instance_of(template, uri),
-            "{uri} is not an instance of {template}"
-        );
-        assert_eq!(
-            resp.status.as_u16(),
-            status,
-            "{method} {uri}: unexpected status; body {}",
-            resp.body
-        );
-        let ct = resp.header("content-type").unwrap_or_default();
-        if !ct.starts_with("application/json") {
-            self.problems.push(format!(
-                "{method} {uri} ({status}): content-type {ct:?}, expected application/json (§8.1)"
-            ));
-        }
-        self.covered.insert(format!("{method} {template} {status}"));
-        self.validated += 1;
     }
 
     /// A response of an operation the spec defines: validated against the spec's schema for that status.
@@ -616,20 +329,11 @@ impl<'a> Checker<'a> {
         resp: &Resp,
         status: u16,
     ) {
-        self.common(method, template, uri, resp, status);
         let spec = match api {
             Api::Dedicated => &self.specs.dedicated,
             Api::Iam => &self.specs.iam,
         };
-        let schema = spec
-            .response_schema(method, template, status)
-            .unwrap_or_else(|e| panic!("{e}"));
-        for p in spec.validate(schema, &resp.body) {
-            self.problems.push(format!(
-                "{method} {uri} ({status}) vs {} spec: {p}",
-                spec.label
-            ));
-        }
+        self.inner.spec(spec, method, template, uri, resp, status);
     }
 
     /// A response of an operation missing from the spec files, checked against a documented field table.
@@ -706,10 +410,6 @@ impl<'a> Checker<'a> {
                 "{method} {uri} ({status}) vs {section} googlerpcStatus: {p}"
             ));
         }
-    }
-
-    fn note(&mut self, problem: String) {
-        self.problems.push(problem);
     }
 }
 
@@ -1223,23 +923,7 @@ async fn simulator_responses_conform_to_the_upstream_specs() {
     );
 
     // ---- verdict ----
-    let missing: Vec<&str> = EXPECTED_COVERAGE
-        .iter()
-        .copied()
-        .filter(|k| !ck.covered.contains(*k))
-        .collect();
-    assert!(missing.is_empty(), "operations not exercised: {missing:#?}");
-    eprintln!(
-        "conformance: {} responses validated, {} (operation, status) pairs, {} problem(s)",
-        ck.validated,
-        ck.covered.len(),
-        ck.problems.len()
-    );
-    assert!(
-        ck.problems.is_empty(),
-        "SIMULATOR CONFORMANCE BUG(S) — responses diverge from the upstream spec / reference:\n  {}",
-        ck.problems.join("\n  ")
-    );
+    ck.verdict(EXPECTED_COVERAGE);
 }
 
 // ---- the validator itself can fail ------------------------------------------------------------------------

@@ -3,6 +3,8 @@
 //! reads the new challenge and retries once.
 #![allow(dead_code)]
 
+pub mod spec;
+
 use clouddb_sim::{ApiKey, SimConfig, Simulator};
 use digest_auth::{AuthContext, HttpMethod, WwwAuthenticateHeader};
 use reqwest::{Method, StatusCode};
@@ -280,5 +282,159 @@ pub async fn observe_until(
             return seen;
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+// ---- ClickHouse Cloud ---------------------------------------------------------------------------------------
+
+/// A ClickHouse Cloud client: HTTP Basic with the key ID and secret, paths relative to
+/// `/v1/organizations/{organizationId}` or absolute when they start with `/v1`.
+pub struct ChClient {
+    pub http: reqwest::Client,
+    pub base: String,
+    pub key: ApiKey,
+    pub org: String,
+}
+
+impl ChClient {
+    pub fn new(sim: &Simulator) -> ChClient {
+        Self::with_key(sim, sim.clickhouse_key().clone())
+    }
+
+    pub fn with_key(sim: &Simulator, key: ApiKey) -> ChClient {
+        ChClient {
+            http: http_client(sim),
+            base: sim.clickhouse_base_url(),
+            key,
+            org: sim.clickhouse_organization_id().to_string(),
+        }
+    }
+
+    /// The full path of `uri`: as is when it starts with `/v1`, else under the organization.
+    pub fn path(&self, uri: &str) -> String {
+        if uri.starts_with("/v1") {
+            uri.to_string()
+        } else {
+            format!("/v1/organizations/{}{uri}", self.org)
+        }
+    }
+
+    pub async fn try_send(
+        &self,
+        method: Method,
+        uri: &str,
+        body: Option<&Value>,
+    ) -> reqwest::Result<Resp> {
+        let mut rb = self
+            .http
+            .request(method, format!("{}{}", self.base, self.path(uri)))
+            .basic_auth(&self.key.public_key, Some(&self.key.private_key));
+        if let Some(b) = body {
+            rb = rb.json(b);
+        }
+        read(rb.send().await?).await
+    }
+
+    pub async fn send(&self, method: Method, uri: &str, body: Option<&Value>) -> Resp {
+        self.try_send(method, uri, body)
+            .await
+            .unwrap_or_else(|e| panic!("{uri}: {e}"))
+    }
+
+    pub async fn get(&self, uri: &str) -> Resp {
+        self.send(Method::GET, uri, None).await
+    }
+    pub async fn post(&self, uri: &str, body: Value) -> Resp {
+        self.send(Method::POST, uri, Some(&body)).await
+    }
+    pub async fn patch(&self, uri: &str, body: Value) -> Resp {
+        self.send(Method::PATCH, uri, Some(&body)).await
+    }
+    pub async fn delete(&self, uri: &str) -> Resp {
+        self.send(Method::DELETE, uri, None).await
+    }
+
+    /// Admin API call on the ClickHouse listener (no authentication).
+    pub async fn admin(&self, method: Method, path: &str, body: Option<Value>) -> Resp {
+        let mut rb = self
+            .http
+            .request(method, format!("{}/_sim/{}", self.base, path));
+        if let Some(b) = body {
+            rb = rb.json(&b);
+        }
+        read(rb.send().await.expect("admin call"))
+            .await
+            .expect("admin body")
+    }
+
+    /// Polls GET until `pred` holds (or panics after `timeout`); answers every response seen.
+    pub async fn observe_until(
+        &self,
+        uri: &str,
+        timeout: Duration,
+        pred: impl Fn(&Resp) -> bool,
+    ) -> Vec<Resp> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut seen = Vec::new();
+        loop {
+            let r = self.get(uri).await;
+            let done = pred(&r);
+            if !done && tokio::time::Instant::now() > deadline {
+                panic!(
+                    "timed out after {timeout:?} waiting on {uri}; last: {} {}",
+                    r.status, r.body
+                );
+            }
+            seen.push(r);
+            if done {
+                return seen;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    pub async fn wait_for(
+        &self,
+        uri: &str,
+        timeout: Duration,
+        pred: impl Fn(&Resp) -> bool,
+    ) -> Resp {
+        self.observe_until(uri, timeout, pred)
+            .await
+            .pop()
+            .expect("at least one observation")
+    }
+
+    /// Polls until the service's state is `state`.
+    pub async fn wait_state(&self, id: &str, state: &str, timeout: Duration) -> Resp {
+        self.wait_for(&format!("/services/{id}"), timeout, |r| {
+            r.body["result"]["state"] == state
+        })
+        .await
+    }
+}
+
+/// A valid ClickHouse service create body.
+pub fn service_body(name: &str) -> Value {
+    serde_json::json!({
+        "name": name,
+        "provider": "aws",
+        "region": "us-east-2",
+        "ipAccessList": [{"source": "10.0.0.0/8", "description": "office"}],
+        "minReplicaMemoryGb": 16,
+        "maxReplicaMemoryGb": 64,
+        "tags": [{"key": "clouddb.dev_uid", "value": "0d9f3c0e-1111-2222-3333-444455556666"}]
+    })
+}
+
+/// A ClickHouse configuration for tests: a generous quota (tests of the limit set their own) and `delays`.
+pub fn ch_config(delays: clouddb_sim::ClickHouseDelays) -> clouddb_sim::ClickHouseConfig {
+    clouddb_sim::ClickHouseConfig {
+        quota: clouddb_sim::QuotaConfig {
+            limit: 100_000,
+            window: Duration::from_secs(60),
+        },
+        delays,
+        ..Default::default()
     }
 }
