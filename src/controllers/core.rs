@@ -1388,3 +1388,161 @@ where
         Ok(None)
     }
 }
+
+// ---- small outcomes and reads every kind uses ------------------------------------------------------------
+
+/// The outcome of an observe-only reconcile: `differences` (descriptions of what would change) are
+/// reported, none means the cloud matches.
+pub fn observing(differences: &[String]) -> Outcome {
+    Outcome::Converged {
+        reason: "Observing",
+        message: if differences.is_empty() {
+            "observe-only: the cloud matches the spec".into()
+        } else {
+            format!(
+                "observe-only: the cloud differs from the spec ({})",
+                differences.join("; ")
+            )
+        },
+    }
+}
+
+/// When a create intent was first recorded: kept across retries, else now.
+pub fn intent_started_at(previous: Option<&str>) -> String {
+    previous.map_or_else(now_rfc3339, str::to_string)
+}
+
+impl<'a, K, S> Base<'a, K>
+where
+    K: Resource<DynamicType = ()>
+        + Clone
+        + DeserializeOwned
+        + Debug
+        + kube::runtime::reflector::Lookup
+        + HasStatus<Status = S>,
+    S: ConditionedStatus + Serialize + Clone + Default,
+{
+    /// Work in flight: look again at the transitional poll interval.
+    pub fn progressing(&self, reason: &'static str, message: String) -> Outcome {
+        Outcome::Progressing {
+            reason,
+            message,
+            requeue: self.ctx.config.poll_transitional,
+        }
+    }
+
+    /// The value of a password Secret reference (`field` names it in messages); a missing Secret or key is a
+    /// `PasswordSecretMissing` stall.
+    pub async fn password_from(
+        &self,
+        r: &crate::api::common::SecretKeyRef,
+        field: &str,
+    ) -> Result<Result<SecretString, Outcome>, Failure> {
+        let value = secret_value(&self.ctx.kube, self.ns, &r.name, &r.key)
+            .await
+            .map_err(Failure::Kube)?;
+        Ok(value.map_err(|e| Outcome::Stalled {
+            reason: "PasswordSecretMissing",
+            message: format!("{field}: {e}"),
+            requeue: None,
+        }))
+    }
+}
+
+/// The wiring every kind reconciled on [`Base`] shares, generated once here rather than written per kind:
+/// `run` (the controller with its Secret watches), `reconcile` (finalizer entry, then apply or cleanup,
+/// counted), `Deref`/`DerefMut` from the kind's run state to its [`Base`], and the `apply`/`cleanup` frames
+/// (errors → outcomes → status). The kind module defines `KIND`, `CRD_NAME`, `MANAGED_CONDITIONS`, its run
+/// struct (`base` plus its own fields) with `apply_inner`, `cleanup_inner`, `finish` and `cloud_id_known`,
+/// and `connection_secret_name()` on the resource.
+#[macro_export]
+macro_rules! base_reconciler {
+    (
+        kind: $kind:ty,
+        run: $run:ident { $($field:ident: $init:expr),* $(,)? },
+        default_credentials: $default:expr,
+        referenced: $referenced:expr $(,)?
+    ) => {
+        /// Runs the controller until `shutdown` resolves.
+        pub async fn run(
+            ctx: std::sync::Arc<$crate::controllers::Context>,
+            api: kube::api::Api<$kind>,
+            secrets: kube::api::Api<k8s_openapi::api::core::v1::Secret>,
+            shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+        ) {
+            use $crate::controllers::core;
+            let refs = core::SecretRefs {
+                uses_default_credentials: |o: &$kind| o.spec.credentials.is_none(),
+                default_credentials: ($default)(&ctx.config),
+                referenced: $referenced,
+            };
+            let policy = |obj: std::sync::Arc<$kind>,
+                          err: &core::ReconcileError,
+                          ctx: std::sync::Arc<$crate::controllers::Context>| {
+                core::error_policy(KIND, &*obj, err, &ctx)
+            };
+            core::run_controller(ctx, KIND, api, secrets, refs, reconcile, policy, shutdown).await;
+        }
+
+        /// Entry point for one object.
+        pub async fn reconcile(
+            obj: std::sync::Arc<$kind>,
+            ctx: std::sync::Arc<$crate::controllers::Context>,
+        ) -> Result<kube::runtime::controller::Action, $crate::controllers::core::ReconcileError> {
+            use $crate::controllers::core::{self, Entry, ReconcileError};
+            let ns = kube::ResourceExt::namespace(&*obj)
+                .ok_or(ReconcileError::MissingField("metadata.namespace"))?;
+            let api = kube::api::Api::<$kind>::namespaced(ctx.kube.clone(), &ns);
+            let entry = core::entry(&*obj, &api).await;
+            let mut run = $run {
+                base: core::Base::new(&obj, &api, &ctx, &ns, (KIND, CRD_NAME, MANAGED_CONDITIONS)),
+                $($field: $init),*
+            };
+            let result = match entry {
+                Err(e) => Err(e),
+                Ok(Entry::Done(action)) => Ok(action),
+                Ok(Entry::Cleanup) => run.cleanup().await,
+                Ok(Entry::Apply) => run.apply().await,
+            };
+            core::counted(&ctx, KIND, result)
+        }
+
+        impl<'a> std::ops::Deref for $run<'a> {
+            type Target = $crate::controllers::core::Base<'a, $kind>;
+            fn deref(&self) -> &Self::Target {
+                &self.base
+            }
+        }
+
+        impl std::ops::DerefMut for $run<'_> {
+            fn deref_mut(&mut self) -> &mut Self::Target {
+                &mut self.base
+            }
+        }
+
+        impl $run<'_> {
+            async fn apply(
+                &mut self,
+            ) -> Result<kube::runtime::controller::Action, $crate::controllers::core::ReconcileError> {
+                let known = self.cloud_id_known();
+                self.refresh_status(known).await?;
+                let result = self.apply_inner().await;
+                let outcome = self.outcome_of(result)?;
+                self.finish(outcome).await
+            }
+
+            async fn cleanup(
+                &mut self,
+            ) -> Result<kube::runtime::controller::Action, $crate::controllers::core::ReconcileError> {
+                let result = self.cleanup_inner().await;
+                match self.deletion_outcome(result)? {
+                    Some(outcome) => self.finish(outcome).await,
+                    None => {
+                        let name = self.obj.connection_secret_name();
+                        self.finalize(name).await
+                    }
+                }
+            }
+        }
+    };
+}

@@ -12,18 +12,13 @@
 
 pub mod decide;
 
-use std::sync::Arc;
-
-use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
-use kube::api::Api;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use secrecy::{ExposeSecret, SecretString};
 
 use self::decide::{Decision, Flags, Step};
-use super::Context;
-use super::core::{self, Failure, Outcome, ReconcileError, now_rfc3339};
+use super::core::{self, Failure, Outcome, ReconcileError};
 use crate::api::clickhouseservice::{
     ClickHouseService, ClickHouseServiceStatus, ServiceCreateIntent,
 };
@@ -39,70 +34,22 @@ const MANAGED_CONDITIONS: &[&str] = &[READY, AVAILABLE, RECONCILING, STALLED];
 /// Shortest password accepted from `spec.password`.
 const MIN_PASSWORD_CHARS: usize = 12;
 
-/// Runs the controller until `shutdown` resolves.
-pub async fn run(
-    ctx: Arc<Context>,
-    api: Api<ClickHouseService>,
-    secrets: Api<Secret>,
-    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
-) {
-    let refs = core::SecretRefs {
-        uses_default_credentials: |o: &ClickHouseService| o.spec.credentials.is_none(),
-        default_credentials: ctx.config.default_clickhouse_credentials_ref(),
-        referenced: |o: &ClickHouseService| {
+crate::base_reconciler! {
+    kind: ClickHouseService,
+    run: Run { service: None },
+    default_credentials: |c: &crate::config::RunConfig| c.default_clickhouse_credentials_ref(),
+    referenced: |o: &ClickHouseService| {
             let s = &o.spec;
             let password = s.password.as_ref().map(|p| p.secret_ref.name.clone());
             let credentials = s.credentials.as_ref().map(|c| c.secret_ref.name.clone());
             password.into_iter().chain(credentials).collect()
         },
-    };
-    core::run_controller(ctx, KIND, api, secrets, refs, reconcile, policy, shutdown).await;
-}
-
-fn policy(obj: Arc<ClickHouseService>, err: &ReconcileError, ctx: Arc<Context>) -> Action {
-    core::error_policy(KIND, &*obj, err, &ctx)
-}
-
-/// Entry point for one object.
-pub async fn reconcile(
-    obj: Arc<ClickHouseService>,
-    ctx: Arc<Context>,
-) -> Result<Action, ReconcileError> {
-    let ns = obj
-        .namespace()
-        .ok_or(ReconcileError::MissingField("metadata.namespace"))?;
-    let api = Api::<ClickHouseService>::namespaced(ctx.kube.clone(), &ns);
-    let entry = core::entry(&*obj, &api).await;
-    let mut run = Run {
-        base: core::Base::new(&obj, &api, &ctx, &ns, (KIND, CRD_NAME, MANAGED_CONDITIONS)),
-        service: None,
-    };
-    let result = match entry {
-        Err(e) => Err(e),
-        Ok(core::Entry::Done(action)) => Ok(action),
-        Ok(core::Entry::Cleanup) => run.cleanup().await,
-        Ok(core::Entry::Apply) => run.apply().await,
-    };
-    core::counted(&ctx, KIND, result)
 }
 
 /// One reconcile: the shared [`core::Base`] (object, status, context) plus the service observed.
 struct Run<'a> {
     base: core::Base<'a, ClickHouseService>,
     service: Option<Service>,
-}
-
-impl<'a> std::ops::Deref for Run<'a> {
-    type Target = core::Base<'a, ClickHouseService>;
-    fn deref(&self) -> &Self::Target {
-        &self.base
-    }
-}
-
-impl std::ops::DerefMut for Run<'_> {
-    fn deref_mut(&mut self) -> &mut Self::Target {
-        &mut self.base
-    }
 }
 
 /// The password the service should have.
@@ -115,14 +62,9 @@ struct Password {
 impl Run<'_> {
     // ---- apply ------------------------------------------------------------------------------------------
 
-    async fn apply(&mut self) -> Result<Action, ReconcileError> {
-        // The watch cache may lag behind our own status writes: a serviceId or create intent written by the
-        // previous reconcile must never be missed (that would create a second service).
-        let has_id = self.status.service_id.is_some();
-        self.refresh_status(has_id).await?;
-        let result = self.apply_inner().await;
-        let outcome = self.outcome_of(result)?;
-        self.finish(outcome).await
+    /// Whether the cloud id is known (else the status is re-read before anything could create).
+    fn cloud_id_known(&self) -> bool {
+        self.status.service_id.is_some()
     }
 
     async fn apply_inner(&mut self) -> Result<Outcome, Failure> {
@@ -166,27 +108,16 @@ impl Run<'_> {
                     self.write_connection_secret(password.value.as_ref())
                         .await?;
                 }
-                Ok(Outcome::Progressing {
-                    reason: wait_reason(&state),
-                    message: format!("waiting for the service to leave state {state}"),
-                    requeue: self.ctx.config.poll_transitional,
-                })
+                Ok(self.progressing(
+                    wait_reason(&state),
+                    format!("waiting for the service to leave state {state}"),
+                ))
             }
             Decision::Act { steps } => self.act(&client, steps, password.value).await,
-            Decision::Differs { steps } => {
-                let what: Vec<String> = steps.iter().map(Step::describe).collect();
-                Ok(Outcome::Converged {
-                    reason: "Observing",
-                    message: format!(
-                        "observe-only: the cloud differs from the spec ({})",
-                        what.join("; ")
-                    ),
-                })
-            }
-            Decision::Converged if observe_only => Ok(Outcome::Converged {
-                reason: "Observing",
-                message: "observe-only: the cloud matches the spec".into(),
-            }),
+            Decision::Differs { steps } => Ok(core::observing(
+                &steps.iter().map(Step::describe).collect::<Vec<_>>(),
+            )),
+            Decision::Converged if observe_only => Ok(core::observing(&[])),
             Decision::Converged => {
                 self.write_connection_secret(password.value.as_ref())
                     .await?;
@@ -358,12 +289,12 @@ impl Run<'_> {
             "object has no uid to tag the service with",
         ))?;
         // Record the intent first: after a crash or a lost answer, the next reconcile looks before creating.
-        let started_at = self
-            .status
-            .create_intent
-            .as_ref()
-            .map(|i| i.started_at.clone())
-            .unwrap_or_else(now_rfc3339);
+        let started_at = core::intent_started_at(
+            self.status
+                .create_intent
+                .as_ref()
+                .map(|i| i.started_at.as_str()),
+        );
         self.status.create_intent = Some(ServiceCreateIntent {
             name: name.to_string(),
             started_at,
@@ -393,11 +324,7 @@ impl Run<'_> {
         )
         .await;
         self.service = Some(service);
-        Ok(Outcome::Progressing {
-            reason: "Creating",
-            message: "the service is being provisioned".into(),
-            requeue: self.ctx.config.poll_transitional,
-        })
+        Ok(self.progressing("Creating", "the service is being provisioned".into()))
     }
 
     async fn act(
@@ -447,11 +374,10 @@ impl Run<'_> {
                     .set_state(&id, Command::Awake)
                     .await
                     .map_err(|e| Failure::cloud(e, "wake the idle service"))?;
-                return Ok(Outcome::Progressing {
-                    reason: "Waking",
-                    message: format!("waking the idle service to {description}"),
-                    requeue: self.ctx.config.poll_transitional,
-                });
+                return Ok(self.progressing(
+                    "Waking",
+                    format!("waking the idle service to {description}"),
+                ));
             }
             Err(e) => return Err(Failure::cloud(e, &description)),
         };
@@ -517,23 +443,9 @@ impl Run<'_> {
                 differs: false,
             }));
         };
-        let value = match core::secret_value(
-            &self.ctx.kube,
-            self.ns,
-            &r.secret_ref.name,
-            &r.secret_ref.key,
-        )
-        .await
-        .map_err(Failure::Kube)?
-        {
+        let value = match self.password_from(&r.secret_ref, "spec.password").await? {
+            Err(stalled) => return Ok(Err(stalled)),
             Ok(v) => v,
-            Err(e) => {
-                return Ok(Err(Outcome::Stalled {
-                    reason: "PasswordSecretMissing",
-                    message: format!("spec.password: {e}"),
-                    requeue: None,
-                }));
-            }
         };
         let len = value.expose_secret().chars().count();
         if len < MIN_PASSWORD_CHARS {
@@ -585,17 +497,6 @@ impl Run<'_> {
     }
 
     // ---- deletion -------------------------------------------------------------------------------------
-
-    async fn cleanup(&mut self) -> Result<Action, ReconcileError> {
-        let result = self.cleanup_inner().await;
-        match self.deletion_outcome(result)? {
-            Some(outcome) => self.finish(outcome).await,
-            None => {
-                let secret = self.obj.connection_secret_name();
-                self.finalize(secret).await
-            }
-        }
-    }
 
     /// `Ok(None)` = done, the finalizer may go.
     async fn cleanup_inner(&mut self) -> Result<Option<Outcome>, Failure> {
@@ -701,11 +602,7 @@ impl Run<'_> {
             // stopping, starting, provisioning, awaking, terminating...: wait.
             _ => ("Deleting", "waiting for the service to stop or disappear"),
         };
-        Ok(Some(Outcome::Progressing {
-            reason,
-            message: message.to_string(),
-            requeue: self.ctx.config.poll_transitional,
-        }))
+        Ok(Some(self.progressing(reason, message.to_string())))
     }
 
     // ---- status ---------------------------------------------------------------------------------------

@@ -3,18 +3,13 @@
 
 pub mod decide;
 
-use std::sync::Arc;
-
 use k8s_openapi::api::core::v1::Secret;
-use kube::ResourceExt;
-use kube::api::Api;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use secrecy::{ExposeSecret, SecretString};
 
 use self::decide::{Decision, Flags, Step};
-use super::Context;
-use super::core::{self, Failure, Outcome, ReconcileError, now_rfc3339};
+use super::core::{self, Failure, Outcome, ReconcileError};
 use crate::api::tidbcloudcluster::{CreateIntent, PlanProgress, TidbCloudCluster};
 use crate::cloud::CloudError;
 use crate::conditions::{AVAILABLE, Desired, READY, RECONCILING, STALLED};
@@ -34,17 +29,14 @@ const SERVING_STATES: &[&str] = &[
     "MAINTENANCE",
 ];
 
-/// Runs the controller until `shutdown` resolves.
-pub async fn run(
-    ctx: Arc<Context>,
-    api: Api<TidbCloudCluster>,
-    secrets: Api<Secret>,
-    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
-) {
-    let refs = core::SecretRefs {
-        uses_default_credentials: |o: &TidbCloudCluster| o.spec.credentials.is_none(),
-        default_credentials: ctx.config.default_credentials_ref(),
-        referenced: |o: &TidbCloudCluster| {
+/// Label on connection Secrets naming the resource they belong to.
+pub use super::core::CONNECTION_LABEL;
+
+crate::base_reconciler! {
+    kind: TidbCloudCluster,
+    run: Run { cluster: None },
+    default_credentials: |c: &crate::config::RunConfig| c.default_credentials_ref(),
+    referenced: |o: &TidbCloudCluster| {
             let s = &o.spec;
             s.credentials
                 .iter()
@@ -52,47 +44,6 @@ pub async fn run(
                 .chain(s.root_password.iter().map(|p| p.secret_ref.name.clone()))
                 .collect()
         },
-    };
-    core::run_controller(
-        ctx,
-        KIND,
-        api,
-        secrets,
-        refs,
-        reconcile,
-        error_policy,
-        shutdown,
-    )
-    .await;
-}
-
-/// Label on connection Secrets naming the resource they belong to.
-pub use super::core::CONNECTION_LABEL;
-
-fn error_policy(obj: Arc<TidbCloudCluster>, err: &ReconcileError, ctx: Arc<Context>) -> Action {
-    core::error_policy(KIND, &*obj, err, &ctx)
-}
-
-/// Entry point for one object.
-pub async fn reconcile(
-    obj: Arc<TidbCloudCluster>,
-    ctx: Arc<Context>,
-) -> Result<Action, ReconcileError> {
-    let ns = obj
-        .namespace()
-        .ok_or(ReconcileError::MissingField("metadata.namespace"))?;
-    let api = Api::<TidbCloudCluster>::namespaced(ctx.kube.clone(), &ns);
-    let mut run = Run {
-        base: core::Base::new(&obj, &api, &ctx, &ns, (KIND, CRD_NAME, MANAGED_CONDITIONS)),
-        cluster: None,
-    };
-    let result = match core::entry(&*obj, &api).await {
-        Ok(core::Entry::Apply) => run.apply().await,
-        Ok(core::Entry::Cleanup) => run.cleanup().await,
-        Ok(core::Entry::Done(action)) => Ok(action),
-        Err(e) => Err(e),
-    };
-    core::counted(&ctx, KIND, result)
 }
 
 struct Run<'a> {
@@ -100,31 +51,12 @@ struct Run<'a> {
     cluster: Option<Cluster>,
 }
 
-impl<'a> std::ops::Deref for Run<'a> {
-    type Target = core::Base<'a, TidbCloudCluster>;
-    fn deref(&self) -> &Self::Target {
-        &self.base
-    }
-}
-
-impl std::ops::DerefMut for Run<'_> {
-    fn deref_mut(&mut self) -> &mut Self::Target {
-        &mut self.base
-    }
-}
-
 impl Run<'_> {
     // ---- apply ----------------------------------------------------------------------------------------
 
-    async fn apply(&mut self) -> Result<Action, ReconcileError> {
-        // The watch cache may lag behind our own status writes. Before anything that could lead to a create,
-        // read the status from the API server: a clusterId or create intent written by the previous reconcile
-        // must never be missed (that would create a second cluster).
-        let known = self.status.cluster_id.is_some();
-        self.refresh_status(known).await?;
-        let result = self.apply_inner().await;
-        let outcome = self.outcome_of(result)?;
-        self.finish(outcome).await
+    /// Whether the cloud id is known (else the status is re-read before anything could create).
+    fn cloud_id_known(&self) -> bool {
+        self.status.cluster_id.is_some()
     }
 
     async fn apply_inner(&mut self) -> Result<Outcome, Failure> {
@@ -183,18 +115,9 @@ impl Run<'_> {
             Decision::Differs { steps } => {
                 let obs = observed.unwrap_or_default();
                 let what: Vec<String> = steps.iter().map(|s| step_description(s, &obs)).collect();
-                Ok(Outcome::Converged {
-                    reason: "Observing",
-                    message: format!(
-                        "observe-only: the cloud differs from the spec ({})",
-                        what.join("; ")
-                    ),
-                })
+                Ok(core::observing(&what))
             }
-            Decision::Converged if observe_only => Ok(Outcome::Converged {
-                reason: "Observing",
-                message: "observe-only: the cloud matches the spec".into(),
-            }),
+            Decision::Converged if observe_only => Ok(core::observing(&[])),
             Decision::Converged => {
                 self.write_connection_secret(password.value.as_ref())
                     .await?;
@@ -364,12 +287,8 @@ impl Run<'_> {
         password: Option<SecretString>,
     ) -> Result<Outcome, Failure> {
         // Record the intent first: after a crash or a lost answer, the next reconcile looks before creating.
-        let started_at = self
-            .status
-            .create_intent
-            .as_ref()
-            .map(|i| i.started_at.clone())
-            .unwrap_or_else(now_rfc3339);
+        let previous = self.status.create_intent.as_ref();
+        let started_at = core::intent_started_at(previous.map(|i| i.started_at.as_str()));
         self.status.create_intent = Some(CreateIntent {
             display_name: display_name.to_string(),
             project_id: self.obj.spec.project_id.clone(),
@@ -524,24 +443,12 @@ impl Run<'_> {
             .as_ref()
             .and_then(|s| core::value_of(s, "password"));
         if let Some(r) = &self.obj.spec.root_password {
-            let value = match core::secret_value(
-                &self.ctx.kube,
-                self.ns,
-                &r.secret_ref.name,
-                &r.secret_ref.key,
-            )
-            .await
-            .map_err(Failure::Kube)?
+            let value = match self
+                .password_from(&r.secret_ref, "spec.rootPassword")
+                .await?
             {
                 Ok(v) => v,
-                Err(e) => {
-                    let message = format!("spec.rootPassword: {e}");
-                    return Ok(Err(Outcome::Stalled {
-                        reason: "PasswordSecretMissing",
-                        message,
-                        requeue: None,
-                    }));
-                }
+                Err(stalled) => return Ok(Err(stalled)),
             };
             let len = value.expose_secret().chars().count();
             if !(8..=64).contains(&len) {
@@ -623,19 +530,6 @@ impl Run<'_> {
     }
 
     // ---- deletion -----------------------------------------------------------------------------------------
-
-    async fn cleanup(&mut self) -> Result<Action, ReconcileError> {
-        let outcome = match self.cleanup_inner().await {
-            Ok(None) => {
-                let name = self.obj.connection_secret_name();
-                return self.finalize(name).await;
-            }
-            Ok(Some(outcome)) => Ok(outcome),
-            Err(f) => Err(f),
-        };
-        let outcome = self.outcome_of(outcome)?;
-        self.finish(outcome).await
-    }
 
     /// `Ok(None)` = done, the finalizer may go.
     async fn cleanup_inner(&mut self) -> Result<Option<Outcome>, Failure> {
