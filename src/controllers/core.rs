@@ -1120,6 +1120,25 @@ pub async fn run_controller<K, Rec, Fut, Pol>(
 
 // ---- the per-reconcile state every kind shares -----------------------------------------------------------
 
+/// What a deletion needs to know about the resource (see [`Base::deletion_preamble`]).
+pub struct Deletion<'d> {
+    pub observe_only: bool,
+    /// `spec.deletionPolicy`.
+    pub policy: Option<&'d DeletionPolicy>,
+    /// `spec.deletionProtection`.
+    pub protected: bool,
+    /// The cloud id, if known.
+    pub id: Option<&'d str>,
+    /// A create intent is recorded (a cloud resource may exist without a known id).
+    pub create_pending: bool,
+    /// Name of the connection Secret.
+    pub connection: String,
+    /// "cluster", "service": what is deleted, for messages.
+    pub noun: &'d str,
+    /// "TiDB Cloud", "ClickHouse Cloud".
+    pub cloud: &'d str,
+}
+
 /// How a reconcile starts: after the finalizer checks, either apply or clean up; otherwise done already.
 pub enum Entry {
     Apply,
@@ -1331,18 +1350,21 @@ where
 
     /// The decisions every deletion starts with, before any cloud call. `Some(None)`: done, the finalizer may
     /// go (observe-only; `Retain` — the connection Secret kept; nothing was ever created); `Some(Some(o))`:
-    /// stop with `o` (deletion protection); `None`: go on and delete the `noun` in `cloud`.
-    #[allow(clippy::too_many_arguments)]
+    /// stop with `o` (deletion protection); `None`: go on and delete the cloud resource.
     pub async fn deletion_preamble(
         &mut self,
-        observe_only: bool,
-        explicit: Option<&DeletionPolicy>,
-        protected: bool,
-        id: Option<&str>,
-        create_pending: bool,
-        connection: String,
-        (noun, cloud): (&str, &str),
+        d: Deletion<'_>,
     ) -> Result<Option<Option<Outcome>>, Failure> {
+        let Deletion {
+            observe_only,
+            policy: explicit,
+            protected,
+            id,
+            create_pending,
+            connection,
+            noun,
+            cloud,
+        } = d;
         if observe_only {
             self.event(
                 EventType::Normal,
@@ -1407,6 +1429,21 @@ pub fn observing(differences: &[String]) -> Outcome {
     }
 }
 
+/// A converged outcome: `resting` (reason, message) when the spec asks for the resource at rest (paused,
+/// stopped), else `Ready` with `ready`.
+pub fn converged(resting: Option<(&'static str, &str)>, ready: String) -> Outcome {
+    match resting {
+        Some((reason, message)) => Outcome::Converged {
+            reason,
+            message: message.to_string(),
+        },
+        None => Outcome::Converged {
+            reason: "Ready",
+            message: ready,
+        },
+    }
+}
+
 /// When a create intent was first recorded: kept across retries, else now.
 pub fn intent_started_at(previous: Option<&str>) -> String {
     previous.map_or_else(now_rfc3339, str::to_string)
@@ -1422,6 +1459,24 @@ where
         + HasStatus<Status = S>,
     S: ConditionedStatus + Serialize + Clone + Default,
 {
+    /// The `Adopted` Event for the `noun` with `id` (named `name`) this resource now manages, when it was not
+    /// managing one yet (`first`).
+    pub async fn adopted(&self, first: bool, noun: &str, id: &str, name: &str) {
+        if first {
+            let text = format!("adopted existing {noun} {id} ({name})");
+            self.event(EventType::Normal, "Adopted", "Adopt", text)
+                .await;
+        }
+    }
+
+    /// The `Deleted` Event: the cloud `noun` is gone, the deletion is done.
+    pub async fn gone(&self, noun: &str) -> Result<Option<Outcome>, Failure> {
+        let text = format!("the cloud {noun} is gone");
+        self.event(EventType::Normal, "Deleted", "Delete", text)
+            .await;
+        Ok(None)
+    }
+
     /// Work in flight: look again at the transitional poll interval.
     pub fn progressing(&self, reason: &'static str, message: String) -> Outcome {
         Outcome::Progressing {
@@ -1457,12 +1512,9 @@ where
 /// and `connection_secret_name()` on the resource.
 #[macro_export]
 macro_rules! base_reconciler {
-    (
-        kind: $kind:ty,
-        run: $run:ident { $($field:ident: $init:expr),* $(,)? },
-        default_credentials: $default:expr,
-        referenced: $referenced:expr $(,)?
-    ) => {
+    // (kind, run struct with its own fields' initial values, the `RunConfig` method naming the default
+    //  credentials Secret, a `fn(&Kind) -> Vec<String>` naming the Secrets a resource reads)
+    ($kind:ty, $run:ident { $($field:ident: $init:expr),* $(,)? }, $default:ident, $referenced:expr $(,)?) => {
         /// Runs the controller until `shutdown` resolves.
         pub async fn run(
             ctx: std::sync::Arc<$crate::controllers::Context>,
@@ -1473,7 +1525,7 @@ macro_rules! base_reconciler {
             use $crate::controllers::core;
             let refs = core::SecretRefs {
                 uses_default_credentials: |o: &$kind| o.spec.credentials.is_none(),
-                default_credentials: ($default)(&ctx.config),
+                default_credentials: ctx.config.$default(),
                 referenced: $referenced,
             };
             let policy = |obj: std::sync::Arc<$kind>,

@@ -34,16 +34,20 @@ const MANAGED_CONDITIONS: &[&str] = &[READY, AVAILABLE, RECONCILING, STALLED];
 /// Shortest password accepted from `spec.password`.
 const MIN_PASSWORD_CHARS: usize = 12;
 
-crate::base_reconciler! {
-    kind: ClickHouseService,
-    run: Run { service: None },
-    default_credentials: |c: &crate::config::RunConfig| c.default_clickhouse_credentials_ref(),
-    referenced: |o: &ClickHouseService| {
-            let s = &o.spec;
-            let password = s.password.as_ref().map(|p| p.secret_ref.name.clone());
-            let credentials = s.credentials.as_ref().map(|c| c.secret_ref.name.clone());
-            password.into_iter().chain(credentials).collect()
-        },
+crate::base_reconciler!(
+    ClickHouseService,
+    Run { service: None },
+    default_clickhouse_credentials_ref,
+    secrets_read
+);
+
+/// The Secrets a ClickHouseService reads besides the default credentials: its password and its credentials.
+fn secrets_read(o: &ClickHouseService) -> Vec<String> {
+    let spec = &o.spec;
+    let mut names = Vec::with_capacity(2);
+    names.extend(spec.password.as_ref().map(|p| p.secret_ref.name.clone()));
+    names.extend(spec.credentials.as_ref().map(|c| c.secret_ref.name.clone()));
+    names
 }
 
 /// One reconcile: the shared [`core::Base`] (object, status, context) plus the service observed.
@@ -68,11 +72,12 @@ impl Run<'_> {
     }
 
     async fn apply_inner(&mut self) -> Result<Outcome, Failure> {
-        let observe_only = self.obj.observe_only();
-        let client = match self.client().await? {
-            Ok(c) => c,
+        let credentials = self.obj.spec.credentials.as_ref();
+        let client = match self.ctx.clickhouse_client(self.ns, credentials).await? {
             Err(problem) => return Ok(problem),
+            Ok(c) => c,
         };
+        let observe_only = self.obj.observe_only();
         let password = match self.desired_password().await? {
             Ok(p) => p,
             Err(outcome) => return Ok(outcome),
@@ -113,7 +118,10 @@ impl Run<'_> {
                     format!("waiting for the service to leave state {state}"),
                 ))
             }
-            Decision::Act { steps } => self.act(&client, steps, password.value).await,
+            Decision::Act { steps } => match self.service.clone() {
+                Some(service) => self.act(&client, (service, steps), password.value).await,
+                None => Err(Failure::Internal("no observed service to act on")),
+            },
             Decision::Differs { steps } => Ok(core::observing(
                 &steps.iter().map(Step::describe).collect::<Vec<_>>(),
             )),
@@ -121,19 +129,17 @@ impl Run<'_> {
             Decision::Converged => {
                 self.write_connection_secret(password.value.as_ref())
                     .await?;
-                let stopped = self.obj.spec.stopped;
-                Ok(Outcome::Converged {
-                    reason: if stopped { "Stopped" } else { "Ready" },
-                    message: if stopped {
-                        "the service is stopped as requested".into()
-                    } else {
-                        format!(
-                            "service {} is {} and matches the spec",
-                            self.status.service_id.clone().unwrap_or_default(),
-                            self.status.state.clone().unwrap_or_default()
-                        )
-                    },
-                })
+                let status = &self.status;
+                let ready = format!(
+                    "service {} is {} and matches the spec",
+                    status.service_id.as_deref().unwrap_or_default(),
+                    status.state.as_deref().unwrap_or_default()
+                );
+                let resting = self.obj.spec.stopped;
+                Ok(core::converged(
+                    resting.then_some(("Stopped", "the service is stopped as requested")),
+                    ready,
+                ))
             }
         }
     }
@@ -142,13 +148,6 @@ impl Run<'_> {
     /// `spec.serviceId` (an adopted service keeps its password unless `spec.password` says otherwise).
     fn status_owned(&self) -> bool {
         self.obj.spec.service_id.is_none()
-    }
-
-    async fn client(&self) -> Result<Result<ClickHouseClient, Outcome>, Failure> {
-        self.ctx
-            .clickhouse_client(self.ns, self.obj.spec.credentials.as_ref())
-            .await
-            .map_err(Failure::Kube)
     }
 
     /// Reads the cloud service into `self.service` (by id, or by the recorded create intent).
@@ -210,45 +209,45 @@ impl Run<'_> {
                     requeue: None,
                 }));
             }
-            if self.status.service_id.is_none() {
-                self.event(
-                    EventType::Normal,
-                    "Adopted",
-                    "Adopt",
-                    format!("adopted existing service {id} ({})", s.name),
-                )
+            self.adopted(self.status.service_id.is_none(), "service", &id, &s.name)
                 .await;
-            }
             self.record(&s);
             self.service = Some(s);
             return Ok(None);
         }
         // No id: was a create attempted whose answer we never saw?
         if let Some(intent) = self.status.create_intent.clone()
-            && let Some(s) = self.find_created(client, &intent).await?
+            && let Some(s) = self.find_created(client, &intent.name).await?
         {
-            self.event(
-                EventType::Normal,
-                "Adopted",
-                "Create",
-                format!(
-                    "found service {} created by an earlier attempt; adopting it (and setting a new password) instead of creating another",
-                    s.id
-                ),
-            )
-            .await;
+            let note = format!(
+                "found service {} created by an earlier attempt; adopting it (and setting a new password) instead of creating another",
+                s.id
+            );
+            self.event(EventType::Normal, "Adopted", "Create", note)
+                .await;
             self.record(&s);
-            self.persist_status().await?;
             self.service = Some(s);
+            self.persist_status().await?;
         }
         Ok(None)
     }
 
-    /// The service created for this resource under `intent`: same name, tagged with our UID.
+    fn record(&mut self, s: &Service) {
+        self.status.service_id = Some(s.id.clone());
+        self.status.state = Some(s.state.clone());
+        self.status.clickhouse_version = s.clickhouse_version.clone().filter(|v| !v.is_empty());
+        self.status.name = Some(s.name.clone());
+        self.status.endpoints = translate::endpoints(s);
+        self.status.scaling = Some(translate::effective_scaling(s));
+        self.status.create_intent = None;
+    }
+
+    /// The service created for this resource under a create intent for `name`: that name, tagged with our
+    /// UID (the oldest, should there be several).
     async fn find_created(
         &self,
         client: &ClickHouseClient,
-        intent: &ServiceCreateIntent,
+        name: &str,
     ) -> Result<Option<Service>, Failure> {
         let uid = self.obj.uid().unwrap_or_default();
         let services = self
@@ -259,7 +258,7 @@ impl Run<'_> {
             .map_err(|e| Failure::cloud(e, "list services to find an earlier create"))?;
         let mut candidates: Vec<&Service> = services
             .iter()
-            .filter(|s| s.name == intent.name && translate::tagged_with_uid(s, &uid))
+            .filter(|s| s.name == name && translate::tagged_with_uid(s, &uid))
             .filter(|s| {
                 !matches!(
                     s.state.as_str(),
@@ -272,16 +271,6 @@ impl Run<'_> {
             tracing::warn!(object = %self.key, count = candidates.len(), "several services match the create intent; adopting the oldest");
         }
         Ok(candidates.first().map(|s| (*s).clone()))
-    }
-
-    fn record(&mut self, s: &Service) {
-        self.status.service_id = Some(s.id.clone());
-        self.status.state = Some(s.state.clone());
-        self.status.clickhouse_version = s.clickhouse_version.clone().filter(|v| !v.is_empty());
-        self.status.name = Some(s.name.clone());
-        self.status.endpoints = translate::endpoints(s);
-        self.status.scaling = Some(translate::effective_scaling(s));
-        self.status.create_intent = None;
     }
 
     async fn create(&mut self, client: &ClickHouseClient, name: &str) -> Result<Outcome, Failure> {
@@ -313,29 +302,23 @@ impl Run<'_> {
         self.write_connection_secret(created.password.as_ref())
             .await?;
         self.persist_status().await?;
-        self.event(
-            EventType::Normal,
-            "Created",
-            "Create",
-            format!(
-                "creating service {} ({name}) on {}/{}",
-                service.id, service.provider, service.region
-            ),
-        )
-        .await;
+        let note = format!(
+            "creating service {} ({name}) on {}/{}",
+            service.id, service.provider, service.region
+        );
+        self.event(EventType::Normal, "Created", "Create", note)
+            .await;
         self.service = Some(service);
         Ok(self.progressing("Creating", "the service is being provisioned".into()))
     }
 
+    /// Does `steps[0]` to `service` (the rest follows in later reconciles).
     async fn act(
         &mut self,
         client: &ClickHouseClient,
-        steps: Vec<Step>,
+        (service, steps): (Service, Vec<Step>),
         password: Option<SecretString>,
     ) -> Result<Outcome, Failure> {
-        let Some(service) = self.service.clone() else {
-            return Err(Failure::Internal("no observed service to act on"));
-        };
         let id = service.id.clone();
         let observer = &self.ctx.clickhouse_observer;
         // Recorded before the call: a list taken while the write is in flight must not answer for it.
@@ -417,11 +400,7 @@ impl Run<'_> {
         } else {
             format!("{description} (then {})", then.join(", "))
         };
-        Ok(Outcome::Progressing {
-            reason,
-            message,
-            requeue: self.ctx.config.poll_transitional,
-        })
+        Ok(self.progressing(reason, message))
     }
 
     // ---- passwords and the connection Secret ----------------------------------------------------------
@@ -473,9 +452,6 @@ impl Run<'_> {
         &self,
         password: Option<&SecretString>,
     ) -> Result<(), Failure> {
-        if self.obj.observe_only() {
-            return Ok(());
-        }
         let mut data = core::SecretData::default();
         data.put("username", translate::USERNAME);
         let pw = password.map(|p| p.expose_secret().to_string());
@@ -493,7 +469,10 @@ impl Run<'_> {
                 data.put("uri", &uri);
             }
         }
-        self.secret().write(data.0).await
+        match self.obj.observe_only() {
+            true => Ok(()),
+            false => self.secret().write(data.0).await,
+        }
     }
 
     // ---- deletion -------------------------------------------------------------------------------------
@@ -505,22 +484,24 @@ impl Run<'_> {
         let pending = self.status.create_intent.is_some();
         let preamble = self
             .base
-            .deletion_preamble(
-                self.obj.observe_only(),
-                spec.deletion_policy.as_ref(),
-                spec.deletion_protection,
-                id.as_deref(),
-                pending,
-                self.obj.connection_secret_name(),
-                ("service", "ClickHouse Cloud"),
-            )
+            .deletion_preamble(core::Deletion {
+                noun: "service",
+                cloud: "ClickHouse Cloud",
+                id: id.as_deref(),
+                create_pending: pending,
+                policy: spec.deletion_policy.as_ref(),
+                protected: spec.deletion_protection,
+                observe_only: self.obj.observe_only(),
+                connection: self.obj.connection_secret_name(),
+            })
             .await?;
         if let Some(done) = preamble {
             return Ok(done);
         }
-        let client = match self.client().await? {
+        let credentials = self.obj.spec.credentials.as_ref();
+        let client = match self.ctx.clickhouse_client(self.ns, credentials).await? {
+            Err(problem) => return Ok(Some(problem)),
             Ok(c) => c,
-            Err(outcome) => return Ok(Some(outcome)),
         };
         let service = match id {
             Some(id) => self
@@ -530,19 +511,12 @@ impl Run<'_> {
                 .await
                 .map_err(|e| Failure::cloud(e, "read the service before deleting it"))?,
             None => match self.status.create_intent.clone() {
-                Some(intent) => self.find_created(&client, &intent).await?,
+                Some(intent) => self.find_created(&client, &intent.name).await?,
                 None => None,
             },
         };
         let Some(service) = service else {
-            self.event(
-                EventType::Normal,
-                "Deleted",
-                "Delete",
-                "the cloud service is gone".into(),
-            )
-            .await;
-            return Ok(None);
+            return self.gone("service").await;
         };
         self.record(&service);
         let id = service.id.clone();

@@ -32,18 +32,21 @@ const SERVING_STATES: &[&str] = &[
 /// Label on connection Secrets naming the resource they belong to.
 pub use super::core::CONNECTION_LABEL;
 
-crate::base_reconciler! {
-    kind: TidbCloudCluster,
-    run: Run { cluster: None },
-    default_credentials: |c: &crate::config::RunConfig| c.default_credentials_ref(),
-    referenced: |o: &TidbCloudCluster| {
-            let s = &o.spec;
-            s.credentials
-                .iter()
-                .map(|c| c.secret_ref.name.clone())
-                .chain(s.root_password.iter().map(|p| p.secret_ref.name.clone()))
-                .collect()
-        },
+crate::base_reconciler!(
+    TidbCloudCluster,
+    Run { cluster: None },
+    default_credentials_ref,
+    secrets_of
+);
+
+/// The Secrets a TidbCloudCluster reads besides its default credentials.
+fn secrets_of(o: &TidbCloudCluster) -> Vec<String> {
+    let s = &o.spec;
+    s.credentials
+        .iter()
+        .map(|c| c.secret_ref.name.clone())
+        .chain(s.root_password.iter().map(|p| p.secret_ref.name.clone()))
+        .collect()
 }
 
 struct Run<'a> {
@@ -122,17 +125,10 @@ impl Run<'_> {
                 self.write_connection_secret(password.value.as_ref())
                     .await?;
                 let paused = self.obj.spec.paused;
-                Ok(Outcome::Converged {
-                    reason: if paused { "Paused" } else { "Ready" },
-                    message: if paused {
-                        "the cluster is paused as requested".into()
-                    } else {
-                        format!(
-                            "cluster {} is ACTIVE and matches the spec",
-                            self.status.cluster_id.clone().unwrap_or_default()
-                        )
-                    },
-                })
+                let resting = paused.then_some(("Paused", "the cluster is paused as requested"));
+                let id = self.status.cluster_id.clone().unwrap_or_default();
+                let ready = format!("cluster {id} is ACTIVE and matches the spec");
+                Ok(core::converged(resting, ready))
             }
         }
     }
@@ -171,15 +167,8 @@ impl Run<'_> {
                             requeue: None,
                         }));
                     }
-                    if self.status.cluster_id.is_none() {
-                        self.event(
-                            EventType::Normal,
-                            "Adopted",
-                            "Adopt",
-                            format!("adopted existing cluster {id} ({})", c.display_name),
-                        )
-                        .await;
-                    }
+                    let first = self.status.cluster_id.is_none();
+                    self.adopted(first, "cluster", &id, &c.display_name).await;
                     self.record_cluster(&c);
                     self.cluster = Some(c);
                     return Ok(None);
@@ -539,19 +528,17 @@ impl Run<'_> {
             .clone()
             .or(self.obj.spec.cluster_id.clone());
         let spec = &self.obj.spec;
-        if let Some(done) = self
-            .base
-            .deletion_preamble(
-                self.obj.observe_only(),
-                spec.deletion_policy.as_ref(),
-                spec.deletion_protection,
-                id.as_deref(),
-                self.status.create_intent.is_some(),
-                self.obj.connection_secret_name(),
-                ("cluster", "TiDB Cloud"),
-            )
-            .await?
-        {
+        let deletion = core::Deletion {
+            observe_only: self.obj.observe_only(),
+            policy: spec.deletion_policy.as_ref(),
+            protected: spec.deletion_protection,
+            id: id.as_deref(),
+            create_pending: self.status.create_intent.is_some(),
+            connection: self.obj.connection_secret_name(),
+            noun: "cluster",
+            cloud: "TiDB Cloud",
+        };
+        if let Some(done) = self.base.deletion_preamble(deletion).await? {
             return Ok(done);
         }
         let client = match self.client().await? {
@@ -572,14 +559,7 @@ impl Run<'_> {
             if let Some(id) = &self.status.cluster_id {
                 self.ctx.tidb_observer.forget(id);
             }
-            self.event(
-                EventType::Normal,
-                "Deleted",
-                "Delete",
-                "the cloud cluster is gone".into(),
-            )
-            .await;
-            return Ok(None);
+            return self.gone("cluster").await;
         };
         self.record_cluster(&cluster);
         if cluster.state.as_str() != "DELETING" {
