@@ -12,7 +12,7 @@ use kube::runtime::wait::{await_condition, conditions};
 use clouddb_operator::api::clickhouseservice::ClickHouseService;
 use clouddb_operator::api::tidbcloudimport::TidbCloudImport;
 use clouddb_operator::api::tidbcloudintegration::TidbCloudIntegration;
-use clouddb_operator::cloud::http::{HttpConfig, read_ca_file};
+use clouddb_operator::cloud::http::{HttpConfig, build_http_client, read_ca_file};
 use clouddb_operator::cloud::{BudgetConfig, BudgetRegistry};
 use clouddb_operator::config::RunConfig;
 use clouddb_operator::controllers::Context;
@@ -185,7 +185,11 @@ async fn run(cfg: RunConfig) -> Result<(), MainError> {
         kube: kube.clone(),
         metrics: metrics.clone(),
         recorder: Recorder::new(kube.clone(), reporter),
-        tidb_clients: ClientPool::new(client_config, budgets)?,
+        tidb_clients: ClientPool::new(
+            client_config.clone(),
+            client_config.build_http_client()?,
+            budgets,
+        ),
         tidb_catalog: Catalog::new(cfg.catalog_ttl),
         tidb_observer: Observer::new(ObserverConfig {
             mode: cfg.observation,
@@ -193,7 +197,11 @@ async fn run(cfg: RunConfig) -> Result<(), MainError> {
             steady: cfg.poll_steady,
             first_snapshot_wait: cfg.request_timeout.saturating_mul(2),
         }),
-        clickhouse_clients: clickhouse::ClientPool::new(clickhouse_config, clickhouse_budgets)?,
+        clickhouse_clients: clickhouse::ClientPool::new(
+            clickhouse_config.clone(),
+            build_http_client(&clickhouse_config.http)?,
+            clickhouse_budgets,
+        ),
         clickhouse_observer: clickhouse::observe::Observer::new(cfg.poll_transitional / 2),
         backoff: PerObjectBackoff::new(Duration::from_secs(1), cfg.max_backoff),
         config: cfg.clone(),

@@ -129,6 +129,12 @@ pub struct ClickHouseServiceSpec {
     #[x_kube(validation = Rule::new("self == oldSelf").message("spec.region is immutable"))]
     pub region: String,
 
+    /// ID (a UUID) of an existing ClickHouse Cloud service to adopt instead of creating one. Can be set on
+    /// creation or added later; immutable once set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = SERVICE_ID_PATTERN))]
+    pub service_id: Option<String>,
+
     /// Smallest memory per replica in GiB when autoscaling: 8–356, a multiple of 4. Absent: the cloud's
     /// default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -192,6 +198,17 @@ pub struct ClickHouseServiceSpec {
     #[serde(default)]
     pub stopped: bool,
 
+    /// What happens to the cloud service when this resource is deleted: `Delete` stops and deletes it,
+    /// `Retain` keeps it. Unset: deleting this resource directly deletes the service, but a cascade
+    /// (namespace deletion, CRD deletion, operator uninstall) retains it. An explicit value always wins.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deletion_policy: Option<DeletionPolicy>,
+
+    /// Refuse deletion of this resource (at admission, by the clouddb-deletion-protection
+    /// ValidatingAdmissionPolicy) and never delete the cloud service while true. Default: false.
+    #[serde(default)]
+    pub deletion_protection: bool,
+
     /// Secret key holding the password of the `default` user. Absent: the password ClickHouse Cloud generates
     /// at create is kept (in the connection Secret). When the referenced value changes, the operator sets the
     /// service's password to it.
@@ -207,23 +224,6 @@ pub struct ClickHouseServiceSpec {
     /// protocol). Absent: a Secret named `<metadata.name>-connection`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connection_secret: Option<ConnectionSecretSpec>,
-
-    /// What happens to the cloud service when this resource is deleted: `Delete` stops and deletes it,
-    /// `Retain` keeps it. Unset: deleting this resource directly deletes the service, but a cascade
-    /// (namespace deletion, CRD deletion, operator uninstall) retains it. An explicit value always wins.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub deletion_policy: Option<DeletionPolicy>,
-
-    /// Refuse deletion of this resource (at admission, by the clouddb-deletion-protection
-    /// ValidatingAdmissionPolicy) and never delete the cloud service while true. Default: false.
-    #[serde(default)]
-    pub deletion_protection: bool,
-
-    /// ID (a UUID) of an existing ClickHouse Cloud service to adopt instead of creating one. Can be set on
-    /// creation or added later; immutable once set.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = SERVICE_ID_PATTERN))]
-    pub service_id: Option<String>,
 }
 
 /// An entry of the IP access list.
@@ -251,10 +251,6 @@ pub struct PasswordSpec {
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct ClickHouseServiceStatus {
-    /// metadata.generation of the spec the operator last processed completely.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub observed_generation: Option<i64>,
-
     /// Conditions `Ready`, `Available`, `Reconciling` and `Stalled` (kstatus conventions), one per type.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[x_kube(merge_strategy = ListMerge::Map(vec!["type".into()]))]
@@ -284,6 +280,10 @@ pub struct ClickHouseServiceStatus {
     /// The scaling in effect, as the cloud reports it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scaling: Option<EffectiveScaling>,
+
+    /// metadata.generation of the spec the operator last processed completely.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
 
     /// Create call in flight: recorded before the operator asks ClickHouse Cloud to create the service, so
     /// that after a crash or a lost answer it finds the service (by name and the `clouddb.dev-uid` tag)

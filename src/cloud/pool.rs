@@ -10,26 +10,31 @@ use sha2::{Digest, Sha256};
 
 use super::{BudgetRegistry, CloudError};
 
+/// A credential a pooled client is bound to.
+pub trait PoolKey {
+    /// The public identifier (pool key, budget key, metrics label).
+    fn id(&self) -> &str;
+    /// A hash of everything else (the secret part above all): a change of it rebuilds the client.
+    fn fingerprint(&self) -> [u8; 32];
+}
+
 /// A provider client that can live in a [`ClientPool`].
 pub trait PooledClient: Clone {
     /// Where and how to reach the API.
     type Config;
     /// The credential a client is bound to.
-    type Key;
+    type Key: PoolKey;
 
-    /// The public identifier of `key` (pool key, budget key, metrics label).
-    fn key_id(key: &Self::Key) -> &str;
-    /// A hash of everything else in `key` (its secret part above all): a change of it rebuilds the client.
-    fn fingerprint(key: &Self::Key) -> [u8; 32];
-    /// The HTTP client shared by every client of the pool.
-    fn build_http(config: &Self::Config) -> Result<reqwest::Client, CloudError>;
-    /// A client for `key` on the shared HTTP client, its budget taken from `budgets`.
-    fn build(
-        http: reqwest::Client,
-        config: &Self::Config,
-        key: Self::Key,
-        budgets: &BudgetRegistry,
-    ) -> Result<Self, CloudError>;
+    /// A client for `parts.key` on the shared HTTP client, its budget taken from `parts.budgets`.
+    fn build(parts: Parts<'_, Self>) -> Result<Self, CloudError>;
+}
+
+/// What a pooled client is built from.
+pub struct Parts<'p, C: PooledClient> {
+    pub http: reqwest::Client,
+    pub config: &'p C::Config,
+    pub key: C::Key,
+    pub budgets: &'p BudgetRegistry,
 }
 
 /// SHA-256 over `secret` and `others` (each followed by a NUL), for [`PooledClient::fingerprint`].
@@ -52,27 +57,32 @@ pub struct ClientPool<C: PooledClient> {
 }
 
 impl<C: PooledClient> ClientPool<C> {
-    pub fn new(config: C::Config, budgets: BudgetRegistry) -> Result<Self, CloudError> {
-        let http = C::build_http(&config)?;
-        Ok(ClientPool {
+    /// A pool whose clients share `http` (built from the provider's transport settings).
+    pub fn new(config: C::Config, http: reqwest::Client, budgets: BudgetRegistry) -> Self {
+        ClientPool {
             config,
             http,
             budgets,
             clients: Mutex::new(HashMap::new()),
-        })
+        }
     }
 
     /// The client for `key` (the same one for every object using the same key pair).
     pub fn client_for(&self, key: C::Key) -> Result<C, CloudError> {
-        let fingerprint = C::fingerprint(&key);
-        let id = C::key_id(&key).to_string();
+        let fingerprint = key.fingerprint();
+        let id = key.id().to_string();
         let mut clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
         if let Some((fp, c)) = clients.get(&id)
             && *fp == fingerprint
         {
             return Ok(c.clone());
         }
-        let client = C::build(self.http.clone(), &self.config, key, &self.budgets)?;
+        let client = C::build(Parts {
+            http: self.http.clone(),
+            config: &self.config,
+            key,
+            budgets: &self.budgets,
+        })?;
         clients.insert(id, (fingerprint, client.clone()));
         Ok(client)
     }

@@ -5,6 +5,7 @@ pub mod backoff;
 pub mod clickhouseservice;
 pub mod clusterref;
 pub mod core;
+pub mod decision;
 pub mod tidbcloudcluster;
 pub mod tidbcloudimport;
 pub mod tidbcloudintegration;

@@ -17,6 +17,10 @@ use std::collections::BTreeMap;
 
 use crate::api::clickhouseservice::{ClickHouseServiceSpec, IpAccessEntry, UID_TAG};
 
+/// The next thing to do (the shared vocabulary, with this kind's steps).
+pub type Decision = crate::controllers::decision::Decision<Step>;
+pub use crate::controllers::decision::Flags;
+
 pub const RUNNING: &str = "running";
 pub const IDLE: &str = "idle";
 pub const STOPPED: &str = "stopped";
@@ -166,29 +170,6 @@ impl Step {
     }
 }
 
-/// The next thing to do.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Decision {
-    /// No cloud service yet: create it.
-    Create,
-    /// The service is changing: look again later.
-    Wait { state: String },
-    /// Do `steps[0]` now (the rest is what follows, for progress messages).
-    Act { steps: Vec<Step> },
-    /// Observe-only: the cloud differs from the spec in these ways.
-    Differs { steps: Vec<Step> },
-    /// Nothing to do.
-    Converged,
-}
-
-/// Inputs besides spec and observation.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Flags {
-    /// The service's password must be set to the desired one.
-    pub password_differs: bool,
-    pub observe_only: bool,
-}
-
 /// The next action for `spec` (whose name in effect is `name`) given `observed` (`None`: no service).
 pub fn decide(
     spec: &ClickHouseServiceSpec,
@@ -197,13 +178,7 @@ pub fn decide(
     flags: Flags,
 ) -> Decision {
     let Some(obs) = observed else {
-        return if flags.observe_only {
-            Decision::Wait {
-                state: "NotFound".into(),
-            }
-        } else {
-            Decision::Create
-        };
+        return Decision::absent(flags);
     };
     let started = is_started(&obs.state);
     if !started && obs.state != STOPPED {
@@ -238,11 +213,7 @@ pub fn decide(
     } else if !spec.stopped {
         steps.push(Step::Start);
     }
-    match (steps.is_empty(), flags.observe_only) {
-        (true, _) => Decision::Converged,
-        (false, true) => Decision::Differs { steps },
-        (false, false) => Decision::Act { steps },
-    }
+    Decision::from_steps(steps, flags)
 }
 
 /// The service-settings diff: name, IP access list (add/remove; a changed description is a remove and an
@@ -345,18 +316,14 @@ mod tests {
 
     #[test]
     fn no_service_creates_except_when_observing() {
-        assert_eq!(
-            decide(&spec(), "svc", None, Flags::default()),
-            Decision::Create
-        );
-        let f = Flags {
+        let observing = Flags {
             observe_only: true,
             ..Flags::default()
         };
-        assert!(matches!(
-            decide(&spec(), "svc", None, f),
-            Decision::Wait { .. }
-        ));
+        for (flags, creates) in [(Flags::default(), true), (observing, false)] {
+            let d = decide(&spec(), "svc", None, flags);
+            assert_eq!(d == Decision::Create, creates, "{d:?}");
+        }
     }
 
     #[test]

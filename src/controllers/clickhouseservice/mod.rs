@@ -41,15 +41,6 @@ crate::base_reconciler!(
     secrets_read
 );
 
-/// The Secrets a ClickHouseService reads besides the default credentials: its password and its credentials.
-fn secrets_read(o: &ClickHouseService) -> Vec<String> {
-    let spec = &o.spec;
-    let mut names = Vec::with_capacity(2);
-    names.extend(spec.password.as_ref().map(|p| p.secret_ref.name.clone()));
-    names.extend(spec.credentials.as_ref().map(|c| c.secret_ref.name.clone()));
-    names
-}
-
 /// One reconcile: the shared [`core::Base`] (object, status, context) plus the service observed.
 struct Run<'a> {
     base: core::Base<'a, ClickHouseService>,
@@ -597,6 +588,15 @@ impl Run<'_> {
             format!("service state is {state}"),
         ))
     }
+}
+
+/// The Secrets a ClickHouseService reads besides the default credentials: its password and its credentials.
+fn secrets_read(o: &ClickHouseService) -> Vec<String> {
+    let spec = &o.spec;
+    let mut names = Vec::with_capacity(2);
+    names.extend(spec.password.as_ref().map(|p| p.secret_ref.name.clone()));
+    names.extend(spec.credentials.as_ref().map(|c| c.secret_ref.name.clone()));
+    names
 }
 
 fn wait_reason(state: &str) -> &'static str {

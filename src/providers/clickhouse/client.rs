@@ -34,7 +34,7 @@ use super::models::*;
 use crate::cloud::http::{
     self, Call, HttpConfig, Transport, check_id, header_seconds, server_message,
 };
-use crate::cloud::pool::PooledClient;
+use crate::cloud::pool::{Parts, PoolKey, PooledClient};
 use crate::cloud::{Budget, BudgetRegistry, CloudError, Priority};
 
 pub const DEFAULT_BASE_URL: &str = "https://api.clickhouse.cloud/v1";
@@ -106,41 +106,11 @@ impl ClickHouseClient {
         budgets: &BudgetRegistry,
     ) -> Result<ClickHouseClient, CloudError> {
         let http = http::build_http_client(&config.http)?;
-        Self::with_http_client(http, config, key, budgets)
-    }
-
-    pub fn with_http_client(
-        http: reqwest::Client,
-        config: &ClientConfig,
-        key: ClickHouseKey,
-        budgets: &BudgetRegistry,
-    ) -> Result<ClickHouseClient, CloudError> {
-        let base = http::parse_base("ClickHouse API URL", &config.base_url)?;
-        if key.key_id.is_empty() || key.key_secret.expose_secret().is_empty() {
-            return Err(CloudError::config(
-                "the API key is incomplete: both the key id and the key secret are required",
-            ));
-        }
-        if key.key_id.contains(':') {
-            return Err(CloudError::config(
-                "the key id contains ':', which HTTP Basic authentication cannot carry",
-            ));
-        }
-        check_id("organization id", &key.organization_id)
-            .map_err(|e| CloudError::config(e.to_string()))?;
-        Ok(ClickHouseClient {
-            inner: Arc::new(Inner {
-                transport: Transport::new(
-                    PROVIDER,
-                    http,
-                    budgets,
-                    &key.key_id,
-                    config.http.timeout,
-                ),
-                base,
-                key,
-            }),
-            observe_priority: Priority::Transitional,
+        <Self as PooledClient>::build(Parts {
+            http,
+            config,
+            key,
+            budgets,
         })
     }
 
@@ -363,29 +333,57 @@ fn names_invalid_id(message: &str) -> bool {
     m.contains("invalid") && m.contains(" id")
 }
 
+impl PoolKey for ClickHouseKey {
+    fn id(&self) -> &str {
+        &self.key_id
+    }
+
+    /// The secret and the organization: another organization for the same key id is another client.
+    fn fingerprint(&self) -> [u8; 32] {
+        crate::cloud::pool::fingerprint(&self.key_secret, &[&self.organization_id])
+    }
+}
+
+/// Pooled: one client per key and organization, on one shared HTTP client.
 impl PooledClient for ClickHouseClient {
-    type Config = ClientConfig;
     type Key = ClickHouseKey;
+    type Config = ClientConfig;
 
-    fn key_id(key: &ClickHouseKey) -> &str {
-        &key.key_id
-    }
-
-    fn fingerprint(key: &ClickHouseKey) -> [u8; 32] {
-        crate::cloud::pool::fingerprint(&key.key_secret, &[&key.organization_id])
-    }
-
-    fn build_http(config: &ClientConfig) -> Result<reqwest::Client, CloudError> {
-        http::build_http_client(&config.http)
-    }
-
-    fn build(
-        http: reqwest::Client,
-        config: &ClientConfig,
-        key: ClickHouseKey,
-        budgets: &BudgetRegistry,
-    ) -> Result<Self, CloudError> {
-        ClickHouseClient::with_http_client(http, config, key, budgets)
+    /// Checks the base URL and the key (a key id with ':' cannot travel in Basic authentication).
+    fn build(parts: Parts<'_, Self>) -> Result<ClickHouseClient, CloudError> {
+        let Parts {
+            http,
+            config,
+            key,
+            budgets,
+        } = parts;
+        let base = http::parse_base("ClickHouse API URL", &config.base_url)?;
+        if key.key_id.is_empty() || key.key_secret.expose_secret().is_empty() {
+            return Err(CloudError::config(
+                "the API key is incomplete: both the key id and the key secret are required",
+            ));
+        }
+        if key.key_id.contains(':') {
+            return Err(CloudError::config(
+                "the key id contains ':', which HTTP Basic authentication cannot carry",
+            ));
+        }
+        check_id("organization id", &key.organization_id)
+            .map_err(|e| CloudError::config(e.to_string()))?;
+        Ok(ClickHouseClient {
+            inner: Arc::new(Inner {
+                transport: Transport::new(
+                    PROVIDER,
+                    http,
+                    budgets,
+                    &key.key_id,
+                    config.http.timeout,
+                ),
+                base,
+                key,
+            }),
+            observe_priority: Priority::Transitional,
+        })
     }
 }
 

@@ -2,33 +2,26 @@
 //! API key, so the digest nonce, the connection pool and the key's budget are shared).
 
 use super::client::{ApiKey, ClientConfig, TidbCloudClient};
-use crate::cloud::pool::PooledClient;
-use crate::cloud::{BudgetRegistry, CloudError};
+use crate::cloud::CloudError;
+use crate::cloud::pool::{Parts, PoolKey, PooledClient};
 
 pub type ClientPool = crate::cloud::pool::ClientPool<TidbCloudClient>;
+
+impl PoolKey for ApiKey {
+    fn id(&self) -> &str {
+        &self.public_key
+    }
+
+    fn fingerprint(&self) -> [u8; 32] {
+        crate::cloud::pool::fingerprint(&self.private_key, &[])
+    }
+}
 
 impl PooledClient for TidbCloudClient {
     type Config = ClientConfig;
     type Key = ApiKey;
 
-    fn key_id(key: &ApiKey) -> &str {
-        &key.public_key
-    }
-
-    fn fingerprint(key: &ApiKey) -> [u8; 32] {
-        crate::cloud::pool::fingerprint(&key.private_key, &[])
-    }
-
-    fn build_http(config: &ClientConfig) -> Result<reqwest::Client, CloudError> {
-        config.build_http_client()
-    }
-
-    fn build(
-        http: reqwest::Client,
-        config: &ClientConfig,
-        key: ApiKey,
-        budgets: &BudgetRegistry,
-    ) -> Result<Self, CloudError> {
-        TidbCloudClient::with_http_client(http, config, key, budgets)
+    fn build(p: Parts<'_, Self>) -> Result<Self, CloudError> {
+        TidbCloudClient::with_http_client(p.http, p.config, p.key, p.budgets)
     }
 }
