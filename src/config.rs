@@ -16,6 +16,33 @@ pub struct RunConfig {
     )]
     pub default_credentials: String,
 
+    /// Default ClickHouse Cloud credentials Secret, `namespace/name` (keys `keyId`, `keySecret`,
+    /// `organizationId`), used by ClickHouseServices without `spec.credentials`. A bare `name` means the
+    /// operator's own namespace.
+    #[arg(
+        long,
+        env = "CLOUDDB_DEFAULT_CLICKHOUSE_CREDENTIALS",
+        default_value = "clickhouse-credentials"
+    )]
+    pub default_clickhouse_credentials: String,
+
+    /// ClickHouse Cloud API base URL (including `/v1`).
+    #[arg(
+        long,
+        env = "CLOUDDB_CLICKHOUSE_API_URL",
+        default_value = "https://api.clickhouse.cloud/v1"
+    )]
+    pub clickhouse_api_url: String,
+
+    /// ClickHouse Cloud's request quota per API key and 10 seconds (10 unless support raised it). One budget
+    /// per key is shared by every ClickHouseService.
+    #[arg(
+        long,
+        env = "CLOUDDB_CLICKHOUSE_RATE_LIMIT_PER_10S",
+        default_value_t = 10
+    )]
+    pub clickhouse_rate_limit_per_10s: u32,
+
     /// The namespace the operator runs in (for the default credentials Secret).
     #[arg(
         long,
@@ -117,13 +144,15 @@ pub struct RunConfig {
 impl RunConfig {
     /// `(namespace, name)` of the default credentials Secret.
     pub fn default_credentials_ref(&self) -> (String, String) {
-        match self.default_credentials.split_once('/') {
-            Some((ns, name)) => (ns.to_string(), name.to_string()),
-            None => (
-                self.operator_namespace.clone(),
-                self.default_credentials.clone(),
-            ),
-        }
+        split_ref(&self.default_credentials, &self.operator_namespace)
+    }
+
+    /// `(namespace, name)` of the default ClickHouse credentials Secret.
+    pub fn default_clickhouse_credentials_ref(&self) -> (String, String) {
+        split_ref(
+            &self.default_clickhouse_credentials,
+            &self.operator_namespace,
+        )
     }
 
     /// Watched namespaces with empty entries removed; empty = all.
@@ -133,5 +162,13 @@ impl RunConfig {
             .filter(|n| !n.trim().is_empty())
             .map(|n| n.trim().to_string())
             .collect()
+    }
+}
+
+/// `namespace/name`, or a bare `name` in `default_ns`.
+fn split_ref(value: &str, default_ns: &str) -> (String, String) {
+    match value.split_once('/') {
+        Some((ns, name)) => (ns.to_string(), name.to_string()),
+        None => (default_ns.to_string(), value.to_string()),
     }
 }

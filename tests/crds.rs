@@ -93,6 +93,7 @@ fn crds_dir_is_up_to_date() {
             .map(|c| c.spec.names.kind.as_str())
             .collect::<Vec<_>>(),
         [
+            "ClickHouseService",
             "TidbCloudCluster",
             "TidbCloudImport",
             "TidbCloudIntegration"
@@ -768,6 +769,9 @@ async fn installed_schema_describes_every_field() {
             .expect("spec properties");
         let (short_name, min_fields, columns): (&str, usize, &[&str]) =
             match installed.spec.names.kind.as_str() {
+                "ClickHouseService" => {
+                    ("chs", 18, &["Ready", "State", "Provider", "Region", "Age"])
+                }
                 "TidbCloudCluster" => ("tcc", 14, &["Ready", "State", "Region", "Version", "Age"]),
                 "TidbCloudImport" => (
                     "tcimport",
@@ -803,9 +807,14 @@ async fn installed_schema_describes_every_field() {
             installed.spec.names.short_names.as_deref(),
             Some(&[short_name.to_string()][..])
         );
+        let provider_category = if installed.spec.names.kind == "ClickHouseService" {
+            "clickhouse"
+        } else {
+            "tidbcloud"
+        };
         assert_eq!(
             installed.spec.names.categories.as_deref(),
-            Some(&["clouddb".to_string(), "tidbcloud".to_string()][..])
+            Some(&["clouddb".to_string(), provider_category.to_string()][..])
         );
         let installed_columns: Vec<&str> = version
             .additional_printer_columns
@@ -1241,4 +1250,120 @@ async fn integration_spec_is_validated() {
     )
     .await
     .expect("type change");
+}
+
+// ---- ClickHouseService ----------------------------------------------------------------------------------
+
+use clouddb_operator::api::ClickHouseService;
+
+#[test]
+fn clickhouse_example_is_valid() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/clickhouseservice.yaml");
+    let text = std::fs::read_to_string(path).expect("examples/clickhouseservice.yaml exists");
+    let chs: ClickHouseService = serde_yaml::from_str(&text).expect("the example parses");
+    assert_eq!(chs.spec.region, "us-east-1");
+    assert_eq!(chs.connection_secret_name(), "analytics-connection");
+    assert_eq!(chs.effective_name(), "analytics");
+}
+
+#[tokio::test]
+async fn clickhouse_spec_is_validated_and_provider_region_are_immutable() {
+    let Some(env) = setup_with("crds-chs", options).await else {
+        return;
+    };
+    let api: Api<ClickHouseService> = Api::namespaced(env.admin.clone(), env.ns.name());
+    let resource = ApiResource::erase::<ClickHouseService>(&());
+    let dynamic: Api<DynamicObject> =
+        Api::namespaced_with(env.admin.clone(), env.ns.name(), &resource);
+    let create = async |name: &str, extra: Value| {
+        let mut spec = json!({"provider": "aws", "region": "us-east-1"});
+        if let (Some(s), Some(e)) = (spec.as_object_mut(), extra.as_object()) {
+            s.extend(e.clone());
+        }
+        let obj = DynamicObject::new(name, &resource).data(json!({ "spec": spec }));
+        dynamic.create(&PostParams::default(), &obj).await
+    };
+    assert_invalid(
+        create("mem6", json!({"minReplicaMemoryGb": 4})).await,
+        "spec.minReplicaMemoryGb",
+    );
+    assert_invalid(
+        create("mem10", json!({"maxReplicaMemoryGb": 10})).await,
+        "spec.maxReplicaMemoryGb must be a multiple of 4",
+    );
+    assert_invalid(
+        create("mem400", json!({"maxReplicaMemoryGb": 400})).await,
+        "spec.maxReplicaMemoryGb",
+    );
+    assert_invalid(
+        create(
+            "minmax",
+            json!({"minReplicaMemoryGb": 32, "maxReplicaMemoryGb": 16}),
+        )
+        .await,
+        "must not exceed",
+    );
+    assert_invalid(
+        create("idle", json!({"idleTimeoutMinutes": 4})).await,
+        "spec.idleTimeoutMinutes",
+    );
+    assert_invalid(
+        create(
+            "idleoff",
+            json!({"idleScaling": false, "idleTimeoutMinutes": 10}),
+        )
+        .await,
+        "needs idle scaling",
+    );
+    assert_invalid(
+        create("provider", json!({"provider": "ibm"})).await,
+        "spec.provider",
+    );
+    assert_invalid(
+        create("uidtag", json!({"tags": {"clouddb.dev-uid": "x"}})).await,
+        "reserved",
+    );
+    assert_invalid(
+        create("sid", json!({"serviceId": "not-a-uuid"})).await,
+        "spec.serviceId",
+    );
+    assert_invalid(create(&"n".repeat(51), json!({})).await, "set spec.name");
+    create(
+        "ok",
+        json!({"minReplicaMemoryGb": 16, "maxReplicaMemoryGb": 32, "idleTimeoutMinutes": 5,
+               "ipAccessList": [{"source": "10.0.0.0/8"}], "tags": {"team": "data"}}),
+    )
+    .await
+    .expect("a valid spec is accepted");
+    for (patch, needle) in [
+        (json!({"region": "us-east-2"}), "spec.region is immutable"),
+        (json!({"provider": "gcp"}), "spec.provider is immutable"),
+    ] {
+        assert_invalid(
+            api.patch(
+                "ok",
+                &PatchParams::default(),
+                &Patch::Merge(&json!({ "spec": patch })),
+            )
+            .await,
+            needle,
+        );
+    }
+    let sid = "6b2d2c4e-7b0a-4a55-9a57-6f4a3e1f2b9c";
+    api.patch(
+        "ok",
+        &PatchParams::default(),
+        &Patch::Merge(&json!({"spec": {"serviceId": sid, "stopped": true}})),
+    )
+    .await
+    .expect("serviceId may be added once, stopped changes freely");
+    assert_invalid(
+        api.patch(
+            "ok",
+            &PatchParams::default(),
+            &Patch::Merge(&json!({"spec": {"serviceId": null}})),
+        )
+        .await,
+        "spec.serviceId is immutable once set",
+    );
 }

@@ -141,6 +141,18 @@ fn workload_permissions() -> BTreeSet<Permission> {
         ),
         (
             "clouddb.dev",
+            "clickhouseservices",
+            &["get", "list", "watch", "patch"],
+            &[],
+        ),
+        (
+            "clouddb.dev",
+            "clickhouseservices/status",
+            &["get", "patch"],
+            &[],
+        ),
+        (
+            "clouddb.dev",
             "tidbcloudclusters/status",
             &["get", "patch"],
             &[],
@@ -173,6 +185,7 @@ fn crd_permissions() -> BTreeSet<Permission> {
         "customresourcedefinitions",
         &["get", "list", "watch"],
         &[
+            "clickhouseservices.clouddb.dev",
             "tidbcloudclusters.clouddb.dev",
             "tidbcloudimports.clouddb.dev",
             "tidbcloudintegrations.clouddb.dev",
@@ -383,7 +396,7 @@ fn template_with_watched_namespaces_grants_nothing_elsewhere() {
             "",
             "secrets",
             &["get", "list", "watch"],
-            &["tidbcloud-credentials"],
+            &["tidbcloud-credentials", "clickhouse-credentials"],
         ),
         ("", "secrets", &["create", "patch"], &[]),
     ]));

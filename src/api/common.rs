@@ -23,6 +23,15 @@ pub const PUBLIC_KEY: &str = "publicKey";
 /// Key in a credentials Secret holding the API private key.
 pub const PRIVATE_KEY: &str = "privateKey";
 
+/// Key in a ClickHouse Cloud credentials Secret holding the API key id.
+pub const KEY_ID: &str = "keyId";
+
+/// Key in a ClickHouse Cloud credentials Secret holding the API key secret.
+pub const KEY_SECRET: &str = "keySecret";
+
+/// Key in a ClickHouse Cloud credentials Secret holding the organization id.
+pub const ORGANIZATION_ID: &str = "organizationId";
+
 /// A key of a Secret in the namespace of the referring resource.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -57,8 +66,38 @@ pub enum DeletionPolicy {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CredentialsSpec {
-    /// Secret, in the namespace of this resource, with the API key in the keys `publicKey` and `privateKey`.
+    /// Secret, in the namespace of this resource, with the API key: for TiDB Cloud in the keys `publicKey` and
+    /// `privateKey`; for ClickHouse Cloud in the keys `keyId`, `keySecret` and `organizationId`.
     pub secret_ref: SecretNameRef,
+}
+
+/// The Secret the operator writes connection details to.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectionSecretSpec {
+    /// Name of the Secret, in the namespace of this resource. Default: `<metadata.name>-connection`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 253))]
+    pub name: Option<String>,
+}
+
+/// Suffix of the default connection Secret name (`<metadata.name>-connection`).
+pub const CONNECTION_SECRET_SUFFIX: &str = "-connection";
+
+/// Name of a resource's connection Secret: `spec.connectionSecret.name`, else `<metadata.name>-connection`.
+pub fn connection_secret_name<K: kube::ResourceExt>(
+    obj: &K,
+    spec: Option<&ConnectionSecretSpec>,
+) -> String {
+    spec.and_then(|c| c.name.clone())
+        .unwrap_or_else(|| format!("{}{CONNECTION_SECRET_SUFFIX}", obj.name_any()))
+}
+
+/// Whether annotation `clouddb.dev/reconcile: observe` selects observe-only mode (never write to the cloud).
+pub fn observe_only<K: kube::ResourceExt>(obj: &K) -> bool {
+    obj.annotations()
+        .get(RECONCILE_ANNOTATION)
+        .is_some_and(|v| v == OBSERVE)
 }
 
 /// A TidbCloudCluster in the namespace of the referring resource.

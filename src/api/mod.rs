@@ -3,6 +3,7 @@
 //! [`crds`] is the single source of the CustomResourceDefinitions: `crds/*.yaml` and `clouddb-operator crd`
 //! are generated from it (a test fails when `crds/` is stale).
 
+pub mod clickhouseservice;
 pub mod common;
 pub mod tidbcloudcluster;
 pub mod tidbcloudimport;
@@ -12,6 +13,7 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use kube::CustomResourceExt;
 use serde_json::Value;
 
+pub use clickhouseservice::{ClickHouseService, ClickHouseServiceSpec, ClickHouseServiceStatus};
 pub use common::{
     ClusterRef, CredentialsSpec, DeletionPolicy, FINALIZER, GROUP, OBSERVE, PRIVATE_KEY,
     PUBLIC_KEY, RECONCILE_ANNOTATION, SecretKeyRef, SecretNameRef,
@@ -35,6 +37,7 @@ pub const DELETION_PROTECTION_POLICY: &str = "clouddb-deletion-protection";
 /// Every CustomResourceDefinition of the operator, in a stable order (by name).
 pub fn crds() -> Vec<CustomResourceDefinition> {
     let mut crds = vec![
+        finish(ClickHouseService::crd()),
         finish(TidbCloudCluster::crd()),
         finish(TidbCloudImport::crd()),
         finish(TidbCloudIntegration::crd()),

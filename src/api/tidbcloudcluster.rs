@@ -6,13 +6,13 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::{CustomResource, KubeSchema, ResourceExt};
 use serde::{Deserialize, Serialize};
 
-use super::common::{CredentialsSpec, DeletionPolicy, OBSERVE, RECONCILE_ANNOTATION, SecretKeyRef};
+pub use super::common::ConnectionSecretSpec;
+use super::common::{CredentialsSpec, DeletionPolicy, SecretKeyRef};
 
 /// Default SQL port of a cluster.
 pub const DEFAULT_PORT: i32 = 4000;
 
-/// Suffix of the default connection Secret name (`<metadata.name>-connection`).
-pub const CONNECTION_SECRET_SUFFIX: &str = "-connection";
+pub use super::common::CONNECTION_SECRET_SUFFIX;
 
 /// Pattern of a TiDB Cloud display name (4–64 characters; letters, digits and hyphens; no hyphen at either end).
 pub const DISPLAY_NAME_PATTERN: &str = "^[A-Za-z0-9][-A-Za-z0-9]{2,62}[A-Za-z0-9]$";
@@ -204,16 +204,6 @@ pub struct RootPasswordSpec {
     pub secret_ref: SecretKeyRef,
 }
 
-/// The Secret the operator writes connection details to.
-#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
-#[serde(rename_all = "camelCase")]
-pub struct ConnectionSecretSpec {
-    /// Name of the Secret, in the namespace of this resource. Default: `<metadata.name>-connection`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1, max = 253))]
-    pub name: Option<String>,
-}
-
 /// Observed state of a TiDB Cloud Dedicated cluster.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
 #[serde(rename_all = "camelCase")]
@@ -306,17 +296,11 @@ impl TidbCloudCluster {
 
     /// Name of the connection Secret: spec.connectionSecret.name, else `<metadata.name>-connection`.
     pub fn connection_secret_name(&self) -> String {
-        self.spec
-            .connection_secret
-            .as_ref()
-            .and_then(|c| c.name.clone())
-            .unwrap_or_else(|| format!("{}{CONNECTION_SECRET_SUFFIX}", self.name_any()))
+        super::common::connection_secret_name(self, self.spec.connection_secret.as_ref())
     }
 
     /// Whether annotation `clouddb.dev/reconcile: observe` selects observe-only mode (never write to the cloud).
     pub fn observe_only(&self) -> bool {
-        self.annotations()
-            .get(RECONCILE_ANNOTATION)
-            .is_some_and(|v| v == OBSERVE)
+        super::common::observe_only(self)
     }
 }

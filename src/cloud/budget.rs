@@ -1,7 +1,9 @@
 //! The per-API-key request budget shared by every controller and client of the process.
 //!
 //! TiDB Cloud allows 100 requests per minute per API key (reference §8.2) and tells how many are left in
-//! `X-Ratelimit-Remaining-Minute` / `X-Ratelimit-Reset`. A [`Budget`] combines two brakes:
+//! `X-Ratelimit-Remaining-Minute` / `X-Ratelimit-Reset`; ClickHouse Cloud allows 10 requests per 10 s per key
+//! and sends `X-RateLimit-Reset` (seconds) with a 429 ([`BudgetConfig::per_window`]). Each provider has its
+//! own [`BudgetRegistry`]. A [`Budget`] combines two brakes:
 //!
 //! 1. a local GCRA limiter (the `governor` crate) at `requests_per_minute × headroom` with a small burst, so
 //!    that the process alone never exceeds the limit — in any 60 s window at most
@@ -57,6 +59,20 @@ impl Default for BudgetConfig {
 }
 
 impl BudgetConfig {
+    /// A budget for a server limit of `requests` per `window` (ClickHouse Cloud: 10 per 10 s), with 90%
+    /// headroom and a burst of one, so that no `window` ever sees more than `requests` from this process:
+    /// with a burst of 1 and a spacing of `window / (requests × 0.9)`, at most `1 + requests × 0.9` leave in
+    /// any window.
+    pub fn per_window(requests: u32, window: Duration) -> BudgetConfig {
+        let secs = window.as_secs_f64().max(0.001);
+        BudgetConfig {
+            requests_per_minute: f64::from(requests.max(1)) * 60.0 / secs,
+            headroom: 0.9,
+            burst: 1,
+            ..BudgetConfig::default()
+        }
+    }
+
     /// Requests per minute the local limiter lets through (at least 0.1).
     pub fn effective_rpm(&self) -> f64 {
         let headroom = if self.headroom.is_finite() && self.headroom > 0.0 {
@@ -414,6 +430,15 @@ mod tests {
         assert!((c.effective_rpm() - 0.1).abs() < 1e-9);
         c.requests_per_minute = f64::NAN;
         assert!(c.effective_rpm() > 0.0);
+    }
+
+    #[test]
+    fn a_ten_per_ten_seconds_window_never_admits_more_than_ten() {
+        let c = BudgetConfig::per_window(10, Duration::from_secs(10));
+        assert_eq!(c.burst, 1);
+        // burst + 10 s × rate
+        let most = f64::from(c.burst) + c.effective_rpm() / 6.0;
+        assert!(most <= 10.0 + 1e-9, "{most}");
     }
 
     #[test]

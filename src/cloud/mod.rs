@@ -5,6 +5,8 @@
 
 pub mod budget;
 pub mod error;
+pub mod http;
+pub mod pool;
 
 pub use budget::{Budget, BudgetConfig, BudgetRegistry, Priority, ServerQuota};
 pub use error::CloudError;

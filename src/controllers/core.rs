@@ -8,6 +8,7 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, Patch, PatchParams};
+use kube::core::PartialObjectMeta;
 use kube::core::object::HasStatus;
 use kube::runtime::events::{Event, EventType, Recorder};
 use kube::{Client, Resource, ResourceExt};
@@ -556,7 +557,8 @@ pub struct Credentials {
     pub source: String,
 }
 
-/// Reads the credentials Secret `namespace/name`; a missing Secret or key is a `CredentialsMissing` stall.
+/// Reads the credentials Secret `namespace/name` (keys `publicKey`, `privateKey`); a missing Secret or key is
+/// a `CredentialsMissing` stall.
 pub async fn read_credentials(
     client: &Client,
     namespace: &str,
@@ -564,22 +566,53 @@ pub async fn read_credentials(
     timing: Timing,
 ) -> Result<Result<Credentials, Outcome>, kube::Error> {
     use secrecy::ExposeSecret;
-    let public = secret_value(client, namespace, name, crate::api::common::PUBLIC_KEY).await?;
-    let private = secret_value(client, namespace, name, crate::api::common::PRIVATE_KEY).await?;
-    Ok(match (public, private) {
-        (Ok(p), Ok(k)) => Ok(Credentials {
-            public_key: p.expose_secret().to_string(),
-            private_key: k,
-            source: format!("{namespace}/{name}"),
-        }),
-        (Err(e), _) | (_, Err(e)) => Err(Outcome::Stalled {
-            reason: "CredentialsMissing",
-            message: format!(
-                "credentials unavailable: {e}; create it with keys publicKey and privateKey"
-            ),
-            requeue: Some(timing.credentials),
-        }),
-    })
+    let keys = [
+        crate::api::common::PUBLIC_KEY,
+        crate::api::common::PRIVATE_KEY,
+    ];
+    Ok(read_secret_keys(client, namespace, name, &keys, timing)
+        .await?
+        .map(|mut values| {
+            let private_key = values
+                .pop()
+                .unwrap_or_else(|| SecretString::from(String::new()));
+            let public_key = values
+                .pop()
+                .unwrap_or_else(|| SecretString::from(String::new()));
+            Credentials {
+                public_key: public_key.expose_secret().to_string(),
+                private_key,
+                source: format!("{namespace}/{name}"),
+            }
+        }))
+}
+
+/// Reads `keys` of the credentials Secret `namespace/name`, in order; a missing Secret or key is a
+/// `CredentialsMissing` stall naming the keys expected.
+pub async fn read_secret_keys(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+    keys: &[&str],
+    timing: Timing,
+) -> Result<Result<Vec<SecretString>, Outcome>, kube::Error> {
+    let mut values = Vec::with_capacity(keys.len());
+    for key in keys {
+        match secret_value(client, namespace, name, key).await? {
+            Ok(v) => values.push(v),
+            Err(e) => {
+                return Ok(Err(Outcome::Stalled {
+                    reason: "CredentialsMissing",
+                    message: format!(
+                        "credentials unavailable: {e}; create it with keys {}",
+                        keys.join(", ")
+                    ),
+                    requeue: Some(timing.credentials),
+                }));
+            }
+        }
+    }
+    Ok(Ok(values))
 }
 
 // ---- the shared reconcile driver: failures, error policy, finishing a reconcile ------------------------------
@@ -767,4 +800,809 @@ where
     S: Clone,
 {
     Ok(api.get_status(&obj.name_any()).await?.status().cloned())
+}
+
+// ---- connection Secrets: written, retained and released the same way for every kind -------------------------
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::ByteString;
+
+/// Label on connection Secrets naming the resource they belong to.
+pub const CONNECTION_LABEL: &str = "clouddb.dev/connection-for";
+
+/// Logs `note` and publishes it as an Event about `obj` (`key` = `namespace/name` for the log).
+pub async fn note<K>(
+    ctx: &Context,
+    obj: &K,
+    type_: EventType,
+    reason: &str,
+    action: &str,
+    note: String,
+) where
+    K: Resource<DynamicType = ()>,
+{
+    let key = object_key(obj);
+    match type_ {
+        EventType::Warning => tracing::warn!(object = %key, reason, "{note}"),
+        EventType::Normal => tracing::info!(object = %key, reason, "{note}"),
+    }
+    publish(&ctx.recorder, obj, type_, reason, action, note).await;
+}
+
+/// The connection Secret of one resource: owned by it (garbage-collected with it), labelled
+/// [`CONNECTION_LABEL`], and held by our finalizer until the resource's deletion has decided about it (a
+/// terminating namespace must not take the only copy of a generated password before a retained cloud
+/// resource's Secret is saved).
+pub struct ConnectionSecret<'a, K> {
+    pub ctx: &'a Context,
+    pub obj: &'a K,
+    pub ns: &'a str,
+    pub name: String,
+    /// The resource's CRD (for cascade detection).
+    pub crd_name: &'static str,
+}
+
+impl<K> ConnectionSecret<'_, K>
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug,
+{
+    fn api(&self) -> Api<Secret> {
+        Api::namespaced(self.ctx.kube.clone(), self.ns)
+    }
+
+    pub async fn get(&self) -> Result<Option<Secret>, Failure> {
+        self.api().get_opt(&self.name).await.map_err(Failure::Kube)
+    }
+
+    /// Writes `data` (server-side apply) unless the Secret already holds exactly that. A Secret someone is
+    /// deleting is let go (the watch brings the resource back to write a fresh one), unless the namespace is
+    /// going away: then the resource's own cleanup decides (retain copies it).
+    pub async fn write(&self, data: BTreeMap<String, ByteString>) -> Result<(), Failure> {
+        let existing = self.get().await?;
+        if let Some(s) = existing
+            .as_ref()
+            .filter(|s| s.metadata.deletion_timestamp.is_some())
+        {
+            if !cascade_in_progress(&self.ctx.kube, self.ns, self.crd_name)
+                .await
+                .map_err(Failure::Kube)?
+            {
+                self.release(s).await?;
+            }
+            return Ok(());
+        }
+        let uid = self.obj.meta().uid.clone();
+        if existing.as_ref().and_then(|s| s.data.as_ref()) == Some(&data)
+            && existing.as_ref().is_some_and(|s| {
+                has_finalizer(s)
+                    && s.owner_references()
+                        .iter()
+                        .any(|o| Some(&o.uid) == uid.as_ref())
+            })
+        {
+            return Ok(());
+        }
+        let owner = self.obj.controller_owner_ref(&()).ok_or(Failure::Internal(
+            "object has no uid for an owner reference",
+        ))?;
+        let secret = Secret {
+            metadata: kube::api::ObjectMeta {
+                name: Some(self.name.clone()),
+                namespace: Some(self.ns.to_string()),
+                labels: Some([(CONNECTION_LABEL.to_string(), self.obj.name_any())].into()),
+                owner_references: Some(vec![owner]),
+                finalizers: Some(vec![FINALIZER.to_string()]),
+                ..Default::default()
+            },
+            type_: Some("Opaque".into()),
+            data: Some(data),
+            ..Default::default()
+        };
+        self.apply(self.ns, &self.name, &secret).await
+    }
+
+    async fn apply(&self, ns: &str, name: &str, secret: &Secret) -> Result<(), Failure> {
+        let mut value =
+            serde_json::to_value(secret).map_err(|e| Failure::Kube(kube::Error::SerdeError(e)))?;
+        value["apiVersion"] = "v1".into();
+        value["kind"] = "Secret".into();
+        Api::<Secret>::namespaced(self.ctx.kube.clone(), ns)
+            .patch(
+                name,
+                &PatchParams::apply(FIELD_MANAGER).force(),
+                &Patch::Apply(&value),
+            )
+            .await
+            .map_err(Failure::Kube)?;
+        Ok(())
+    }
+
+    /// Keeps the Secret when the cloud resource is retained: drops the owner reference so garbage collection
+    /// leaves it; if the namespace itself is going away, copies it to the operator's namespace.
+    pub async fn retain(&self, cascade: bool) -> Result<(), Failure> {
+        let Some(secret) = self.get().await? else {
+            return Ok(());
+        };
+        let patch = serde_json::json!({"metadata": {"ownerReferences": null}});
+        match self
+            .api()
+            .patch(&self.name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+        {
+            Ok(_) => {}
+            Err(kube::Error::Api(e)) if e.code == 404 => return Ok(()),
+            Err(e) => return Err(Failure::Kube(e)),
+        }
+        if !cascade {
+            return Ok(());
+        }
+        let target_ns = self.ctx.config.operator_namespace.clone();
+        let copy_name = retained_secret_name(self.ns, &self.name);
+        let copy = Secret {
+            metadata: kube::api::ObjectMeta {
+                name: Some(copy_name.clone()),
+                namespace: Some(target_ns.clone()),
+                labels: Some(
+                    [(
+                        "clouddb.dev/retained-from-namespace".to_string(),
+                        self.ns.to_string(),
+                    )]
+                    .into(),
+                ),
+                annotations: Some(
+                    [(
+                        "clouddb.dev/retained-from".to_string(),
+                        format!("{}/{}", self.ns, self.name),
+                    )]
+                    .into(),
+                ),
+                ..Default::default()
+            },
+            type_: secret.type_.clone(),
+            data: secret.data.clone(),
+            ..Default::default()
+        };
+        self.apply(&target_ns, &copy_name, &copy).await?;
+        note(
+            self.ctx,
+            self.obj,
+            EventType::Normal,
+            "ConnectionSecretRetained",
+            "Delete",
+            format!(
+                "namespace {} is being deleted: connection Secret copied to {target_ns}/{copy_name}",
+                self.ns
+            ),
+        )
+        .await;
+        Ok(())
+    }
+
+    /// Removes our finalizer from `secret` (so garbage collection or a namespace deletion may take it).
+    pub async fn release(&self, secret: &Secret) -> Result<(), Failure> {
+        remove_finalizer(&self.api(), secret)
+            .await
+            .map_err(Failure::Kube)
+    }
+
+    /// Releases the Secret, if there is one (the last step of a resource's deletion).
+    pub async fn release_current(&self) -> Result<(), Failure> {
+        match self.get().await? {
+            Some(secret) => self.release(&secret).await,
+            None => Ok(()),
+        }
+    }
+}
+
+/// `retained-<ns>-<name>`, shortened with a hash when longer than a Secret name may be.
+pub fn retained_secret_name(ns: &str, name: &str) -> String {
+    let full = format!("retained-{ns}-{name}");
+    if full.len() <= 253 {
+        return full;
+    }
+    use sha2::Digest;
+    let hash = sha2::Sha256::digest(full.as_bytes());
+    let hex: String = hash.iter().take(6).map(|b| format!("{b:02x}")).collect();
+    format!("{}-{hex}", &full[..240])
+}
+
+/// A Secret `data` map under construction.
+#[derive(Default)]
+pub struct SecretData(pub BTreeMap<String, ByteString>);
+
+impl SecretData {
+    pub fn put(&mut self, key: &str, value: &str) {
+        self.0
+            .insert(key.to_string(), ByteString(value.as_bytes().to_vec()));
+    }
+}
+
+#[cfg(test)]
+mod connection_tests {
+    #[test]
+    fn retained_names_fit() {
+        assert!(super::retained_secret_name(&"n".repeat(63), &"s".repeat(253)).len() <= 253);
+        assert_eq!(super::retained_secret_name("a", "b"), "retained-a-b");
+    }
+}
+
+// ---- running a controller: the primary watch plus the Secrets a resource depends on ------------------------
+
+use std::sync::Arc;
+
+use futures::StreamExt;
+use kube::runtime::reflector::ObjectRef;
+use kube::runtime::watcher;
+
+/// Which Secrets a kind depends on, for the watches that bring a resource back when one changes.
+pub struct SecretRefs<K> {
+    /// Whether the resource uses the operator's default credentials Secret `default_credentials`.
+    pub uses_default_credentials: fn(&K) -> bool,
+    /// `namespace/name` of the default credentials Secret of this kind.
+    pub default_credentials: (String, String),
+    /// Names of Secrets in the resource's namespace it reads (credentials, passwords).
+    pub referenced: fn(&K) -> Vec<String>,
+}
+
+/// Runs a controller of `K` until `shutdown` resolves: the primary watch, the default credentials Secret (by
+/// name; it may live outside the watched namespaces), every Secret of the watched namespaces mapped to the
+/// resources that reference it, and connection Secrets mapped back to their owner (re-created if someone
+/// deletes them).
+#[allow(clippy::too_many_arguments)]
+pub async fn run_controller<K, Rec, Fut, Pol>(
+    ctx: Arc<Context>,
+    kind: &'static str,
+    api: Api<K>,
+    secrets: Api<Secret>,
+    refs: SecretRefs<K>,
+    reconcile: Rec,
+    error_policy: Pol,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+    Rec: FnMut(Arc<K>, Arc<Context>) -> Fut,
+    Fut: futures::TryFuture<Ok = Action, Error = ReconcileError> + Send + 'static,
+    Pol: Fn(Arc<K>, &ReconcileError, Arc<Context>) -> Action,
+{
+    let (objects, store) = super::watch::primary(api);
+    let controller = kube::runtime::Controller::for_stream(objects, store.clone());
+    let (default_ns, default_name) = refs.default_credentials.clone();
+    let default_store = store.clone();
+    let uses_default = refs.uses_default_credentials;
+    let referenced = refs.referenced;
+    let default_secret = Api::<Secret>::namespaced(ctx.kube.clone(), &default_ns);
+    let by_name = watcher::Config::default().fields(&format!("metadata.name={default_name}"));
+    let concurrency = ctx.config.concurrency;
+    controller
+        .watches(
+            super::watch::secret_metadata(default_secret),
+            by_name,
+            move |_secret: PartialObjectMeta<Secret>| {
+                default_store
+                    .state()
+                    .into_iter()
+                    .filter(|o| uses_default(o))
+                    .map(|o| ObjectRef::from_obj(&*o))
+                    .collect::<Vec<_>>()
+            },
+        )
+        .watches(
+            super::watch::secret_metadata(secrets),
+            watcher::Config::default(),
+            move |secret: PartialObjectMeta<Secret>| {
+                let (ns, name) = (secret.namespace().unwrap_or_default(), secret.name_any());
+                // Our connection Secrets are never credentials or passwords: they map back to their owner
+                // of this kind only (no scan of the store: thousands of them arrive at every start).
+                if let Some(owner) = secret.labels().get(CONNECTION_LABEL) {
+                    let owned = secret
+                        .owner_references()
+                        .iter()
+                        .any(|o| o.kind == K::kind(&()) && &o.name == owner);
+                    return if owned {
+                        vec![ObjectRef::new(owner).within(&ns)]
+                    } else {
+                        Vec::new()
+                    };
+                }
+                store
+                    .state()
+                    .into_iter()
+                    .filter(|o| o.namespace().as_deref() == Some(ns.as_str()))
+                    .filter(|o| referenced(o).contains(&name))
+                    .map(|o| ObjectRef::from_obj(&*o))
+                    .collect()
+            },
+        )
+        .with_config(kube::runtime::controller::Config::default().concurrency(concurrency))
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile, error_policy, ctx)
+        .for_each(|res| async move {
+            if let Err(e) = res {
+                tracing::debug!(error = %e, "reconcile loop event");
+            }
+        })
+        .await;
+    tracing::info!(kind, "controller stopped");
+}
+
+// ---- the per-reconcile state every kind shares -----------------------------------------------------------
+
+/// What a deletion needs to know about the resource (see [`Base::deletion_preamble`]).
+pub struct Deletion<'d> {
+    pub observe_only: bool,
+    /// `spec.deletionPolicy`.
+    pub policy: Option<&'d DeletionPolicy>,
+    /// `spec.deletionProtection`.
+    pub protected: bool,
+    /// The cloud id, if known.
+    pub id: Option<&'d str>,
+    /// A create intent is recorded (a cloud resource may exist without a known id).
+    pub create_pending: bool,
+    /// Name of the connection Secret.
+    pub connection: String,
+    /// "cluster", "service": what is deleted, for messages.
+    pub noun: &'d str,
+    /// "TiDB Cloud", "ClickHouse Cloud".
+    pub cloud: &'d str,
+}
+
+/// How a reconcile starts: after the finalizer checks, either apply or clean up; otherwise done already.
+pub enum Entry {
+    Apply,
+    Cleanup,
+    Done(Action),
+}
+
+/// The first step of every reconcile: a deleted object is cleaned up (if it still has our finalizer); a live
+/// one without our finalizer gets it (the patch itself triggers the next reconcile); else apply.
+pub async fn entry<K>(obj: &K, api: &Api<K>) -> Result<Entry, ReconcileError>
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug,
+{
+    Ok(
+        match (obj.meta().deletion_timestamp.is_some(), has_finalizer(obj)) {
+            (true, true) => Entry::Cleanup,
+            (true, false) => Entry::Done(Action::await_change()),
+            (false, false) => {
+                add_finalizer(api, obj).await?;
+                Entry::Done(Action::await_change())
+            }
+            (false, true) => Entry::Apply,
+        },
+    )
+}
+
+/// Counts a finished reconcile of `kind` (`ok` / `error`) and passes the result on.
+pub fn counted<T, E>(ctx: &Context, kind: &str, result: Result<T, E>) -> Result<T, E> {
+    ctx.metrics
+        .record_reconcile(kind, if result.is_ok() { "ok" } else { "error" });
+    result
+}
+
+/// What one reconcile of a `K` works with: the object, its API, the shared context, and the status being
+/// built (written with server-side apply by [`Base::finish`] or [`Base::persist_status`]). A kind's own run
+/// state wraps it (and derefs to it).
+pub struct Base<'a, K: HasStatus> {
+    pub obj: &'a K,
+    pub api: &'a Api<K>,
+    pub ctx: &'a Context,
+    pub ns: &'a str,
+    /// `namespace/name`.
+    pub key: String,
+    pub status: K::Status,
+    kind: &'static str,
+    crd_name: &'static str,
+    managed: &'static [&'static str],
+}
+
+impl<'a, K, S> Base<'a, K>
+where
+    K: Resource<DynamicType = ()>
+        + Clone
+        + DeserializeOwned
+        + Debug
+        + kube::runtime::reflector::Lookup
+        + HasStatus<Status = S>,
+    S: ConditionedStatus + Serialize + Clone + Default,
+{
+    /// `managed`: the condition types this kind owns (others are removed when status is written).
+    pub fn new(
+        obj: &'a K,
+        api: &'a Api<K>,
+        ctx: &'a Context,
+        ns: &'a str,
+        (kind, crd_name, managed): (&'static str, &'static str, &'static [&'static str]),
+    ) -> Self {
+        Base {
+            obj,
+            api,
+            ctx,
+            ns,
+            key: object_key(obj),
+            status: obj.status().cloned().unwrap_or_default(),
+            kind,
+            crd_name,
+            managed,
+        }
+    }
+
+    /// Before anything that could lead to a create: unless the cloud id is `known`, take the status from the
+    /// API server (the watch cache may lag behind the id or create intent the previous reconcile wrote;
+    /// missing it would create a second cloud resource).
+    pub async fn refresh_status(&mut self, known: bool) -> Result<(), kube::Error> {
+        if !known && let Some(status) = fresh_status(self.api, self.obj).await? {
+            self.status = status;
+        }
+        Ok(())
+    }
+
+    /// Writes the status as it is now, keeping the existing conditions.
+    pub async fn persist_status(&mut self) -> Result<(), Failure> {
+        apply_status(self.api, self.obj, &self.status)
+            .await
+            .map_err(Failure::Kube)
+    }
+
+    /// Writes the status with `desired` conditions (managed types not listed are removed).
+    pub async fn persist_status_with(&mut self, desired: &[Desired]) -> Result<(), Failure> {
+        merge_conditions(
+            &mut self.status,
+            desired,
+            self.managed,
+            self.obj.meta().generation,
+        );
+        self.persist_status().await
+    }
+
+    /// Records "Creating" (Ready=False, Reconciling=True) with `message`, together with whatever create intent
+    /// the caller put into the status, before the create call.
+    pub async fn persist_creating(&mut self, message: &str) -> Result<(), Failure> {
+        self.persist_status_with(&[
+            Desired::new(READY, Status::False, "Creating", message),
+            Desired::new(conditions::RECONCILING, Status::True, "Creating", message),
+        ])
+        .await
+    }
+
+    pub async fn event(&self, type_: EventType, reason: &str, action: &str, text: String) {
+        note(self.ctx, self.obj, type_, reason, action, text).await;
+    }
+
+    /// Maps a cloud error to an outcome (shared policy in [`cloud_outcome`]), counting it.
+    pub fn cloud_outcome(&self, e: CloudError, what: &str) -> Outcome {
+        cloud_failure(self.ctx, self.kind, &self.key, &e, what)
+    }
+
+    /// The outcome of a step that failed: cloud errors become outcomes, the rest goes to the runtime.
+    pub fn outcome_of(&self, r: Result<Outcome, Failure>) -> Result<Outcome, ReconcileError> {
+        match r {
+            Ok(o) => Ok(o),
+            Err(Failure::Cloud(e, what)) => Ok(self.cloud_outcome(e, &what)),
+            Err(f) => Err(f.into()),
+        }
+    }
+
+    /// The result of a deletion step: `None` when the deletion is done (then [`Base::finalize`]), else the
+    /// outcome to report (cloud errors included).
+    pub fn deletion_outcome(
+        &self,
+        r: Result<Option<Outcome>, Failure>,
+    ) -> Result<Option<Outcome>, ReconcileError> {
+        match r {
+            Err(Failure::Cloud(e, what)) => Ok(Some(self.cloud_outcome(e, &what))),
+            Err(f) => Err(f.into()),
+            Ok(o) => Ok(o),
+        }
+    }
+
+    /// Writes status for `outcome` (plus kind-specific `extra` conditions), publishes a Warning Event for a
+    /// new stall, and returns the requeue (a converged object is polled at the jittered steady interval).
+    pub async fn finish(
+        &mut self,
+        outcome: Outcome,
+        extra: Vec<Desired>,
+    ) -> Result<Action, ReconcileError> {
+        let action = finish(
+            self.ctx,
+            self.api,
+            self.obj,
+            &mut self.status,
+            &outcome,
+            extra,
+            self.managed,
+        )
+        .await?;
+        Ok(match outcome {
+            Outcome::Converged { .. } => Action::requeue(jittered(self.ctx.config.poll_steady)),
+            _ => action,
+        })
+    }
+
+    /// The object's connection Secret, named `name`.
+    pub fn connection(&self, name: String) -> ConnectionSecret<'a, K> {
+        ConnectionSecret {
+            ctx: self.ctx,
+            obj: self.obj,
+            ns: self.ns,
+            name,
+            crd_name: self.crd_name,
+        }
+    }
+
+    /// The end of a deletion: the connection Secret released, our finalizer removed, the backoff forgotten.
+    pub async fn finalize(&mut self, connection: String) -> Result<Action, ReconcileError> {
+        self.connection(connection).release_current().await?;
+        remove_finalizer(self.api, self.obj).await?;
+        self.ctx.backoff.reset(&self.key);
+        Ok(Action::await_change())
+    }
+
+    /// A spec id (`field`) naming another cloud resource than the one this object already manages.
+    pub fn adoption_conflict(
+        spec_id: Option<&String>,
+        status_id: Option<&String>,
+        field: &str,
+        noun: &str,
+    ) -> Option<Outcome> {
+        let (spec_id, status_id) = (spec_id?, status_id?);
+        (spec_id != status_id).then(|| Outcome::Stalled {
+            reason: "Conflict",
+            message: format!(
+                "spec.{field} {spec_id} differs from the {noun} this resource already manages ({status_id}); \
+                 remove spec.{field} or recreate the resource to manage another {noun}"
+            ),
+            requeue: None,
+        })
+    }
+
+    /// The decisions every deletion starts with, before any cloud call. `Some(None)`: done, the finalizer may
+    /// go (observe-only; `Retain` — the connection Secret kept; nothing was ever created); `Some(Some(o))`:
+    /// stop with `o` (deletion protection); `None`: go on and delete the cloud resource.
+    pub async fn deletion_preamble(
+        &mut self,
+        d: Deletion<'_>,
+    ) -> Result<Option<Option<Outcome>>, Failure> {
+        let Deletion {
+            observe_only,
+            policy: explicit,
+            protected,
+            id,
+            create_pending,
+            connection,
+            noun,
+            cloud,
+        } = d;
+        if observe_only {
+            self.event(
+                EventType::Normal,
+                "Released",
+                "Delete",
+                format!("observe-only: the {noun} in {cloud} is left untouched"),
+            )
+            .await;
+            return Ok(Some(None));
+        }
+        let cascade = cascade_in_progress(&self.ctx.kube, self.ns, self.crd_name)
+            .await
+            .map_err(Failure::Kube)?;
+        if effective_deletion_policy(explicit, cascade) == DeletionPolicy::Retain {
+            self.connection(connection).retain(cascade).await?;
+            let why = if explicit.is_some() {
+                "deletionPolicy is Retain"
+            } else {
+                "the deletion is a cascade (namespace or CRD being deleted) and deletionPolicy is unset"
+            };
+            self.event(
+                EventType::Normal,
+                "Retained",
+                "Delete",
+                format!("{noun} {} left in {cloud}: {why}", id.unwrap_or("(none)")),
+            )
+            .await;
+            return Ok(Some(None));
+        }
+        if id.is_none() && !create_pending {
+            return Ok(Some(None));
+        }
+        if protected {
+            return Ok(Some(Some(Outcome::Stalled {
+                reason: "DeletionProtected",
+                message: format!(
+                    "deletionProtection is true: the {noun} in {cloud} will not be deleted; set spec.deletionProtection \
+                     to false (or deletionPolicy: Retain) to let the deletion finish"
+                ),
+                requeue: Some(self.ctx.config.poll_steady),
+            })));
+        }
+        Ok(None)
+    }
+}
+
+// ---- small outcomes and reads every kind uses ------------------------------------------------------------
+
+/// The outcome of an observe-only reconcile: `differences` (descriptions of what would change) are
+/// reported, none means the cloud matches.
+pub fn observing(differences: &[String]) -> Outcome {
+    Outcome::Converged {
+        reason: "Observing",
+        message: if differences.is_empty() {
+            "observe-only: the cloud matches the spec".into()
+        } else {
+            format!(
+                "observe-only: the cloud differs from the spec ({})",
+                differences.join("; ")
+            )
+        },
+    }
+}
+
+/// A converged outcome: `resting` (reason, message) when the spec asks for the resource at rest (paused,
+/// stopped), else `Ready` with `ready`.
+pub fn converged(resting: Option<(&'static str, &str)>, ready: String) -> Outcome {
+    match resting {
+        Some((reason, message)) => Outcome::Converged {
+            reason,
+            message: message.to_string(),
+        },
+        None => Outcome::Converged {
+            reason: "Ready",
+            message: ready,
+        },
+    }
+}
+
+/// When a create intent was first recorded: kept across retries, else now.
+pub fn intent_started_at(previous: Option<&str>) -> String {
+    previous.map_or_else(now_rfc3339, str::to_string)
+}
+
+impl<'a, K, S> Base<'a, K>
+where
+    K: Resource<DynamicType = ()>
+        + Clone
+        + DeserializeOwned
+        + Debug
+        + kube::runtime::reflector::Lookup
+        + HasStatus<Status = S>,
+    S: ConditionedStatus + Serialize + Clone + Default,
+{
+    /// The `Adopted` Event for the `noun` with `id` (named `name`) this resource now manages, when it was not
+    /// managing one yet (`first`).
+    pub async fn adopted(&self, first: bool, noun: &str, id: &str, name: &str) {
+        if first {
+            let text = format!("adopted existing {noun} {id} ({name})");
+            self.event(EventType::Normal, "Adopted", "Adopt", text)
+                .await;
+        }
+    }
+
+    /// The `Deleted` Event: the cloud `noun` is gone, the deletion is done.
+    pub async fn gone(&self, noun: &str) -> Result<Option<Outcome>, Failure> {
+        let text = format!("the cloud {noun} is gone");
+        self.event(EventType::Normal, "Deleted", "Delete", text)
+            .await;
+        Ok(None)
+    }
+
+    /// Work in flight: look again at the transitional poll interval.
+    pub fn progressing(&self, reason: &'static str, message: String) -> Outcome {
+        Outcome::Progressing {
+            reason,
+            message,
+            requeue: self.ctx.config.poll_transitional,
+        }
+    }
+
+    /// The value of a password Secret reference (`field` names it in messages); a missing Secret or key is a
+    /// `PasswordSecretMissing` stall.
+    pub async fn password_from(
+        &self,
+        r: &crate::api::common::SecretKeyRef,
+        field: &str,
+    ) -> Result<Result<SecretString, Outcome>, Failure> {
+        let value = secret_value(&self.ctx.kube, self.ns, &r.name, &r.key)
+            .await
+            .map_err(Failure::Kube)?;
+        Ok(value.map_err(|e| Outcome::Stalled {
+            reason: "PasswordSecretMissing",
+            message: format!("{field}: {e}"),
+            requeue: None,
+        }))
+    }
+}
+
+/// The wiring every kind reconciled on [`Base`] shares, generated once here rather than written per kind:
+/// `run` (the controller with its Secret watches), `reconcile` (finalizer entry, then apply or cleanup,
+/// counted), `Deref`/`DerefMut` from the kind's run state to its [`Base`], and the `apply`/`cleanup` frames
+/// (errors → outcomes → status). The kind module defines `KIND`, `CRD_NAME`, `MANAGED_CONDITIONS`, its run
+/// struct (`base` plus its own fields) with `apply_inner`, `cleanup_inner`, `finish` and `cloud_id_known`,
+/// and `connection_secret_name()` on the resource.
+#[macro_export]
+macro_rules! base_reconciler {
+    // (kind, run struct with its own fields' initial values, the `RunConfig` method naming the default
+    //  credentials Secret, a `fn(&Kind) -> Vec<String>` naming the Secrets a resource reads)
+    ($kind:ty, $run:ident { $($field:ident: $init:expr),* $(,)? }, $default:ident, $referenced:expr $(,)?) => {
+        /// Runs the controller until `shutdown` resolves.
+        pub async fn run(
+            ctx: std::sync::Arc<$crate::controllers::Context>,
+            api: kube::api::Api<$kind>,
+            secrets: kube::api::Api<k8s_openapi::api::core::v1::Secret>,
+            shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+        ) {
+            use $crate::controllers::core;
+            let refs = core::SecretRefs {
+                uses_default_credentials: |o: &$kind| o.spec.credentials.is_none(),
+                default_credentials: ctx.config.$default(),
+                referenced: $referenced,
+            };
+            let policy = |obj: std::sync::Arc<$kind>,
+                          err: &core::ReconcileError,
+                          ctx: std::sync::Arc<$crate::controllers::Context>| {
+                core::error_policy(KIND, &*obj, err, &ctx)
+            };
+            core::run_controller(ctx, KIND, api, secrets, refs, reconcile, policy, shutdown).await;
+        }
+
+        /// Entry point for one object.
+        pub async fn reconcile(
+            obj: std::sync::Arc<$kind>,
+            ctx: std::sync::Arc<$crate::controllers::Context>,
+        ) -> Result<kube::runtime::controller::Action, $crate::controllers::core::ReconcileError> {
+            use $crate::controllers::core::{self, Entry, ReconcileError};
+            let ns = kube::ResourceExt::namespace(&*obj)
+                .ok_or(ReconcileError::MissingField("metadata.namespace"))?;
+            let api = kube::api::Api::<$kind>::namespaced(ctx.kube.clone(), &ns);
+            let entry = core::entry(&*obj, &api).await;
+            let mut run = $run {
+                base: core::Base::new(&obj, &api, &ctx, &ns, (KIND, CRD_NAME, MANAGED_CONDITIONS)),
+                $($field: $init),*
+            };
+            let result = match entry {
+                Err(e) => Err(e),
+                Ok(Entry::Done(action)) => Ok(action),
+                Ok(Entry::Cleanup) => run.cleanup().await,
+                Ok(Entry::Apply) => run.apply().await,
+            };
+            core::counted(&ctx, KIND, result)
+        }
+
+        impl<'a> std::ops::Deref for $run<'a> {
+            type Target = $crate::controllers::core::Base<'a, $kind>;
+            fn deref(&self) -> &Self::Target {
+                &self.base
+            }
+        }
+
+        impl std::ops::DerefMut for $run<'_> {
+            fn deref_mut(&mut self) -> &mut Self::Target {
+                &mut self.base
+            }
+        }
+
+        impl $run<'_> {
+            async fn apply(
+                &mut self,
+            ) -> Result<kube::runtime::controller::Action, $crate::controllers::core::ReconcileError> {
+                let known = self.cloud_id_known();
+                self.refresh_status(known).await?;
+                let result = self.apply_inner().await;
+                let outcome = self.outcome_of(result)?;
+                self.finish(outcome).await
+            }
+
+            async fn cleanup(
+                &mut self,
+            ) -> Result<kube::runtime::controller::Action, $crate::controllers::core::ReconcileError> {
+                let result = self.cleanup_inner().await;
+                match self.deletion_outcome(result)? {
+                    Some(outcome) => self.finish(outcome).await,
+                    None => {
+                        let name = self.obj.connection_secret_name();
+                        self.finalize(name).await
+                    }
+                }
+            }
+        }
+    };
 }

@@ -2,8 +2,10 @@
 //! Events, status server-side apply, per-object backoff.
 
 pub mod backoff;
+pub mod clickhouseservice;
 pub mod clusterref;
 pub mod core;
+pub mod decision;
 pub mod tidbcloudcluster;
 pub mod tidbcloudimport;
 pub mod tidbcloudintegration;
@@ -13,12 +15,14 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::Client;
 use kube::runtime::events::Recorder;
 
+use crate::api::clickhouseservice::ClickHouseServiceStatus;
 use crate::api::common::CredentialsSpec;
 use crate::api::tidbcloudcluster::TidbCloudClusterStatus;
 use crate::api::tidbcloudimport::TidbCloudImportStatus;
 use crate::api::tidbcloudintegration::TidbCloudIntegrationStatus;
 use crate::config::RunConfig;
 use crate::metrics::Metrics;
+use crate::providers::clickhouse::{self, ClickHouseClient, ClickHouseKey};
 use crate::providers::tidbcloud::catalog::Catalog;
 use crate::providers::tidbcloud::client::{ApiKey, TidbCloudClient};
 use crate::providers::tidbcloud::observe::Observer;
@@ -36,6 +40,9 @@ pub struct Context {
     pub tidb_clients: ClientPool,
     pub tidb_catalog: Catalog,
     pub tidb_observer: Observer,
+    /// ClickHouse Cloud clients (one budget of 10 requests per 10 s per key).
+    pub clickhouse_clients: clickhouse::ClientPool,
+    pub clickhouse_observer: clickhouse::observe::Observer,
 }
 
 impl Context {
@@ -79,6 +86,45 @@ impl Context {
     }
 }
 
+impl Context {
+    /// The ClickHouse Cloud client for `credentials` (a Secret in `namespace` with `keyId`, `keySecret` and
+    /// `organizationId`; absent: the operator's default ClickHouse credentials Secret), or the outcome that
+    /// explains why there is none.
+    pub async fn clickhouse_client(
+        &self,
+        namespace: &str,
+        credentials: Option<&CredentialsSpec>,
+    ) -> Result<Result<ClickHouseClient, core::Outcome>, kube::Error> {
+        use crate::api::common::{KEY_ID, KEY_SECRET, ORGANIZATION_ID};
+        use secrecy::ExposeSecret;
+        let (ns, name) = match credentials {
+            Some(c) => (namespace.to_string(), c.secret_ref.name.clone()),
+            None => self.config.default_clickhouse_credentials_ref(),
+        };
+        let keys = [KEY_ID, KEY_SECRET, ORGANIZATION_ID];
+        let mut values =
+            match core::read_secret_keys(&self.kube, &ns, &name, &keys, self.timing()).await? {
+                Ok(v) => v.into_iter(),
+                Err(outcome) => return Ok(Err(outcome)),
+            };
+        let mut next = || values.next().unwrap_or_else(|| String::new().into());
+        let (id, secret, org) = (next(), next(), next());
+        let key = ClickHouseKey {
+            key_id: id.expose_secret().to_string(),
+            key_secret: secret,
+            organization_id: org.expose_secret().to_string(),
+        };
+        Ok(self
+            .clickhouse_clients
+            .client_for(key)
+            .map_err(|e| core::Outcome::Stalled {
+                reason: "CredentialsRejected",
+                message: format!("credentials Secret {ns}/{name} cannot be used: {e}"),
+                requeue: Some(self.config.poll_credentials),
+            }))
+    }
+}
+
 macro_rules! conditioned_status {
     ($($status:ty),*) => {$(
         impl core::ConditionedStatus for $status {
@@ -96,6 +142,7 @@ macro_rules! conditioned_status {
 }
 
 conditioned_status!(
+    ClickHouseServiceStatus,
     TidbCloudClusterStatus,
     TidbCloudImportStatus,
     TidbCloudIntegrationStatus

@@ -1,3 +1,4 @@
 //! Cloud providers: each brings its client, wire models and translation.
 
+pub mod clickhouse;
 pub mod tidbcloud;

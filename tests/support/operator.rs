@@ -37,6 +37,8 @@ pub fn control_plane_options() -> super::ControlPlaneOptions {
 }
 
 pub const CREDENTIALS: &str = "tidbcloud-credentials";
+/// The default ClickHouse Cloud credentials Secret of the test namespace (the simulator's ClickHouse key).
+pub const CLICKHOUSE_CREDENTIALS: &str = "clickhouse-credentials";
 
 pub struct OperatorEnv {
     pub env: TestEnv,
@@ -91,6 +93,17 @@ impl OperatorEnv {
             ],
         )
         .await;
+        let ch_key = me.sim.clickhouse_key().clone();
+        let org = me.sim.clickhouse_organization_id().to_string();
+        me.put_secret(
+            CLICKHOUSE_CREDENTIALS,
+            &[
+                ("keyId", &ch_key.public_key),
+                ("keySecret", &ch_key.private_key),
+                ("organizationId", &org),
+            ],
+        )
+        .await;
         me.start_operator();
         Some(me)
     }
@@ -127,6 +140,14 @@ impl OperatorEnv {
             .args([
                 "--tidbcloud-iam-url",
                 &format!("{}/v1beta1", self.sim.base_url()),
+            ])
+            .args([
+                "--default-clickhouse-credentials",
+                &format!("{}/{CLICKHOUSE_CREDENTIALS}", self.env.ns.name()),
+            ])
+            .args([
+                "--clickhouse-api-url",
+                &format!("{}/v1", self.sim.clickhouse_base_url()),
             ])
             .args(["--extra-ca-file", &ca])
             .args(["--metrics-addr", "127.0.0.1:0"])
@@ -341,22 +362,29 @@ impl OperatorEnv {
         path: &str,
         body: Option<Value>,
     ) -> Value {
-        let ca = std::fs::read(self.sim.ca_path().expect("https")).expect("CA");
-        let http = reqwest::Client::builder()
-            .add_root_certificate(reqwest::Certificate::from_pem(&ca).expect("CA pem"))
-            .build()
-            .expect("http client");
-        let mut rb = http.request(method, format!("{}/_sim/{path}", self.sim.base_url()));
-        if let Some(b) = body {
-            rb = rb.json(&b);
-        }
-        let resp = rb.send().await.expect("admin call");
-        assert!(
-            resp.status().is_success(),
-            "admin {path}: {}",
-            resp.status()
-        );
-        resp.json().await.unwrap_or(Value::Null)
+        admin_call(
+            self.sim.ca_path(),
+            method,
+            format!("{}/_sim/{path}", self.sim.base_url()),
+            body,
+        )
+        .await
+    }
+
+    /// Admin API of the simulator's ClickHouse listener (`/_sim/<path>`).
+    pub async fn clickhouse_admin(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Value {
+        admin_call(
+            self.sim.ca_path(),
+            method,
+            format!("{}/_sim/{path}", self.sim.clickhouse_base_url()),
+            body,
+        )
+        .await
     }
 
     /// Writes (POST/PATCH/DELETE on cluster paths) the simulator answered with 400: the operator wrote when it
@@ -589,6 +617,27 @@ impl OperatorEnv {
         self.sim_admin(reqwest::Method::POST, "faults", Some(rule))
             .await;
     }
+}
+
+/// One call to a simulator admin API (`url`), trusting the simulator's CA.
+async fn admin_call(
+    ca_path: Option<&std::path::Path>,
+    method: reqwest::Method,
+    url: String,
+    body: Option<Value>,
+) -> Value {
+    let ca = std::fs::read(ca_path.expect("https")).expect("CA");
+    let http = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&ca).expect("CA pem"))
+        .build()
+        .expect("http client");
+    let mut rb = http.request(method, &url);
+    if let Some(b) = body {
+        rb = rb.json(&b);
+    }
+    let resp = rb.send().await.expect("admin call");
+    assert!(resp.status().is_success(), "admin {url}: {}", resp.status());
+    resp.json().await.unwrap_or(Value::Null)
 }
 
 /// The conditions of any object with a `status.conditions` list.

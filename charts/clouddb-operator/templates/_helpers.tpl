@@ -53,6 +53,7 @@ app.kubernetes.io/part-of: clouddb-operator
 
 {{/* The generated CRDs the operator waits for (get, and list/watch by name). */}}
 {{- define "clouddb-operator.crdNames" -}}
+- clickhouseservices.clouddb.dev
 - tidbcloudclusters.clouddb.dev
 - tidbcloudimports.clouddb.dev
 - tidbcloudintegrations.clouddb.dev
@@ -61,7 +62,8 @@ app.kubernetes.io/part-of: clouddb-operator
 {{/*
 Rules the operator needs wherever it manages resources (a ClusterRole for all namespaces, else a Role in each
 watched namespace). Exactly the calls it makes, no wildcards:
-- TidbCloudClusters: list/watch (the controller), patch (finalizer), status patch (server-side apply);
+- TidbCloudClusters, TidbCloudImports, TidbCloudIntegrations, ClickHouseServices: list/watch (the controller), patch
+  (finalizer), status patch (server-side apply);
 - Secrets: get (credentials and root-password references, the connection Secret), list/watch (changes to referenced
   Secrets and to the connection Secrets it owns), create+patch (server-side apply of the connection Secret: an
   apply that creates needs create too);
@@ -69,10 +71,10 @@ watched namespace). Exactly the calls it makes, no wildcards:
 */}}
 {{- define "clouddb-operator.workloadRules" -}}
 - apiGroups: ["clouddb.dev"]
-  resources: ["tidbcloudclusters", "tidbcloudimports", "tidbcloudintegrations"]
+  resources: ["tidbcloudclusters", "tidbcloudimports", "tidbcloudintegrations", "clickhouseservices"]
   verbs: ["get", "list", "watch", "patch"]
 - apiGroups: ["clouddb.dev"]
-  resources: ["tidbcloudclusters/status", "tidbcloudimports/status", "tidbcloudintegrations/status"]
+  resources: ["tidbcloudclusters/status", "tidbcloudimports/status", "tidbcloudintegrations/status", "clickhouseservices/status"]
   verbs: ["get", "patch"]
 - apiGroups: [""]
   resources: ["secrets"]

@@ -114,29 +114,9 @@ impl Step {
     }
 }
 
-/// The next thing to do.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Decision {
-    /// No cloud cluster yet: create it.
-    Create,
-    /// The cluster is changing (or in a state we must not touch): poll again later.
-    Wait { state: String },
-    /// Perform `steps[0]`; `steps` is the whole remaining plan (for "step k of n").
-    Act { steps: Vec<Step> },
-    /// Observe-only mode and the cloud differs from the spec: report, never write.
-    Differs { steps: Vec<Step> },
-    /// Everything matches.
-    Converged,
-}
-
-/// Inputs beyond spec and cloud state.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Flags {
-    /// The desired root password differs from the one last applied.
-    pub password_differs: bool,
-    /// `clouddb.dev/reconcile: observe`.
-    pub observe_only: bool,
-}
+/// The next thing to do (the shared vocabulary, with this kind's steps).
+pub type Decision = crate::controllers::decision::Decision<Step>;
+pub use crate::controllers::decision::Flags;
 
 /// Decides the next action. `display_name` is the effective display name (spec or metadata.name).
 pub fn decide(
@@ -146,13 +126,7 @@ pub fn decide(
     flags: Flags,
 ) -> Decision {
     let Some(obs) = observed else {
-        return if flags.observe_only {
-            Decision::Wait {
-                state: "NotFound".into(),
-            }
-        } else {
-            Decision::Create
-        };
+        return Decision::absent(flags);
     };
     let state = obs.state.as_str();
     if state != ACTIVE && state != PAUSED {
@@ -175,13 +149,7 @@ pub fn decide(
     if spec.paused && (state == ACTIVE || needs_active) {
         steps.push(Step::Pause);
     }
-    if steps.is_empty() {
-        Decision::Converged
-    } else if flags.observe_only {
-        Decision::Differs { steps }
-    } else {
-        Decision::Act { steps }
-    }
+    Decision::from_steps(steps, flags)
 }
 
 /// What differs between spec and cloud, as one PATCH. Fields the spec leaves unset (storage type, raft IOPS)

@@ -3,38 +3,19 @@
 
 pub mod decide;
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
-
-use futures::StreamExt;
-use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
-use kube::api::{Api, Patch, PatchParams};
-use kube::runtime::controller::{Action, Controller};
+use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
-use kube::runtime::reflector::ObjectRef;
-use kube::runtime::watcher;
-use kube::{Resource, ResourceExt};
 use secrecy::{ExposeSecret, SecretString};
 
 use self::decide::{Decision, Flags, Step};
-use super::Context;
-use super::core::{
-    self, FIELD_MANAGER, Failure, Outcome, ReconcileError, add_finalizer, apply_status,
-    has_finalizer, jittered, now_rfc3339, object_key, publish, remove_finalizer,
-};
-use super::watch;
-use crate::api::common::DeletionPolicy;
-use crate::api::tidbcloudcluster::{
-    CreateIntent, PlanProgress, TidbCloudCluster, TidbCloudClusterStatus,
-};
+use super::core::{self, Failure, Outcome, ReconcileError};
+use crate::api::tidbcloudcluster::{CreateIntent, PlanProgress, TidbCloudCluster};
 use crate::cloud::CloudError;
-use crate::conditions::{AVAILABLE, Desired, READY, RECONCILING, STALLED, Status};
+use crate::conditions::{AVAILABLE, Desired, READY, RECONCILING, STALLED};
 use crate::providers::tidbcloud::client::TidbCloudClient;
 use crate::providers::tidbcloud::models::Cluster;
 use crate::providers::tidbcloud::translate;
-use kube::core::PartialObjectMeta;
 
 pub const KIND: &str = "TidbCloudCluster";
 const CRD_NAME: &str = "tidbcloudclusters.clouddb.dev";
@@ -48,149 +29,37 @@ const SERVING_STATES: &[&str] = &[
     "MAINTENANCE",
 ];
 
-/// Runs the controller until `shutdown` resolves.
-pub async fn run(
-    ctx: Arc<Context>,
-    api: Api<TidbCloudCluster>,
-    secrets: Api<Secret>,
-    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
-) {
-    let (objects, store) = watch::primary(api);
-    let controller = Controller::for_stream(objects, store.clone());
-    let (default_ns, default_name) = ctx.config.default_credentials_ref();
-    // The default credentials Secret may live outside the watched namespaces: watch it by name.
-    let default_store = store.clone();
-    let default_secret = Api::<Secret>::namespaced(ctx.kube.clone(), &default_ns);
-    let by_name = watcher::Config::default().fields(&format!("metadata.name={default_name}"));
-    controller
-        .watches(
-            watch::secret_metadata(default_secret),
-            by_name,
-            move |_secret: PartialObjectMeta<Secret>| {
-                default_store
-                    .state()
-                    .into_iter()
-                    .filter(|o| o.spec.credentials.is_none())
-                    .map(|o| ObjectRef::from_obj(&*o))
-                    .collect::<Vec<_>>()
-            },
-        )
-        .watches(
-            watch::secret_metadata(secrets),
-            watcher::Config::default(),
-            move |secret: PartialObjectMeta<Secret>| {
-                let (ns, name) = (secret.namespace().unwrap_or_default(), secret.name_any());
-                // Our connection Secrets map back to their owner (re-created if someone deletes them).
-                if let Some(owner) = secret.labels().get(CONNECTION_LABEL) {
-                    return vec![ObjectRef::new(owner).within(&ns)];
-                }
-                store
-                    .state()
-                    .into_iter()
-                    .filter(|o| o.namespace().as_deref() == Some(ns.as_str()))
-                    .filter(|o| {
-                        let s = &o.spec;
-                        s.credentials
-                            .as_ref()
-                            .is_some_and(|c| c.secret_ref.name == name)
-                            || s.root_password
-                                .as_ref()
-                                .is_some_and(|p| p.secret_ref.name == name)
-                    })
-                    .map(|o| ObjectRef::from_obj(&*o))
-                    .collect::<Vec<_>>()
-            },
-        )
-        .with_config(
-            kube::runtime::controller::Config::default().concurrency(ctx.config.concurrency),
-        )
-        .graceful_shutdown_on(shutdown)
-        .run(reconcile, error_policy, ctx)
-        .for_each(|res| async move {
-            if let Err(e) = res {
-                tracing::debug!(error = %e, "reconcile loop event");
-            }
-        })
-        .await;
-    tracing::info!(kind = KIND, "controller stopped");
-}
+/// Label on connection Secrets naming the resource they belong to.
+pub use super::core::CONNECTION_LABEL;
 
-/// Label on connection Secrets naming the TidbCloudCluster they belong to.
-pub const CONNECTION_LABEL: &str = "clouddb.dev/connection-for";
+crate::base_reconciler!(
+    TidbCloudCluster,
+    Run { cluster: None },
+    default_credentials_ref,
+    secrets_of
+);
 
-fn error_policy(obj: Arc<TidbCloudCluster>, err: &ReconcileError, ctx: Arc<Context>) -> Action {
-    core::error_policy(KIND, &*obj, err, &ctx)
-}
-
-/// Entry point for one object.
-pub async fn reconcile(
-    obj: Arc<TidbCloudCluster>,
-    ctx: Arc<Context>,
-) -> Result<Action, ReconcileError> {
-    let ns = obj
-        .namespace()
-        .ok_or(ReconcileError::MissingField("metadata.namespace"))?;
-    let api = Api::<TidbCloudCluster>::namespaced(ctx.kube.clone(), &ns);
-    let mut run = Run {
-        obj: &obj,
-        api: &api,
-        ctx: &ctx,
-        ns: &ns,
-        key: object_key(&*obj),
-        status: obj.status.clone().unwrap_or_default(),
-        cluster: None,
-    };
-    let result = if obj.metadata.deletion_timestamp.is_some() {
-        if has_finalizer(&*obj) {
-            run.cleanup().await
-        } else {
-            Ok(Action::await_change())
-        }
-    } else if !has_finalizer(&*obj) {
-        // The patch itself triggers the next reconcile.
-        add_finalizer(&api, &*obj)
-            .await
-            .map(|()| Action::await_change())
-            .map_err(ReconcileError::from)
-    } else {
-        run.apply().await
-    };
-    let label = match &result {
-        Ok(_) => "ok",
-        Err(_) => "error",
-    };
-    ctx.metrics.record_reconcile(KIND, label);
-    result
+/// The Secrets a TidbCloudCluster reads besides its default credentials.
+fn secrets_of(o: &TidbCloudCluster) -> Vec<String> {
+    let s = &o.spec;
+    s.credentials
+        .iter()
+        .map(|c| c.secret_ref.name.clone())
+        .chain(s.root_password.iter().map(|p| p.secret_ref.name.clone()))
+        .collect()
 }
 
 struct Run<'a> {
-    obj: &'a TidbCloudCluster,
-    api: &'a Api<TidbCloudCluster>,
-    ctx: &'a Context,
-    ns: &'a str,
-    key: String,
-    status: TidbCloudClusterStatus,
+    base: core::Base<'a, TidbCloudCluster>,
     cluster: Option<Cluster>,
 }
 
 impl Run<'_> {
     // ---- apply ----------------------------------------------------------------------------------------
 
-    async fn apply(&mut self) -> Result<Action, ReconcileError> {
-        // The watch cache may lag behind our own status writes. Before anything that could lead to a create,
-        // read the status from the API server: a clusterId or create intent written by the previous reconcile
-        // must never be missed (that would create a second cluster).
-        if self.status.cluster_id.is_none()
-            && let Some(status) = core::fresh_status(self.api, self.obj).await?
-        {
-            self.status = status;
-        }
-        let outcome = match self.apply_inner().await {
-            Ok(o) => o,
-            Err(Failure::Cloud(e, what)) => self.cloud_outcome(e, &what),
-            Err(f) => return Err(f.into()),
-        };
-        self.finish(outcome).await
+    /// Whether the cloud id is known (else the status is re-read before anything could create).
+    fn cloud_id_known(&self) -> bool {
+        self.status.cluster_id.is_some()
     }
 
     async fn apply_inner(&mut self) -> Result<Outcome, Failure> {
@@ -249,33 +118,17 @@ impl Run<'_> {
             Decision::Differs { steps } => {
                 let obs = observed.unwrap_or_default();
                 let what: Vec<String> = steps.iter().map(|s| step_description(s, &obs)).collect();
-                Ok(Outcome::Converged {
-                    reason: "Observing",
-                    message: format!(
-                        "observe-only: the cloud differs from the spec ({})",
-                        what.join("; ")
-                    ),
-                })
+                Ok(core::observing(&what))
             }
-            Decision::Converged if observe_only => Ok(Outcome::Converged {
-                reason: "Observing",
-                message: "observe-only: the cloud matches the spec".into(),
-            }),
+            Decision::Converged if observe_only => Ok(core::observing(&[])),
             Decision::Converged => {
                 self.write_connection_secret(password.value.as_ref())
                     .await?;
                 let paused = self.obj.spec.paused;
-                Ok(Outcome::Converged {
-                    reason: if paused { "Paused" } else { "Ready" },
-                    message: if paused {
-                        "the cluster is paused as requested".into()
-                    } else {
-                        format!(
-                            "cluster {} is ACTIVE and matches the spec",
-                            self.status.cluster_id.clone().unwrap_or_default()
-                        )
-                    },
-                })
+                let resting = paused.then_some(("Paused", "the cluster is paused as requested"));
+                let id = self.status.cluster_id.clone().unwrap_or_default();
+                let ready = format!("cluster {id} is ACTIVE and matches the spec");
+                Ok(core::converged(resting, ready))
             }
         }
     }
@@ -291,18 +144,13 @@ impl Run<'_> {
     /// Reads the cloud cluster into `self.cluster` (by id, or by the recorded create intent).
     async fn observe(&mut self, client: &TidbCloudClient) -> Result<Option<Outcome>, Failure> {
         let adopted_id = self.obj.spec.cluster_id.clone().filter(|s| !s.is_empty());
-        if let (Some(spec_id), Some(status_id)) = (&adopted_id, &self.status.cluster_id)
-            && spec_id != status_id
-        {
-            let message = format!(
-                "spec.clusterId {spec_id} differs from the cluster this resource already manages ({status_id}); \
-                 remove spec.clusterId or recreate the resource to manage another cluster"
-            );
-            return Ok(Some(Outcome::Stalled {
-                reason: "Conflict",
-                message,
-                requeue: None,
-            }));
+        if let Some(conflict) = core::Base::<TidbCloudCluster>::adoption_conflict(
+            adopted_id.as_ref(),
+            self.status.cluster_id.as_ref(),
+            "clusterId",
+            "cluster",
+        ) {
+            return Ok(Some(conflict));
         }
         let id = self.status.cluster_id.clone().or(adopted_id.clone());
         if let Some(id) = id {
@@ -319,15 +167,8 @@ impl Run<'_> {
                             requeue: None,
                         }));
                     }
-                    if self.status.cluster_id.is_none() {
-                        self.event(
-                            EventType::Normal,
-                            "Adopted",
-                            "Adopt",
-                            format!("adopted existing cluster {id} ({})", c.display_name),
-                        )
-                        .await;
-                    }
+                    let first = self.status.cluster_id.is_none();
+                    self.adopted(first, "cluster", &id, &c.display_name).await;
                     self.record_cluster(&c);
                     self.cluster = Some(c);
                     return Ok(None);
@@ -441,23 +282,15 @@ impl Run<'_> {
         password: Option<SecretString>,
     ) -> Result<Outcome, Failure> {
         // Record the intent first: after a crash or a lost answer, the next reconcile looks before creating.
-        let started_at = self
-            .status
-            .create_intent
-            .as_ref()
-            .map(|i| i.started_at.clone())
-            .unwrap_or_else(now_rfc3339);
+        let previous = self.status.create_intent.as_ref();
+        let started_at = core::intent_started_at(previous.map(|i| i.started_at.as_str()));
         self.status.create_intent = Some(CreateIntent {
             display_name: display_name.to_string(),
             project_id: self.obj.spec.project_id.clone(),
             started_at,
         });
-        let msg = "creating the cluster in TiDB Cloud";
-        self.persist_status_with(&[
-            Desired::new(READY, Status::False, "Creating", msg),
-            Desired::new(RECONCILING, Status::True, "Creating", msg),
-        ])
-        .await?;
+        self.persist_creating("creating the cluster in TiDB Cloud")
+            .await?;
         self.write_connection_secret(password.as_ref()).await?;
         let req = translate::create_request(&self.obj.spec, display_name, password);
         let cluster = client
@@ -591,11 +424,12 @@ impl Run<'_> {
 
     // ---- passwords and the connection Secret ------------------------------------------------------------
 
+    fn secret(&self) -> core::ConnectionSecret<'_, TidbCloudCluster> {
+        self.connection(self.obj.connection_secret_name())
+    }
+
     async fn connection_secret(&self) -> Result<Option<Secret>, Failure> {
-        Api::<Secret>::namespaced(self.ctx.kube.clone(), self.ns)
-            .get_opt(&self.obj.connection_secret_name())
-            .await
-            .map_err(Failure::Kube)
+        self.secret().get().await
     }
 
     async fn desired_password(&self) -> Result<Result<DesiredPassword, Outcome>, Failure> {
@@ -605,24 +439,12 @@ impl Run<'_> {
             .as_ref()
             .and_then(|s| core::value_of(s, "password"));
         if let Some(r) = &self.obj.spec.root_password {
-            let value = match core::secret_value(
-                &self.ctx.kube,
-                self.ns,
-                &r.secret_ref.name,
-                &r.secret_ref.key,
-            )
-            .await
-            .map_err(Failure::Kube)?
+            let value = match self
+                .password_from(&r.secret_ref, "spec.rootPassword")
+                .await?
             {
                 Ok(v) => v,
-                Err(e) => {
-                    let message = format!("spec.rootPassword: {e}");
-                    return Ok(Err(Outcome::Stalled {
-                        reason: "PasswordSecretMissing",
-                        message,
-                        requeue: None,
-                    }));
-                }
+                Err(stalled) => return Ok(Err(stalled)),
             };
             let len = value.expose_secret().chars().count();
             if !(8..=64).contains(&len) {
@@ -676,161 +498,55 @@ impl Run<'_> {
         if self.obj.observe_only() {
             return Ok(());
         }
-        let name = self.obj.connection_secret_name();
-        let existing = self.connection_secret().await?;
-        if let Some(s) = existing
-            .as_ref()
-            .filter(|s| s.metadata.deletion_timestamp.is_some())
-        {
-            // Someone deleted it: let it go and write a fresh one on the next round (the watch brings us back),
-            // unless the namespace is going away: then the resource's own cleanup decides (retain copies it).
-            if !core::cascade_in_progress(&self.ctx.kube, self.ns, CRD_NAME)
-                .await
-                .map_err(Failure::Kube)?
-            {
-                self.release_connection_secret(s).await?;
-            }
-            return Ok(());
-        }
-        let mut data: BTreeMap<String, ByteString> = BTreeMap::new();
-        let mut put = |k: &str, v: &str| {
-            data.insert(k.to_string(), ByteString(v.as_bytes().to_vec()));
-        };
-        put("username", "root");
+        let mut data = core::SecretData::default();
+        data.put("username", "root");
         let pw = password.map(|p| p.expose_secret().to_string());
         if let Some(pw) = &pw {
-            put("password", pw);
+            data.put("password", pw);
         }
         let endpoints = &self.status.endpoints;
         let port = self.obj.spec.port;
         for e in endpoints {
             let suffix = e.connection_type.to_ascii_lowercase().replace('_', "-");
-            put(&format!("host-{suffix}"), &e.host);
-            put(&format!("port-{suffix}"), &e.port.to_string());
-            put(
+            data.put(&format!("host-{suffix}"), &e.host);
+            data.put(&format!("port-{suffix}"), &e.port.to_string());
+            data.put(
                 &format!("uri-{suffix}"),
                 &mysql_uri(&e.host, e.port, pw.as_deref()),
             );
         }
         if let Some(e) = translate::primary_endpoint(endpoints) {
-            put("host", &e.host);
-            put("port", &e.port.to_string());
-            put("uri", &mysql_uri(&e.host, e.port, pw.as_deref()));
+            data.put("host", &e.host);
+            data.put("port", &e.port.to_string());
+            data.put("uri", &mysql_uri(&e.host, e.port, pw.as_deref()));
         } else {
-            put("port", &port.to_string());
+            data.put("port", &port.to_string());
         }
-        if existing.as_ref().and_then(|s| s.data.as_ref()) == Some(&data)
-            && existing
-                .as_ref()
-                .is_some_and(|s| is_owned_by(s, self.obj) && has_finalizer(s))
-        {
-            return Ok(());
-        }
-        let owner = self.obj.controller_owner_ref(&()).ok_or(Failure::Internal(
-            "object has no uid for an owner reference",
-        ))?;
-        let secret = Secret {
-            metadata: kube::api::ObjectMeta {
-                name: Some(name.clone()),
-                namespace: Some(self.ns.to_string()),
-                labels: Some([(CONNECTION_LABEL.to_string(), self.obj.name_any())].into()),
-                owner_references: Some(vec![owner]),
-                // Held until the resource's deletion has dealt with it: a terminating namespace must not take
-                // the only copy of a generated password with it before a retained cluster's Secret is saved.
-                finalizers: Some(vec![crate::api::common::FINALIZER.to_string()]),
-                ..Default::default()
-            },
-            type_: Some("Opaque".into()),
-            data: Some(data),
-            ..Default::default()
-        };
-        let mut value =
-            serde_json::to_value(&secret).map_err(|e| Failure::Kube(kube::Error::SerdeError(e)))?;
-        value["apiVersion"] = "v1".into();
-        value["kind"] = "Secret".into();
-        Api::<Secret>::namespaced(self.ctx.kube.clone(), self.ns)
-            .patch(
-                &name,
-                &PatchParams::apply(FIELD_MANAGER).force(),
-                &Patch::Apply(&value),
-            )
-            .await
-            .map_err(Failure::Kube)?;
-        Ok(())
+        self.secret().write(data.0).await
     }
 
     // ---- deletion -----------------------------------------------------------------------------------------
 
-    async fn cleanup(&mut self) -> Result<Action, ReconcileError> {
-        match self.cleanup_inner().await {
-            Ok(None) => {
-                if let Some(secret) = self.connection_secret().await? {
-                    self.release_connection_secret(&secret).await?;
-                }
-                remove_finalizer(self.api, self.obj).await?;
-                self.ctx.backoff.reset(&self.key);
-                Ok(Action::await_change())
-            }
-            Ok(Some(outcome)) => self.finish(outcome).await,
-            Err(Failure::Cloud(e, what)) => {
-                let o = self.cloud_outcome(e, &what);
-                self.finish(o).await
-            }
-            Err(f) => Err(f.into()),
-        }
-    }
-
     /// `Ok(None)` = done, the finalizer may go.
     async fn cleanup_inner(&mut self) -> Result<Option<Outcome>, Failure> {
-        if self.obj.observe_only() {
-            self.event(
-                EventType::Normal,
-                "Released",
-                "Delete",
-                "observe-only: the cloud cluster is left untouched".into(),
-            )
-            .await;
-            return Ok(None);
-        }
-        let cascade = core::cascade_in_progress(&self.ctx.kube, self.ns, CRD_NAME)
-            .await
-            .map_err(Failure::Kube)?;
-        let policy =
-            core::effective_deletion_policy(self.obj.spec.deletion_policy.as_ref(), cascade);
         let id = self
             .status
             .cluster_id
             .clone()
             .or(self.obj.spec.cluster_id.clone());
-        if policy == DeletionPolicy::Retain {
-            self.retain_connection_secret(cascade).await?;
-            let why = if self.obj.spec.deletion_policy.is_some() {
-                "deletionPolicy is Retain"
-            } else {
-                "the deletion is a cascade (namespace or CRD being deleted) and deletionPolicy is unset"
-            };
-            self.event(
-                EventType::Normal,
-                "Retained",
-                "Delete",
-                format!(
-                    "cluster {} left in TiDB Cloud: {why}",
-                    id.clone().unwrap_or_else(|| "(none)".into())
-                ),
-            )
-            .await;
-            return Ok(None);
-        }
-        if id.is_none() && self.status.create_intent.is_none() {
-            return Ok(None);
-        }
-        if self.obj.spec.deletion_protection {
-            let message = "deletionProtection is true: the cloud cluster will not be deleted; set spec.deletionProtection to false (or deletionPolicy: Retain) to let the deletion finish".to_string();
-            return Ok(Some(Outcome::Stalled {
-                reason: "DeletionProtected",
-                message,
-                requeue: Some(self.ctx.config.poll_steady),
-            }));
+        let spec = &self.obj.spec;
+        let deletion = core::Deletion {
+            observe_only: self.obj.observe_only(),
+            policy: spec.deletion_policy.as_ref(),
+            protected: spec.deletion_protection,
+            id: id.as_deref(),
+            create_pending: self.status.create_intent.is_some(),
+            connection: self.obj.connection_secret_name(),
+            noun: "cluster",
+            cloud: "TiDB Cloud",
+        };
+        if let Some(done) = self.base.deletion_preamble(deletion).await? {
+            return Ok(done);
         }
         let client = match self.client().await? {
             Ok(c) => c,
@@ -850,14 +566,7 @@ impl Run<'_> {
             if let Some(id) = &self.status.cluster_id {
                 self.ctx.tidb_observer.forget(id);
             }
-            self.event(
-                EventType::Normal,
-                "Deleted",
-                "Delete",
-                "the cloud cluster is gone".into(),
-            )
-            .await;
-            return Ok(None);
+            return self.gone("cluster").await;
         };
         self.record_cluster(&cluster);
         if cluster.state.as_str() != "DELETING" {
@@ -887,82 +596,7 @@ impl Run<'_> {
         }))
     }
 
-    /// Keeps the connection Secret when the cloud cluster is retained: drops the owner reference so garbage
-    /// collection leaves it; if the namespace itself is going away, copies it to the operator's namespace.
-    async fn retain_connection_secret(&self, cascade: bool) -> Result<(), Failure> {
-        let Some(secret) = self.connection_secret().await? else {
-            return Ok(());
-        };
-        let secrets = Api::<Secret>::namespaced(self.ctx.kube.clone(), self.ns);
-        let name = secret.name_any();
-        let patch = serde_json::json!({"metadata": {"ownerReferences": null}});
-        match secrets
-            .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
-            .await
-        {
-            Ok(_) => {}
-            Err(kube::Error::Api(e)) if e.code == 404 => return Ok(()),
-            Err(e) => return Err(Failure::Kube(e)),
-        }
-        if cascade {
-            let target_ns = self.ctx.config.operator_namespace.clone();
-            let copy_name = retained_secret_name(self.ns, &name);
-            let copy = Secret {
-                metadata: kube::api::ObjectMeta {
-                    name: Some(copy_name.clone()),
-                    namespace: Some(target_ns.clone()),
-                    labels: Some(
-                        [(
-                            "clouddb.dev/retained-from-namespace".to_string(),
-                            self.ns.to_string(),
-                        )]
-                        .into(),
-                    ),
-                    annotations: Some(
-                        [(
-                            "clouddb.dev/retained-from".to_string(),
-                            format!("{}/{}", self.ns, name),
-                        )]
-                        .into(),
-                    ),
-                    ..Default::default()
-                },
-                type_: secret.type_.clone(),
-                data: secret.data.clone(),
-                ..Default::default()
-            };
-            let mut value = serde_json::to_value(&copy)
-                .map_err(|e| Failure::Kube(kube::Error::SerdeError(e)))?;
-            value["apiVersion"] = "v1".into();
-            value["kind"] = "Secret".into();
-            Api::<Secret>::namespaced(self.ctx.kube.clone(), &target_ns)
-                .patch(
-                    &copy_name,
-                    &PatchParams::apply(FIELD_MANAGER).force(),
-                    &Patch::Apply(&value),
-                )
-                .await
-                .map_err(Failure::Kube)?;
-            self.event(EventType::Normal, "ConnectionSecretRetained", "Delete", format!("namespace {} is being deleted: connection Secret copied to {target_ns}/{copy_name}", self.ns)).await;
-        }
-        Ok(())
-    }
-
-    /// Removes our finalizer from the connection Secret (so garbage collection or a namespace deletion may
-    /// take it).
-    async fn release_connection_secret(&self, secret: &Secret) -> Result<(), Failure> {
-        let secrets = Api::<Secret>::namespaced(self.ctx.kube.clone(), self.ns);
-        remove_finalizer(&secrets, secret)
-            .await
-            .map_err(Failure::Kube)
-    }
-
     // ---- status ---------------------------------------------------------------------------------------
-
-    /// Maps a cloud error to an outcome (shared policy in `core::cloud_outcome`).
-    fn cloud_outcome(&self, e: CloudError, what: &str) -> Outcome {
-        core::cloud_failure(self.ctx, KIND, &self.key, &e, what)
-    }
 
     /// Writes status for `outcome` (plus `Available`), publishes a Warning Event for a new stall, and returns
     /// the requeue action.
@@ -971,20 +605,7 @@ impl Run<'_> {
             self.status.plan = None;
         }
         let extra = self.available().into_iter().collect();
-        let action = core::finish(
-            self.ctx,
-            self.api,
-            self.obj,
-            &mut self.status,
-            &outcome,
-            extra,
-            MANAGED_CONDITIONS,
-        )
-        .await?;
-        Ok(match outcome {
-            Outcome::Converged { .. } => Action::requeue(jittered(self.ctx.config.poll_steady)),
-            _ => action,
-        })
+        self.base.finish(outcome, extra).await
     }
 
     fn available(&self) -> Option<Desired> {
@@ -996,33 +617,6 @@ impl Run<'_> {
             if serving { "Available" } else { "NotAvailable" },
             format!("cluster state is {state}"),
         ))
-    }
-
-    /// Writes the status as it is now, keeping the existing conditions.
-    async fn persist_status(&mut self) -> Result<(), Failure> {
-        let status = self.status.clone();
-        apply_status(self.api, self.obj, &status)
-            .await
-            .map_err(Failure::Kube)
-    }
-
-    /// Writes the status with `desired` conditions (managed types not listed are removed).
-    async fn persist_status_with(&mut self, desired: &[Desired]) -> Result<(), Failure> {
-        core::merge_conditions(
-            &mut self.status,
-            desired,
-            MANAGED_CONDITIONS,
-            self.obj.metadata.generation,
-        );
-        self.persist_status().await
-    }
-
-    async fn event(&self, type_: EventType, reason: &str, action: &str, note: String) {
-        match type_ {
-            EventType::Warning => tracing::warn!(object = %self.key, reason, "{note}"),
-            EventType::Normal => tracing::info!(object = %self.key, reason, "{note}"),
-        }
-        publish(&self.ctx.recorder, self.obj, type_, reason, action, note).await;
     }
 }
 
@@ -1085,14 +679,6 @@ fn progress(
     )
 }
 
-fn is_owned_by(secret: &Secret, obj: &TidbCloudCluster) -> bool {
-    let uid = obj.uid();
-    secret
-        .owner_references()
-        .iter()
-        .any(|o: &OwnerReference| Some(&o.uid) == uid.as_ref())
-}
-
 fn mysql_uri(host: &str, port: i32, password: Option<&str>) -> String {
     use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
     match password {
@@ -1104,17 +690,6 @@ fn mysql_uri(host: &str, port: i32, password: Option<&str>) -> String {
     }
 }
 
-/// `retained-<ns>-<name>`, shortened with a hash when longer than a Secret name may be.
-fn retained_secret_name(ns: &str, name: &str) -> String {
-    let full = format!("retained-{ns}-{name}");
-    if full.len() <= 253 {
-        return full;
-    }
-    use sha2::Digest;
-    let hash = sha2::Sha256::digest(full.as_bytes());
-    let hex: String = hash.iter().take(6).map(|b| format!("{b:02x}")).collect();
-    format!("{}-{hex}", &full[..240])
-}
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1139,6 +714,5 @@ mod tests {
             "mysql://root:a%40b%2Fc@h:4000"
         );
         assert_eq!(mysql_uri("h", 4000, None), "mysql://root@h:4000");
-        assert!(retained_secret_name(&"n".repeat(63), &"s".repeat(253)).len() <= 253);
     }
 }

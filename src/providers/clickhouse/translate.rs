@@ -1,0 +1,317 @@
+//! Translation between `ClickHouseService` and the ClickHouse Cloud wire models. Pure functions.
+
+use base64::Engine;
+use secrecy::{ExposeSecret, SecretString};
+use sha1::Sha1;
+use sha2::{Digest, Sha256};
+
+use super::models::{
+    Diff, EndpointSwitch, IpAccessEntry as WireIp, PasswordPatchRequest,
+    ReplicaScalingPatchRequest, Service, ServicePatchRequest, ServicePostRequest, Tag,
+};
+use crate::api::clickhouseservice::{
+    ClickHouseServiceSpec, EffectiveScaling, IpAccessEntry, ServiceEndpoint, UID_TAG,
+};
+use crate::controllers::clickhouseservice::decide::{Observed, ScalingChange, ServiceChange};
+
+/// The user name of a service's password.
+pub const USERNAME: &str = "default";
+
+/// The create request: everything the spec sets, plus the UID tag that lets a lost create be found again.
+pub fn create_request(spec: &ClickHouseServiceSpec, name: &str, uid: &str) -> ServicePostRequest {
+    let mut tags: Vec<Tag> = spec.tags.iter().flatten().map(|(k, v)| tag(k, v)).collect();
+    tags.push(tag(UID_TAG, uid));
+    ServicePostRequest {
+        name: name.to_string(),
+        provider: spec.provider.as_str().to_string(),
+        region: spec.region.clone(),
+        ip_access_list: spec.ip_access_list.iter().flatten().map(wire_ip).collect(),
+        min_replica_memory_gb: spec.min_replica_memory_gb,
+        max_replica_memory_gb: spec.max_replica_memory_gb,
+        num_replicas: spec.num_replicas,
+        idle_scaling: spec.idle_scaling,
+        idle_timeout_minutes: spec.idle_timeout_minutes,
+        release_channel: spec.release_channel.map(|r| r.as_str().to_string()),
+        endpoints: if spec.mysql_endpoint {
+            vec![mysql(true)]
+        } else {
+            Vec::new()
+        },
+        tags,
+    }
+}
+
+fn tag(k: &str, v: &str) -> Tag {
+    Tag {
+        key: k.to_string(),
+        value: Some(v.to_string()),
+    }
+}
+
+fn mysql(enabled: bool) -> EndpointSwitch {
+    EndpointSwitch {
+        protocol: "mysql".into(),
+        enabled,
+    }
+}
+
+fn wire_ip(e: &IpAccessEntry) -> WireIp {
+    WireIp {
+        source: e.source.clone(),
+        description: e.description.clone(),
+    }
+}
+
+/// The `PATCH /services/{id}` body of a change.
+pub fn patch_request(c: &ServiceChange) -> ServicePatchRequest {
+    let ips = Diff {
+        add: c.ip_add.iter().map(wire_ip).collect(),
+        remove: c.ip_remove.iter().map(wire_ip).collect(),
+    };
+    let tags = Diff {
+        add: c.tags_add.iter().map(|(k, v)| tag(k, v)).collect(),
+        remove: c.tags_remove.iter().map(|(k, v)| tag(k, v)).collect(),
+    };
+    ServicePatchRequest {
+        name: c.name.clone(),
+        ip_access_list: (!ips.is_empty()).then_some(ips),
+        release_channel: c.release_channel.clone(),
+        endpoints: c.mysql_endpoint.map(mysql).into_iter().collect(),
+        tags: (!tags.is_empty()).then_some(tags),
+    }
+}
+
+/// The `PATCH /services/{id}/replicaScaling` body of a change.
+pub fn scaling_request(c: &ScalingChange) -> ReplicaScalingPatchRequest {
+    ReplicaScalingPatchRequest {
+        min_replica_memory_gb: c.min_replica_memory_gb,
+        max_replica_memory_gb: c.max_replica_memory_gb,
+        num_replicas: c.num_replicas,
+        idle_scaling: c.idle_scaling,
+        idle_timeout_minutes: c.idle_timeout_minutes,
+    }
+}
+
+/// The password as the API takes it: base64(sha256(pw)) and, for the MySQL interface, hex(sha1(sha1(pw))).
+pub fn password_hashes(password: &SecretString) -> PasswordPatchRequest {
+    let pw = password.expose_secret().as_bytes();
+    let sha256 = Sha256::digest(pw);
+    let double_sha1 = Sha1::digest(Sha1::digest(pw));
+    PasswordPatchRequest {
+        new_password_hash: Some(base64::engine::general_purpose::STANDARD.encode(sha256)),
+        new_double_sha1_hash: Some(double_sha1.iter().map(|b| format!("{b:02x}")).collect()),
+    }
+}
+
+/// What decisions need from a service.
+pub fn observed(s: &Service) -> Observed {
+    let cur = s.current_scaling.clone().unwrap_or_default();
+    let mut ips: Vec<IpAccessEntry> = s
+        .ip_access_list
+        .iter()
+        .map(|e| IpAccessEntry {
+            source: e.source.clone(),
+            description: e.description.clone(),
+        })
+        .collect();
+    ips.sort();
+    Observed {
+        state: s.state.clone(),
+        name: s.name.clone(),
+        ip_access_list: ips,
+        min_replica_memory_gb: s
+            .min_replica_memory_gb
+            .or(cur.effective_min_replica_memory_gb),
+        max_replica_memory_gb: s
+            .max_replica_memory_gb
+            .or(cur.effective_max_replica_memory_gb),
+        num_replicas: s.num_replicas,
+        idle_scaling: s.idle_scaling.or(cur.effective_idle_scaling),
+        idle_timeout_minutes: s
+            .idle_timeout_minutes
+            .or(cur.effective_idle_timeout_minutes),
+        release_channel: s.release_channel.clone(),
+        mysql_endpoint: s.endpoints.iter().any(|e| e.protocol == "mysql"),
+        tags: s
+            .tags
+            .iter()
+            .filter(|t| t.key != UID_TAG)
+            .map(|t| (t.key.clone(), t.value.clone().unwrap_or_default()))
+            .collect(),
+    }
+}
+
+/// Whether `s` carries the UID tag of the resource with `uid`.
+pub fn tagged_with_uid(s: &Service, uid: &str) -> bool {
+    s.tags
+        .iter()
+        .any(|t| t.key == UID_TAG && t.value.as_deref() == Some(uid))
+}
+
+/// Endpoints for status, in a stable order (https, nativesecure, mysql).
+pub fn endpoints(s: &Service) -> Vec<ServiceEndpoint> {
+    let rank = |p: &str| match p {
+        "https" => 0,
+        "nativesecure" => 1,
+        "mysql" => 2,
+        _ => 3,
+    };
+    let mut out: Vec<ServiceEndpoint> = s
+        .endpoints
+        .iter()
+        .map(|e| ServiceEndpoint {
+            protocol: e.protocol.clone(),
+            host: e.host.clone(),
+            port: i32::try_from(e.port).unwrap_or_default(),
+        })
+        .collect();
+    out.sort_by_key(|e| rank(&e.protocol));
+    out
+}
+
+/// The scaling in effect, for status.
+pub fn effective_scaling(s: &Service) -> EffectiveScaling {
+    let o = observed(s);
+    EffectiveScaling {
+        min_replica_memory_gb: o.min_replica_memory_gb,
+        max_replica_memory_gb: o.max_replica_memory_gb,
+        num_replicas: o.num_replicas,
+        idle_scaling: o.idle_scaling,
+        idle_timeout_minutes: o.idle_timeout_minutes,
+    }
+}
+
+/// A connection URI for an endpoint (`https://default:pw@host:8443`, `clickhouse://…?secure=true`,
+/// `mysql://…`), the password percent-encoded.
+pub fn uri(e: &ServiceEndpoint, password: Option<&str>) -> String {
+    use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+    let scheme = match e.protocol.as_str() {
+        "nativesecure" => "clickhouse",
+        "mysql" => "mysql",
+        _ => "https",
+    };
+    let user = match password {
+        Some(pw) => format!("{USERNAME}:{}", utf8_percent_encode(pw, NON_ALPHANUMERIC)),
+        None => USERNAME.to_string(),
+    };
+    let suffix = if e.protocol == "nativesecure" {
+        "?secure=true"
+    } else {
+        ""
+    };
+    format!("{scheme}://{user}@{}:{}{suffix}", e.host, e.port)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::providers::clickhouse::models::ServiceEndpoint as WireEndpoint;
+
+    fn spec() -> ClickHouseServiceSpec {
+        serde_json::from_value(serde_json::json!({
+            "provider": "gcp", "region": "us-central1", "minReplicaMemoryGb": 16, "maxReplicaMemoryGb": 32,
+            "idleScaling": true, "idleTimeoutMinutes": 15, "ipAccessList": [{"source": "10.0.0.0/8"}],
+            "tags": {"team": "data"}, "mysqlEndpoint": true, "releaseChannel": "fast"
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn create_requests_carry_the_spec_and_the_uid_tag_and_leave_unset_fields_out() {
+        let r = create_request(&spec(), "analytics", "uid-1");
+        let v = serde_json::to_value(&r).unwrap();
+        assert_eq!(v["name"], "analytics");
+        assert_eq!(v["provider"], "gcp");
+        assert_eq!(
+            v["endpoints"],
+            serde_json::json!([{"protocol": "mysql", "enabled": true}])
+        );
+        assert_eq!(
+            v["tags"],
+            serde_json::json!([{"key": "team", "value": "data"}, {"key": UID_TAG, "value": "uid-1"}])
+        );
+        assert!(v.get("numReplicas").is_none(), "{v}");
+        let minimal: ClickHouseServiceSpec =
+            serde_json::from_value(serde_json::json!({"provider": "aws", "region": "us-east-1"}))
+                .unwrap();
+        let v = serde_json::to_value(create_request(&minimal, "n", "u")).unwrap();
+        let keys: Vec<&String> = v.as_object().unwrap().keys().collect();
+        assert_eq!(keys, ["name", "provider", "region", "tags"]);
+    }
+
+    #[test]
+    fn patches_send_only_what_changes() {
+        let c = ServiceChange {
+            ip_remove: vec![IpAccessEntry {
+                source: "0.0.0.0/0".into(),
+                description: String::new(),
+            }],
+            ..Default::default()
+        };
+        let v = serde_json::to_value(patch_request(&c)).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"ipAccessList": {"add": [], "remove": [{"source": "0.0.0.0/0", "description": ""}]}})
+        );
+        let v = serde_json::to_value(scaling_request(&ScalingChange {
+            num_replicas: Some(2),
+            ..Default::default()
+        }))
+        .unwrap();
+        assert_eq!(v, serde_json::json!({"numReplicas": 2}));
+    }
+
+    #[test]
+    fn password_hashes_match_the_documented_formats() {
+        let h = password_hashes(&SecretString::from("password".to_string()));
+        // sha256("password") base64, and MySQL's double SHA-1 of "password".
+        assert_eq!(
+            h.new_password_hash.as_deref(),
+            Some("XohImNooBHFR0OVvjcYpJ3NgPQ1qq73WKhHvch0VQtg=")
+        );
+        assert_eq!(
+            h.new_double_sha1_hash.as_deref(),
+            Some("2470c0c06dee42fd1618bb99005adca2ec9d1e19")
+        );
+    }
+
+    #[test]
+    fn observation_prefers_service_fields_and_hides_the_uid_tag() {
+        let s = Service {
+            state: "running".into(),
+            name: "n".into(),
+            endpoints: vec![
+                WireEndpoint {
+                    protocol: "mysql".into(),
+                    host: "h".into(),
+                    port: 3306,
+                    username: None,
+                },
+                WireEndpoint {
+                    protocol: "https".into(),
+                    host: "h".into(),
+                    port: 8443,
+                    username: None,
+                },
+            ],
+            tags: vec![tag(UID_TAG, "u"), tag("team", "data")],
+            current_scaling: Some(crate::providers::clickhouse::models::CurrentScaling {
+                effective_idle_scaling: Some(true),
+                effective_min_replica_memory_gb: Some(8),
+                ..Default::default()
+            }),
+            min_replica_memory_gb: Some(16),
+            ..Default::default()
+        };
+        let o = observed(&s);
+        assert!(o.mysql_endpoint);
+        assert_eq!(o.min_replica_memory_gb, Some(16));
+        assert_eq!(o.idle_scaling, Some(true));
+        assert_eq!(o.tags.len(), 1);
+        assert!(tagged_with_uid(&s, "u") && !tagged_with_uid(&s, "v"));
+        let e = endpoints(&s);
+        assert_eq!(e[0].protocol, "https");
+        assert_eq!(uri(&e[0], Some("p@ss")), "https://default:p%40ss@h:8443");
+        assert_eq!(uri(&e[1], None), "mysql://default@h:3306");
+    }
+}
