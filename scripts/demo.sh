@@ -5,12 +5,15 @@
 #   scripts/demo.sh          start (or restart) the demo
 #   scripts/demo.sh stop     stop everything it started
 # State and logs: $CLOUDDB_DEMO_DIR (default $HOME/.cache/clouddb-operator/demo).
-# Ports: $CLOUDDB_DEMO_SIM_PORT (simulator, default 18443), $CLOUDDB_DEMO_METRICS_PORT (operator, default 18080).
+# Ports: $CLOUDDB_DEMO_SIM_PORT (simulator, TiDB Cloud API, default 18443), $CLOUDDB_DEMO_CLICKHOUSE_PORT
+# (simulator, ClickHouse Cloud API, default 18445), $CLOUDDB_DEMO_METRICS_PORT (operator, default 18080).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 DEMO=${CLOUDDB_DEMO_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/clouddb-operator/demo}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/clouddb-operator/target}
 SIM_PORT=${CLOUDDB_DEMO_SIM_PORT:-18443}
+CH_PORT=${CLOUDDB_DEMO_CLICKHOUSE_PORT:-18445}
+CH_ORG=00000000-0000-4000-8000-00000000d0e0
 METRICS_PORT=${CLOUDDB_DEMO_METRICS_PORT:-18080}
 started=$(date +%s)
 
@@ -93,17 +96,22 @@ cargo build --locked --workspace --bins -q || fail "cargo build failed (output a
 BIN=$CARGO_TARGET_DIR/debug
 
 echo "==> starting the control plane"
+CRD_ARGS=()   # every kind the operator serves (it waits for all of their CRDs before it is ready)
+for crd in crds/*.yaml; do
+  [ "$crd" = crds/deletion-protection.yaml ] || CRD_ARGS+=(--crd "$crd")
+done
 rm -rf "$DEMO/cp"
-"$BIN/clouddb-control-plane" up --dir "$DEMO/cp" --keep --crd crds/tidbcloudcluster.yaml > "$DEMO/control-plane.log" 2>&1 &
+"$BIN/clouddb-control-plane" up --dir "$DEMO/cp" --keep "${CRD_ARGS[@]}" > "$DEMO/control-plane.log" 2>&1 &
 echo $! > "$DEMO/control-plane.pid"
 wait_for "the control plane" "$DEMO/control-plane.pid" 120 grep -q '^export KUBECONFIG=' "$DEMO/control-plane.log"
 KUBECONFIG=$(sed -n 's/^export KUBECONFIG=//p' "$DEMO/control-plane.log")
 export KUBECONFIG
 
-echo "==> starting the TiDB Cloud simulator on https://127.0.0.1:$SIM_PORT"
+echo "==> starting the simulator: TiDB Cloud on https://127.0.0.1:$SIM_PORT, ClickHouse Cloud on https://127.0.0.1:$CH_PORT"
 rm -rf "$DEMO/sim"
 "$BIN/clouddb-sim" --listen "127.0.0.1:$SIM_PORT" --state-dir "$DEMO/sim" --api-key demo-public:demo-private-key \
-  --profile fast > "$DEMO/sim.log" 2>&1 &
+  --clickhouse-listen "127.0.0.1:$CH_PORT" --clickhouse-api-key demo-key-id:demo-key-secret \
+  --clickhouse-organization-id "$CH_ORG" --profile fast > "$DEMO/sim.log" 2>&1 &
 echo $! > "$DEMO/sim.pid"
 wait_for "the simulator" "$DEMO/sim.pid" 30 test -s "$DEMO/sim/ca.pem"
 wait_for "the simulator" "$DEMO/sim.pid" 30 curl -sf --cacert "$DEMO/sim/ca.pem" "https://127.0.0.1:$SIM_PORT/_sim/health"
@@ -114,10 +122,14 @@ $KUBECTL create namespace clouddb-system --dry-run=client -o yaml | $KUBECTL app
 $KUBECTL -n clouddb-system create secret generic tidbcloud-credentials \
   --from-literal=publicKey=demo-public --from-literal=privateKey=demo-private-key \
   --dry-run=client -o yaml | $KUBECTL apply -f - >/dev/null
+$KUBECTL -n clouddb-system create secret generic clickhouse-credentials \
+  --from-literal=keyId=demo-key-id --from-literal=keySecret=demo-key-secret --from-literal=organizationId="$CH_ORG" \
+  --dry-run=client -o yaml | $KUBECTL apply -f - >/dev/null
 
 echo "==> starting the operator (logs: $DEMO/operator.log)"
 "$BIN/clouddb-operator" run --tidbcloud-api-url "https://127.0.0.1:$SIM_PORT/v1beta1" \
   --tidbcloud-iam-url "https://127.0.0.1:$SIM_PORT/v1beta1" --extra-ca-file "$DEMO/sim/ca.pem" \
+  --clickhouse-api-url "https://127.0.0.1:$CH_PORT/v1" \
   --metrics-addr "127.0.0.1:$METRICS_PORT" --poll-transitional 2s --poll-steady 1m > "$DEMO/operator.log" 2>&1 &
 echo $! > "$DEMO/operator.pid"
 wait_for "the operator" "$DEMO/operator.pid" 60 curl -sf "http://127.0.0.1:$METRICS_PORT/readyz"
@@ -132,6 +144,16 @@ if ! $KUBECTL wait --for=condition=Ready "tidbcloudcluster/$NAME" --timeout=180s
   fail "tidbcloudcluster/$NAME did not become Ready"
 fi
 $KUBECTL get tidbcloud
+
+echo "==> kubectl apply -f examples/clickhouseservice.yaml"
+$KUBECTL apply -f examples/clickhouseservice.yaml
+CH_NAME=$($KUBECTL get -f examples/clickhouseservice.yaml -o jsonpath='{.metadata.name}')
+echo "==> kubectl wait --for=condition=Ready clickhouseservice/$CH_NAME"
+if ! $KUBECTL wait --for=condition=Ready "clickhouseservice/$CH_NAME" --timeout=180s; then
+  $KUBECTL describe clickhouseservice "$CH_NAME" >&2 || true
+  fail "clickhouseservice/$CH_NAME did not become Ready"
+fi
+$KUBECTL get clouddb
 echo
 echo "connection Secret $NAME-connection has keys: $($KUBECTL get secret "$NAME-connection" -o jsonpath='{.data}' | tr ',' '\n' | sed -n 's/^[{"]*\([^"]*\)".*/\1/p' | tr '\n' ' ')"
 cat <<MSG
@@ -142,7 +164,8 @@ Ready after $(( $(date +%s) - started )) s. The demo keeps running. Try:
   kubectl describe tidbcloudcluster $NAME
   kubectl patch tcc $NAME --type merge -p '{"spec":{"tikv":{"nodeCount":6}}}'   # scale TiKV
   kubectl patch tcc $NAME --type merge -p '{"spec":{"paused":true}}'              # pause
-  kubectl get tidbcloud -w
+  kubectl patch chs $CH_NAME --type merge -p '{"spec":{"stopped":true}}'        # stop the ClickHouse service
+  kubectl get clouddb -w
   curl -s http://127.0.0.1:$METRICS_PORT/metrics | grep clouddb_
   curl -s --cacert $DEMO/sim/ca.pem https://127.0.0.1:$SIM_PORT/_sim/counters      # what the cloud saw
 Logs: $DEMO/{operator,sim,control-plane}.log
