@@ -4,7 +4,8 @@
 # examples/tidbcloudcluster.yaml and shows it reach Ready. Everything keeps running afterwards so you can play:
 #   scripts/demo.sh          start (or restart) the demo
 #   scripts/demo.sh stop     stop everything it started
-# State and logs: $CLOUDDB_DEMO_DIR (default $HOME/.cache/clouddb-operator/demo).
+# State and logs: $CLOUDDB_DEMO_DIR (default $HOME/.cache/clouddb-operator/demo). $CLOUDDB_DEMO_BIN_DIR: use the
+# clouddb-* binaries found there instead of building them.
 # Ports: $CLOUDDB_DEMO_SIM_PORT (simulator, TiDB Cloud API, default 18443), $CLOUDDB_DEMO_CLICKHOUSE_PORT
 # (simulator, ClickHouse Cloud API, default 18445), $CLOUDDB_DEMO_METRICS_PORT (operator, default 18080).
 set -euo pipefail
@@ -92,8 +93,12 @@ K8S_BIN_DIR=$(tools/control-plane/build.sh) || fail "tools/control-plane/build.s
 export K8S_BIN_DIR
 KUBECTL="$K8S_BIN_DIR/kubectl"
 echo "==> building clouddb-operator, clouddb-sim and clouddb-control-plane"
-cargo build --locked --workspace --bins -q || fail "cargo build failed (output above)"
-BIN=$CARGO_TARGET_DIR/debug
+if [ -n "${CLOUDDB_DEMO_BIN_DIR:-}" ]; then
+  BIN=$CLOUDDB_DEMO_BIN_DIR   # already built (tests/demo.rs runs the demo from inside `cargo test`)
+else
+  cargo build --locked --workspace --bins -q || fail "cargo build failed (output above)"
+  BIN=$CARGO_TARGET_DIR/debug
+fi
 
 echo "==> starting the control plane"
 CRD_ARGS=()   # every kind the operator serves (it waits for all of their CRDs before it is ready)
