@@ -59,7 +59,7 @@ pub fn usage(pid: u32) -> Result<Usage, BenchError> {
     let peak_rss = status_field_bytes(&status, "VmHWM").ok_or_else(|| unreadable("VmHWM"))?;
     let rss = status_field_bytes(&status, "VmRSS").ok_or_else(|| unreadable("VmRSS"))?;
     let ticks = stat_cpu_ticks(&stat).ok_or_else(|| unreadable("utime/stime"))?;
-    let hz = u64::from(rustix::param::clock_ticks_per_second()).max(1);
+    let hz = rustix::param::clock_ticks_per_second().max(1);
     Ok(Usage {
         peak_rss,
         rss,

@@ -76,8 +76,8 @@ fn scale_line(scale: &Scale, ctx: &Context) -> String {
         human(scale.window),
         scale.factor(),
         human(ctx.delay_create),
-        human(scale.scaled(Duration::from_secs(20))),
-        human(scale.scaled(Duration::from_secs(600))),
+        humantime::format_duration(scale.scaled(Duration::from_secs(20))),
+        humantime::format_duration(scale.scaled(Duration::from_secs(600))),
         scale.operator_rate_per_minute()
     )
 }
