@@ -380,8 +380,8 @@ refreshes every cluster) and `naive` (one GET per cluster per poll, what Terrafo
 Reproduce with one command (it builds what it needs; the first run builds the control plane, 6–13 min):\n\
 \n\
 ```sh\n\
-scripts/bench.sh --n 100          # one N, both modes (about 10 min)\n\
-scripts/bench.sh --all            # N = 100 and 1000, then N = 10000 for memory only\n\
+scripts/bench.sh --n 100          # one N, both modes (about 7 min once built)\n\
+scripts/bench.sh --all            # N = 100 and 1000, then N = 10000 for memory only (about 45 min)\n\
 scripts/bench.sh --n 10000 --memory-only\n\
 ```\n\
 \n\
