@@ -286,7 +286,8 @@ pub fn memory_section(ctx: &Context, results: &[&RunResult]) -> String {
     let _ = writeln!(
         out,
         "Measured {} on {} with `{}`; {}. The quota is lifted for this run ({} per window): it measures the \
-         operator's memory with {n} resources, not the rate limit.\n",
+         operator's memory with {n} resources, not the rate limit. When not all are Ready by the timeout, the \
+         figures are those at that moment (the peak still grows as more clusters become Ready).\n",
         ctx.date,
         machine_line(&ctx.machine),
         ctx.command,
