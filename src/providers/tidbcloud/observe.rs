@@ -7,8 +7,7 @@
 //! can answer: the cluster was written to after both were taken (so they may predate the write), or the
 //! snapshot lacks the cluster (deleted in the cloud, or created by a write whose answer was lost).
 //! The refresher runs at the transitional interval while any cluster it serves is changing or was written
-//! recently (resting at least four times as long as its last list took, so listing many pages never takes more
-//! than a fifth of the time), and at the steady (jittered) interval otherwise. Until a feed's first list completes, readers
+//! recently, and at the steady (jittered) interval otherwise. Until a feed's first list completes, readers
 //! wait for it instead of each sending a GET, so an operator restart costs ⌈N/100⌉ calls, not N.
 //!
 //! **Naive**: one GET per object per read (what Terraform and Crossplane providers do); kept for the benchmark
@@ -303,7 +302,6 @@ impl Observer {
                 (_, Some(blocked)) => blocked,
                 (0, None) => self
                     .busy_pace(&key)
-                    .map(|pace| pace.max(duty_floor(started.elapsed())))
                     .unwrap_or_else(|| jittered(self.config.steady)),
                 // Back off on repeated failures (readers fall back to GETs meanwhile).
                 (n, None) => self
@@ -352,17 +350,6 @@ impl Observer {
 /// Longest interval between progress polls of a changing cluster.
 pub const MAX_PROGRESS_POLL: Duration = Duration::from_secs(120);
 
-/// A feed rests at least this many times as long as its last list took before listing again while clusters
-/// change, so listing takes at most a fifth of the time. A list of many pages, or one slowed by the budget
-/// (writes go first), is then repeated less often: with thousands of clusters being created, transitional lists
-/// would otherwise take a large share of the quota the creates need.
-const LIST_DUTY_REST: u32 = 4;
-
-/// The least rest after a transitional list that took `took`.
-fn duty_floor(took: Duration) -> Duration {
-    took.saturating_mul(LIST_DUTY_REST)
-}
-
 /// Poll interval for a change that has been going on for `elapsed`.
 fn pace(elapsed: Duration, transitional: Duration) -> Duration {
     (elapsed / 5).clamp(transitional, MAX_PROGRESS_POLL.max(transitional))
@@ -383,17 +370,6 @@ fn jittered(d: Duration) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn long_lists_rest_longer_so_listing_stays_a_fifth_of_the_time() {
-        let took = Duration::from_secs(3);
-        let rest = duty_floor(took);
-        assert_eq!(rest, Duration::from_secs(12));
-        let share = took.as_secs_f64() / (took + rest).as_secs_f64();
-        assert!((share - 0.2).abs() < 1e-9, "{share}");
-        // A quick one-page list does not slow the transitional pace.
-        assert!(duty_floor(Duration::from_millis(30)) < Duration::from_millis(200));
-    }
 
     #[test]
     fn a_twenty_minute_create_costs_at_most_25_polls() {
