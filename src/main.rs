@@ -204,6 +204,7 @@ async fn run(cfg: RunConfig) -> Result<(), MainError> {
         ),
         clickhouse_observer: clickhouse::observe::Observer::new(cfg.poll_transitional / 2),
         backoff: PerObjectBackoff::new(Duration::from_secs(1), cfg.max_backoff),
+        claims: Default::default(),
         config: cfg.clone(),
     });
 
@@ -242,6 +243,16 @@ async fn run(cfg: RunConfig) -> Result<(), MainError> {
             scoped(&kube, scope),
             shutdown(),
         )));
+    }
+    // /readyz stays true only while every CRD is installed, established and not being deleted.
+    for crd in api::crds() {
+        let name = crd.metadata.name.unwrap_or_default();
+        tokio::spawn(http::watch_crd(
+            kube.clone(),
+            name,
+            readiness.clone(),
+            shutdown(),
+        ));
     }
     readiness.set_ready();
     tracing::info!("controllers running");

@@ -95,6 +95,13 @@ impl ReleaseChannel {
         description = "Cloud region"
     ),
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
+    validation = Rule::new(
+        "!has(self.spec.serviceId) || !has(self.status) || !has(self.status.serviceId) || self.spec.serviceId == self.status.serviceId"
+    )
+    .message(
+        "spec.serviceId must be the id of the service this resource already manages (status.serviceId): a resource \
+         cannot be moved to another service; create a new resource to adopt it"
+    ),
     validation = Rule::new("has(self.spec.name) || size(self.metadata.name) <= 50").message(
         "metadata.name is longer than a ClickHouse Cloud service name may be (50 characters): set spec.name"
     )
@@ -208,6 +215,12 @@ pub struct ClickHouseServiceSpec {
     /// ValidatingAdmissionPolicy) and never delete the cloud service while true. Default: false.
     #[serde(default)]
     pub deletion_protection: bool,
+
+    /// What to do when the service disappears outside Kubernetes: `Report` (default: `Stalled` with reason
+    /// `CloudResourceGone` and a Warning Event; its data is not silently replaced by an empty service) or
+    /// `Recreate` (create a new, empty one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_cloud_resource_gone: Option<super::common::CloudResourceGonePolicy>,
 
     /// Secret key holding the password of the `default` user. Absent: the password ClickHouse Cloud generates
     /// at create is kept (in the connection Secret). When the referenced value changes, the operator sets the

@@ -14,6 +14,10 @@ pub const OBSERVE: &str = "observe";
 /// Finalizer the operator puts on every resource that may own a cloud resource.
 pub const FINALIZER: &str = "clouddb.dev/finalizer";
 
+/// Finalizer the operator puts on a credentials Secret in an object's namespace while objects use it, so a
+/// namespace deletion cannot remove the key before those objects have deleted their cloud resources.
+pub const IN_USE_FINALIZER: &str = "clouddb.dev/in-use";
+
 /// API group of every clouddb.dev kind.
 pub const GROUP: &str = "clouddb.dev";
 
@@ -60,6 +64,17 @@ pub enum DeletionPolicy {
     Delete,
     /// Keep the cloud resource; only the Kubernetes resource goes away.
     Retain,
+}
+
+/// What the operator does when the cloud resource it manages disappears outside Kubernetes.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, JsonSchema)]
+pub enum CloudResourceGonePolicy {
+    /// Report it: `Stalled` with reason `CloudResourceGone` and a Warning Event; nothing is re-created (the
+    /// data is gone: restoring it is a decision for a person).
+    #[default]
+    Report,
+    /// Create a new, empty cloud resource in its place.
+    Recreate,
 }
 
 /// API credentials for the cloud provider.

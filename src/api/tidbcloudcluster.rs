@@ -59,6 +59,13 @@ fn default_port() -> i32 {
         description = "TiDB version"
     ),
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
+    validation = Rule::new(
+        "!has(self.spec.clusterId) || !has(self.status) || !has(self.status.clusterId) || self.spec.clusterId == self.status.clusterId"
+    )
+    .message(
+        "spec.clusterId must be the id of the cluster this resource already manages (status.clusterId): a resource \
+         cannot be moved to another cluster; create a new resource to adopt it"
+    ),
     validation = Rule::new(format!(
         "has(self.spec.displayName) || self.metadata.name.matches('{DISPLAY_NAME_PATTERN}')"
     ))
@@ -152,6 +159,12 @@ pub struct TidbCloudClusterSpec {
     /// ValidatingAdmissionPolicy) and never delete the cloud cluster while true. Default: false.
     #[serde(default)]
     pub deletion_protection: bool,
+
+    /// What to do when the cluster disappears outside Kubernetes: `Report` (default: `Stalled` with reason
+    /// `CloudResourceGone` and a Warning Event; its data is not silently replaced by an empty cluster) or
+    /// `Recreate` (create a new, empty one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_cloud_resource_gone: Option<super::common::CloudResourceGonePolicy>,
 
     /// ID of an existing TiDB Cloud cluster to adopt instead of creating one (decimal digits). Can be set on
     /// creation or added later; immutable once set.

@@ -5,6 +5,7 @@
 use kube::api::Api;
 use kube::{Client, ResourceExt};
 
+use super::ownership::{ClaimIndex, Claimant, CloudIdKind, managed_elsewhere_message};
 use crate::api::common::{ClusterRef, CredentialsSpec};
 use crate::api::tidbcloudcluster::TidbCloudCluster;
 use crate::conditions::{self, READY};
@@ -127,6 +128,36 @@ pub fn resolve(
             }
         }
     }
+}
+
+/// Where `cluster_ref` / `cluster_id` of an object in `own_ns` points, read from the API server. A cloud
+/// cluster id that a TidbCloudCluster in another namespace manages is refused (`ClusterManagedElsewhere`):
+/// a cloud resource belongs to exactly one object, and only its own namespace may work on it.
+pub async fn target(
+    ctx: &super::Context,
+    cluster_ref: Option<&ClusterRef>,
+    cluster_id: Option<&str>,
+    own_ns: &str,
+) -> Result<Target, kube::Error> {
+    let found = fetch(&ctx.kube, cluster_ref, own_ns).await?;
+    let target = resolve(cluster_ref, cluster_id, own_ns, found.as_ref());
+    Ok(match &target {
+        Target::Id(id) => guard(&ctx.claims, id, own_ns).unwrap_or(target),
+        _ => target,
+    })
+}
+
+/// `ClusterManagedElsewhere` when cloud cluster `id` is claimed by an object outside `own_ns`. Pure.
+pub fn guard(claims: &ClaimIndex, id: &str, own_ns: &str) -> Option<Target> {
+    let elsewhere: Vec<Claimant> = claims
+        .claimants(CloudIdKind::TidbCluster, id, "")
+        .into_iter()
+        .filter(|c| c.namespace != own_ns)
+        .collect();
+    (!elsewhere.is_empty()).then(|| Target::Broken {
+        reason: "ClusterManagedElsewhere",
+        message: managed_elsewhere_message("cluster", id, &elsewhere),
+    })
 }
 
 /// Reads the TidbCloudCluster a `clusterRef` names (in `own_ns`; a reference to another namespace is not

@@ -16,7 +16,7 @@ use secrecy::SecretString;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::api::common::{DeletionPolicy, FINALIZER};
+use crate::api::common::{DeletionPolicy, FINALIZER, IN_USE_FINALIZER};
 use crate::cloud::CloudError;
 
 /// The one field manager of the operator (status, connection Secrets).
@@ -144,28 +144,36 @@ pub async fn add_finalizer<K>(api: &Api<K>, obj: &K) -> Result<(), kube::Error>
 where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug,
 {
-    match json_patch(api, obj, add_finalizer_patch(obj)).await {
+    add_finalizer_named(api, obj, FINALIZER).await
+}
+
+/// [`add_finalizer`] for finalizer `name`.
+pub async fn add_finalizer_named<K>(api: &Api<K>, obj: &K, name: &str) -> Result<(), kube::Error>
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug,
+{
+    match json_patch(api, obj, add_finalizer_patch(obj, name)).await {
         Err(kube::Error::Api(e)) if e.code == 422 => {
             let fresh = api.get(&obj.name_any()).await?;
-            if has_finalizer(&fresh) {
+            if fresh.finalizers().iter().any(|f| f == name) {
                 Ok(())
             } else {
-                json_patch(api, &fresh, add_finalizer_patch(&fresh)).await
+                json_patch(api, &fresh, add_finalizer_patch(&fresh, name)).await
             }
         }
         other => other,
     }
 }
 
-fn add_finalizer_patch<K: Resource>(obj: &K) -> serde_json::Value {
+fn add_finalizer_patch<K: Resource>(obj: &K, name: &str) -> serde_json::Value {
     match obj.meta().finalizers.as_ref() {
         None => serde_json::json!([
             {"op": "test", "path": "/metadata/finalizers", "value": null},
-            {"op": "add", "path": "/metadata/finalizers", "value": [FINALIZER]},
+            {"op": "add", "path": "/metadata/finalizers", "value": [name]},
         ]),
         Some(list) => serde_json::json!([
             {"op": "test", "path": "/metadata/finalizers", "value": list},
-            {"op": "add", "path": "/metadata/finalizers/-", "value": FINALIZER},
+            {"op": "add", "path": "/metadata/finalizers/-", "value": name},
         ]),
     }
 }
@@ -175,12 +183,20 @@ pub async fn remove_finalizer<K>(api: &Api<K>, obj: &K) -> Result<(), kube::Erro
 where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug,
 {
-    let Some(idx) = obj.finalizers().iter().position(|f| f == FINALIZER) else {
+    remove_finalizer_named(api, obj, FINALIZER).await
+}
+
+/// [`remove_finalizer`] for finalizer `name`.
+pub async fn remove_finalizer_named<K>(api: &Api<K>, obj: &K, name: &str) -> Result<(), kube::Error>
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug,
+{
+    let Some(idx) = obj.finalizers().iter().position(|f| f == name) else {
         return Ok(());
     };
     let path = format!("/metadata/finalizers/{idx}");
     let patch = serde_json::json!([
-        {"op": "test", "path": path, "value": FINALIZER},
+        {"op": "test", "path": path, "value": name},
         {"op": "remove", "path": path},
     ]);
     match json_patch(api, obj, patch).await {
@@ -209,35 +225,64 @@ pub fn has_finalizer<K: Resource>(obj: &K) -> bool {
     obj.finalizers().iter().any(|f| f == FINALIZER)
 }
 
-/// Whether the object is being deleted as part of a cascade: its namespace is terminating, or the CRD
-/// `crd_name` itself is being deleted. An unset `deletionPolicy` then means Retain.
+/// Why an object is being deleted, when it is not deleted by itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cascade {
+    /// Deleted directly (`kubectl delete <kind> <name>`).
+    None,
+    /// Its namespace is being deleted: an unset `deletionPolicy` then means Retain; an explicit `Delete` deletes.
+    Namespace,
+    /// Its CustomResourceDefinition is being deleted (or the chart uninstalled with it): the cloud resource is
+    /// always retained, whatever the policy — removing a CRD must never delete databases.
+    Crd,
+}
+
+/// Whether the object is being deleted as part of a cascade: its CRD `crd_name` is being deleted (or gone),
+/// or its namespace is terminating.
 pub async fn cascade_in_progress(
     client: &Client,
     namespace: &str,
     crd_name: &str,
-) -> Result<bool, kube::Error> {
+) -> Result<Cascade, kube::Error> {
+    let crd = Api::<CustomResourceDefinition>::all(client.clone())
+        .get_opt(crd_name)
+        .await?;
+    if crd.is_none_or(|c| c.metadata.deletion_timestamp.is_some()) {
+        return Ok(Cascade::Crd);
+    }
     let ns = Api::<Namespace>::all(client.clone())
         .get_opt(namespace)
         .await?;
     if ns.is_none_or(|n| n.metadata.deletion_timestamp.is_some()) {
-        return Ok(true);
+        return Ok(Cascade::Namespace);
     }
-    let crd = Api::<CustomResourceDefinition>::all(client.clone())
-        .get_opt(crd_name)
-        .await?;
-    Ok(crd.is_none_or(|c| c.metadata.deletion_timestamp.is_some()))
+    Ok(Cascade::None)
 }
 
-/// The policy that applies to this deletion: explicit wins; unset deletes on a direct delete and retains on a
-/// cascade.
-pub fn effective_deletion_policy(
-    explicit: Option<&DeletionPolicy>,
-    cascade: bool,
-) -> DeletionPolicy {
-    match explicit {
-        Some(p) => *p,
-        None if cascade => DeletionPolicy::Retain,
-        None => DeletionPolicy::Delete,
+/// The policy that applies to this deletion: a CRD deletion always retains; otherwise explicit wins; unset
+/// deletes on a direct delete and retains on a namespace cascade.
+pub fn effective_deletion_policy(explicit: Option<&DeletionPolicy>, cascade: Cascade) -> DeletionPolicy {
+    match (explicit, cascade) {
+        (_, Cascade::Crd) => DeletionPolicy::Retain,
+        (Some(p), _) => *p,
+        (None, Cascade::Namespace) => DeletionPolicy::Retain,
+        (None, Cascade::None) => DeletionPolicy::Delete,
+    }
+}
+
+/// Why a deletion retains the cloud resource, for the `Retained` Event.
+pub fn retain_reason(explicit: Option<&DeletionPolicy>, cascade: Cascade, crd_name: &str) -> String {
+    match (cascade, explicit) {
+        (Cascade::Crd, _) => format!(
+            "the CustomResourceDefinition {crd_name} is being deleted, and deleting a CRD never deletes cloud \
+             resources whatever the deletionPolicy (the connection Secret is kept)"
+        ),
+        (_, Some(_)) => "deletionPolicy is Retain".to_string(),
+        (_, None) => {
+            "the namespace is being deleted and deletionPolicy is unset (set it to Delete to delete on namespace \
+             deletion)"
+                .to_string()
+        }
     }
 }
 
@@ -303,23 +348,23 @@ mod tests {
     use secrecy::ExposeSecret;
 
     #[test]
-    fn unset_policy_retains_only_on_cascade() {
-        assert_eq!(
-            effective_deletion_policy(None, false),
-            DeletionPolicy::Delete
-        );
-        assert_eq!(
-            effective_deletion_policy(None, true),
-            DeletionPolicy::Retain
-        );
-        assert_eq!(
-            effective_deletion_policy(Some(&DeletionPolicy::Delete), true),
-            DeletionPolicy::Delete
-        );
-        assert_eq!(
-            effective_deletion_policy(Some(&DeletionPolicy::Retain), false),
-            DeletionPolicy::Retain
-        );
+    fn unset_policy_retains_only_on_cascade_and_crd_deletion_always_retains() {
+        use DeletionPolicy::{Delete, Retain};
+        let cases = [
+            (None, Cascade::None, Delete),
+            (None, Cascade::Namespace, Retain),
+            (Some(Delete), Cascade::Namespace, Delete),
+            (Some(Retain), Cascade::None, Retain),
+            (Some(Delete), Cascade::Crd, Retain),
+            (None, Cascade::Crd, Retain),
+        ];
+        for (explicit, cascade, want) in cases {
+            assert_eq!(
+                effective_deletion_policy(explicit.as_ref(), cascade),
+                want,
+                "{explicit:?} {cascade:?}"
+            );
+        }
     }
 
     #[test]
@@ -564,13 +609,14 @@ pub async fn read_credentials(
     namespace: &str,
     name: &str,
     timing: Timing,
+    protect: bool,
 ) -> Result<Result<Credentials, Outcome>, kube::Error> {
     use secrecy::ExposeSecret;
     let keys = [
         crate::api::common::PUBLIC_KEY,
         crate::api::common::PRIVATE_KEY,
     ];
-    Ok(read_secret_keys(client, namespace, name, &keys, timing)
+    Ok(read_secret_keys(client, namespace, name, &keys, timing, protect)
         .await?
         .map(|mut values| {
             let private_key = values
@@ -587,32 +633,76 @@ pub async fn read_credentials(
         }))
 }
 
-/// Reads `keys` of the credentials Secret `namespace/name`, in order; a missing Secret or key is a
-/// `CredentialsMissing` stall naming the keys expected.
+/// Reads `keys` of the credentials Secret `namespace/name`, in order (one GET); a missing Secret or key is a
+/// `CredentialsMissing` stall naming the keys expected. With `protect` (a Secret in the object's own
+/// namespace), the Secret gets the [`IN_USE_FINALIZER`] so that a namespace deletion cannot take it before the
+/// objects that need it to delete their cloud resources are done; [`release_credentials`] removes it.
 pub async fn read_secret_keys(
     client: &Client,
     namespace: &str,
     name: &str,
     keys: &[&str],
     timing: Timing,
+    protect: bool,
 ) -> Result<Result<Vec<SecretString>, Outcome>, kube::Error> {
+    let api = Api::<Secret>::namespaced(client.clone(), namespace);
+    let missing = |e: SecretRefError| Outcome::Stalled {
+        reason: "CredentialsMissing",
+        message: format!(
+            "credentials unavailable: {e}; create it with keys {}",
+            keys.join(", ")
+        ),
+        requeue: Some(timing.credentials),
+    };
+    let Some(secret) = api.get_opt(name).await? else {
+        return Ok(Err(missing(SecretRefError::NotFound {
+            namespace: namespace.into(),
+            name: name.into(),
+        })));
+    };
     let mut values = Vec::with_capacity(keys.len());
     for key in keys {
-        match secret_value(client, namespace, name, key).await? {
-            Ok(v) => values.push(v),
-            Err(e) => {
-                return Ok(Err(Outcome::Stalled {
-                    reason: "CredentialsMissing",
-                    message: format!(
-                        "credentials unavailable: {e}; create it with keys {}",
-                        keys.join(", ")
-                    ),
-                    requeue: Some(timing.credentials),
-                }));
+        match value_of(&secret, key) {
+            Some(v) => values.push(v),
+            None => {
+                let (namespace, name, key) = (namespace.into(), name.into(), key.to_string());
+                let has_key = secret.data.as_ref().is_some_and(|d| d.contains_key(&key));
+                return Ok(Err(missing(if has_key {
+                    SecretRefError::BadValue {
+                        namespace,
+                        name,
+                        key,
+                    }
+                } else {
+                    SecretRefError::KeyMissing {
+                        namespace,
+                        name,
+                        key,
+                    }
+                })));
             }
         }
     }
+    if protect
+        && secret.metadata.deletion_timestamp.is_none()
+        && !secret.finalizers().iter().any(|f| f == IN_USE_FINALIZER)
+    {
+        add_finalizer_named(&api, &secret, IN_USE_FINALIZER).await?;
+    }
     Ok(Ok(values))
+}
+
+/// Removes the [`IN_USE_FINALIZER`] from credentials Secret `namespace/name` (no object uses it any more).
+pub async fn release_credentials(
+    ctx: &Context,
+    namespace: &str,
+    name: &str,
+) -> Result<(), kube::Error> {
+    let api = Api::<Secret>::namespaced(ctx.kube.clone(), namespace);
+    match api.get_opt(name).await? {
+        Some(secret) => remove_finalizer_named(&api, &secret, IN_USE_FINALIZER).await,
+        None => Ok(()),
+    }
 }
 
 // ---- the shared reconcile driver: failures, error policy, finishing a reconcile ------------------------------
@@ -864,9 +954,10 @@ where
             .as_ref()
             .filter(|s| s.metadata.deletion_timestamp.is_some())
         {
-            if !cascade_in_progress(&self.ctx.kube, self.ns, self.crd_name)
+            if cascade_in_progress(&self.ctx.kube, self.ns, self.crd_name)
                 .await
                 .map_err(Failure::Kube)?
+                == Cascade::None
             {
                 self.release(s).await?;
             }
@@ -1056,6 +1147,7 @@ pub async fn run_controller<K, Rec, Fut, Pol>(
     api: Api<K>,
     secrets: Api<Secret>,
     refs: SecretRefs<K>,
+    claims: fn(&K) -> super::ownership::Claims,
     reconcile: Rec,
     error_policy: Pol,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
@@ -1066,7 +1158,9 @@ pub async fn run_controller<K, Rec, Fut, Pol>(
     Pol: Fn(Arc<K>, &ReconcileError, Arc<Context>) -> Action,
 {
     let (objects, store) = super::watch::primary(api);
+    ctx.claims.register(kind, store.clone(), claims);
     let controller = kube::runtime::Controller::for_stream(objects, store.clone());
+    let release_ctx = ctx.clone();
     let (default_ns, default_name) = refs.default_credentials.clone();
     let default_store = store.clone();
     let uses_default = refs.uses_default_credentials;
@@ -1092,6 +1186,7 @@ pub async fn run_controller<K, Rec, Fut, Pol>(
             watcher::Config::default(),
             move |secret: PartialObjectMeta<Secret>| {
                 let (ns, name) = (secret.namespace().unwrap_or_default(), secret.name_any());
+                release_unused_credentials(&release_ctx, &secret);
                 // Our connection Secrets are never credentials or passwords: they map back to their owner
                 // of this kind only (no scan of the store: thousands of them arrive at every start).
                 if let Some(owner) = secret.labels().get(CONNECTION_LABEL) {
@@ -1124,6 +1219,26 @@ pub async fn run_controller<K, Rec, Fut, Pol>(
         })
         .await;
     tracing::info!(kind, "controller stopped");
+}
+
+/// A credentials Secret someone deletes while it carries our [`IN_USE_FINALIZER`] is let go once no object
+/// uses it any more (objects that still use it release it when their own deletion is done).
+fn release_unused_credentials(ctx: &Arc<Context>, secret: &PartialObjectMeta<Secret>) {
+    if secret.metadata.deletion_timestamp.is_none()
+        || !secret.finalizers().iter().any(|f| f == IN_USE_FINALIZER)
+    {
+        return;
+    }
+    let (ns, name) = (secret.namespace().unwrap_or_default(), secret.name_any());
+    if ctx.claims.secret_in_use(&ns, &name, "") {
+        return;
+    }
+    let ctx = ctx.clone();
+    tokio::spawn(async move {
+        if let Err(e) = release_credentials(&ctx, &ns, &name).await {
+            tracing::warn!(secret = %format!("{ns}/{name}"), error = %e, "could not release a credentials Secret");
+        }
+    });
 }
 
 // ---- the per-reconcile state every kind shares -----------------------------------------------------------
@@ -1338,24 +1453,6 @@ where
         Ok(Action::await_change())
     }
 
-    /// A spec id (`field`) naming another cloud resource than the one this object already manages.
-    pub fn adoption_conflict(
-        spec_id: Option<&String>,
-        status_id: Option<&String>,
-        field: &str,
-        noun: &str,
-    ) -> Option<Outcome> {
-        let (spec_id, status_id) = (spec_id?, status_id?);
-        (spec_id != status_id).then(|| Outcome::Stalled {
-            reason: "Conflict",
-            message: format!(
-                "spec.{field} {spec_id} differs from the {noun} this resource already manages ({status_id}); \
-                 remove spec.{field} or recreate the resource to manage another {noun}"
-            ),
-            requeue: None,
-        })
-    }
-
     /// The decisions every deletion starts with, before any cloud call. `Some(None)`: done, the finalizer may
     /// go (observe-only; `Retain` — the connection Secret kept; nothing was ever created); `Some(Some(o))`:
     /// stop with `o` (deletion protection); `None`: go on and delete the cloud resource.
@@ -1387,12 +1484,10 @@ where
             .await
             .map_err(Failure::Kube)?;
         if effective_deletion_policy(explicit, cascade) == DeletionPolicy::Retain {
-            self.connection(connection).retain(cascade).await?;
-            let why = if explicit.is_some() {
-                "deletionPolicy is Retain"
-            } else {
-                "the deletion is a cascade (namespace or CRD being deleted) and deletionPolicy is unset"
-            };
+            self.connection(connection)
+                .retain(cascade == Cascade::Namespace)
+                .await?;
+            let why = retain_reason(explicit, cascade, self.crd_name);
             self.event(
                 EventType::Normal,
                 "Retained",
@@ -1510,99 +1605,4 @@ where
             requeue: None,
         }))
     }
-}
-
-/// The wiring every kind reconciled on [`Base`] shares, generated once here rather than written per kind:
-/// `run` (the controller with its Secret watches), `reconcile` (finalizer entry, then apply or cleanup,
-/// counted), `Deref`/`DerefMut` from the kind's run state to its [`Base`], and the `apply`/`cleanup` frames
-/// (errors → outcomes → status). The kind module defines `KIND`, `CRD_NAME`, `MANAGED_CONDITIONS`, its run
-/// struct (`base` plus its own fields) with `apply_inner`, `cleanup_inner`, `finish` and `cloud_id_known`,
-/// and `connection_secret_name()` on the resource.
-#[macro_export]
-macro_rules! base_reconciler {
-    // (kind, run struct with its own fields' initial values, the `RunConfig` method naming the default
-    //  credentials Secret, a `fn(&Kind) -> Vec<String>` naming the Secrets a resource reads)
-    ($kind:ty, $run:ident { $($field:ident: $init:expr),* $(,)? }, $default:ident, $referenced:expr $(,)?) => {
-        /// Runs the controller until `shutdown` resolves.
-        pub async fn run(
-            ctx: std::sync::Arc<$crate::controllers::Context>,
-            api: kube::api::Api<$kind>,
-            secrets: kube::api::Api<k8s_openapi::api::core::v1::Secret>,
-            shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
-        ) {
-            use $crate::controllers::core;
-            let refs = core::SecretRefs {
-                uses_default_credentials: |o: &$kind| o.spec.credentials.is_none(),
-                default_credentials: ctx.config.$default(),
-                referenced: $referenced,
-            };
-            let policy = |obj: std::sync::Arc<$kind>,
-                          err: &core::ReconcileError,
-                          ctx: std::sync::Arc<$crate::controllers::Context>| {
-                core::error_policy(KIND, &*obj, err, &ctx)
-            };
-            core::run_controller(ctx, KIND, api, secrets, refs, reconcile, policy, shutdown).await;
-        }
-
-        /// Entry point for one object.
-        pub async fn reconcile(
-            obj: std::sync::Arc<$kind>,
-            ctx: std::sync::Arc<$crate::controllers::Context>,
-        ) -> Result<kube::runtime::controller::Action, $crate::controllers::core::ReconcileError> {
-            use $crate::controllers::core::{self, Entry, ReconcileError};
-            let ns = kube::ResourceExt::namespace(&*obj)
-                .ok_or(ReconcileError::MissingField("metadata.namespace"))?;
-            let api = kube::api::Api::<$kind>::namespaced(ctx.kube.clone(), &ns);
-            let entry = core::entry(&*obj, &api).await;
-            let mut run = $run {
-                base: core::Base::new(&obj, &api, &ctx, &ns, (KIND, CRD_NAME, MANAGED_CONDITIONS)),
-                $($field: $init),*
-            };
-            let result = match entry {
-                Err(e) => Err(e),
-                Ok(Entry::Done(action)) => Ok(action),
-                Ok(Entry::Cleanup) => run.cleanup().await,
-                Ok(Entry::Apply) => run.apply().await,
-            };
-            core::counted(&ctx, KIND, result)
-        }
-
-        impl<'a> std::ops::Deref for $run<'a> {
-            type Target = $crate::controllers::core::Base<'a, $kind>;
-            fn deref(&self) -> &Self::Target {
-                &self.base
-            }
-        }
-
-        impl std::ops::DerefMut for $run<'_> {
-            fn deref_mut(&mut self) -> &mut Self::Target {
-                &mut self.base
-            }
-        }
-
-        impl $run<'_> {
-            async fn apply(
-                &mut self,
-            ) -> Result<kube::runtime::controller::Action, $crate::controllers::core::ReconcileError> {
-                let known = self.cloud_id_known();
-                self.refresh_status(known).await?;
-                let result = self.apply_inner().await;
-                let outcome = self.outcome_of(result)?;
-                self.finish(outcome).await
-            }
-
-            async fn cleanup(
-                &mut self,
-            ) -> Result<kube::runtime::controller::Action, $crate::controllers::core::ReconcileError> {
-                let result = self.cleanup_inner().await;
-                match self.deletion_outcome(result)? {
-                    Some(outcome) => self.finish(outcome).await,
-                    None => {
-                        let name = self.obj.connection_secret_name();
-                        self.finalize(name).await
-                    }
-                }
-            }
-        }
-    };
 }

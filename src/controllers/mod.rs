@@ -6,6 +6,8 @@ pub mod clickhouseservice;
 pub mod clusterref;
 pub mod core;
 pub mod decision;
+pub mod driver;
+pub mod ownership;
 pub mod tidbcloudcluster;
 pub mod tidbcloudimport;
 pub mod tidbcloudintegration;
@@ -37,6 +39,8 @@ pub struct Context {
     pub metrics: Metrics,
     pub recorder: Recorder,
     pub backoff: backoff::PerObjectBackoff,
+    /// Who claims which cloud id and uses which Secret: every controller's cache, indexed (ownership.rs).
+    pub claims: ownership::ClaimIndex,
     pub tidb_clients: ClientPool,
     pub tidb_catalog: Catalog,
     pub tidb_observer: Observer,
@@ -67,7 +71,8 @@ impl Context {
             Some(c) => (namespace.to_string(), c.secret_ref.name.clone()),
             None => self.config.default_credentials_ref(),
         };
-        let creds = match core::read_credentials(&self.kube, &ns, &name, self.timing()).await? {
+        let protect = credentials.is_some();
+        let creds = match core::read_credentials(&self.kube, &ns, &name, self.timing(), protect).await? {
             Ok(c) => c,
             Err(outcome) => return Ok(Err(outcome)),
         };
@@ -103,7 +108,9 @@ impl Context {
         };
         let keys = [KEY_ID, KEY_SECRET, ORGANIZATION_ID];
         let mut values =
-            match core::read_secret_keys(&self.kube, &ns, &name, &keys, self.timing()).await? {
+            match core::read_secret_keys(&self.kube, &ns, &name, &keys, self.timing(), credentials.is_some())
+                .await?
+            {
                 Ok(v) => v.into_iter(),
                 Err(outcome) => return Ok(Err(outcome)),
             };

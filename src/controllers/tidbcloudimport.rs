@@ -20,6 +20,7 @@ use kube::runtime::watcher;
 use secrecy::ExposeSecret;
 
 use super::Context;
+use super::ownership;
 use super::clusterref::{self, Target};
 use super::core::{
     self, Failure, Outcome, ReconcileError, SecretRefError, add_finalizer, apply_status,
@@ -39,6 +40,7 @@ use crate::providers::tidbcloud::translate_import::{self, SourceSecrets};
 use kube::core::PartialObjectMeta;
 
 pub const KIND: &str = "TidbCloudImport";
+const CRD_NAME: &str = "tidbcloudimports.clouddb.dev";
 const MANAGED_CONDITIONS: &[&str] = &[READY, RECONCILING, STALLED];
 /// Clock skew allowed between the operator and the cloud when matching an import to a create intent.
 const ADOPTION_SLACK: chrono::Duration = chrono::Duration::seconds(120);
@@ -266,6 +268,7 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
     let (objects, store) = watch::primary(api);
+    ctx.claims.register(KIND, store.clone(), claims);
     let controller = Controller::for_stream(objects, store.clone());
     let by_cluster = store.clone();
     let by_secret = store;
@@ -334,6 +337,20 @@ pub async fn run(
         })
         .await;
     tracing::info!(kind = KIND, "controller stopped");
+}
+
+/// What an object claims: the cloud id it follows and the Secrets it reads (ownership index).
+fn claims(o: &TidbCloudImport) -> ownership::Claims {
+    ownership::Claims {
+        ids: o
+            .status
+            .as_ref()
+            .and_then(|s| s.import_id.clone())
+            .map(|id| (ownership::CloudIdKind::TidbImport, id))
+            .into_iter()
+            .collect(),
+        secrets: o.secret_names().into_iter().map(str::to_string).collect(),
+    }
 }
 
 fn error_policy(obj: Arc<TidbCloudImport>, err: &ReconcileError, ctx: Arc<Context>) -> Action {
@@ -488,16 +505,11 @@ impl Run<'_> {
         }
     }
 
-    /// Where spec.clusterRef / spec.clusterId points.
+    /// Where spec.clusterRef / spec.clusterId points (a cluster managed in another namespace is refused).
     async fn target(&self) -> Result<Target, Failure> {
         let spec = &self.obj.spec;
-        let found = clusterref::fetch(&self.ctx.kube, spec.cluster_ref.as_ref(), self.ns).await?;
-        Ok(clusterref::resolve(
-            spec.cluster_ref.as_ref(),
-            spec.cluster_id.as_deref(),
-            self.ns,
-            found.as_ref(),
-        ))
+        let (r, id) = (spec.cluster_ref.as_ref(), spec.cluster_id.as_deref());
+        Ok(clusterref::target(self.ctx, r, id, self.ns).await?)
     }
 
     /// The client for spec.credentials, else the referenced cluster's, else the default.
@@ -555,16 +567,13 @@ impl Run<'_> {
         Ok(pick_created(&imports, intent, client.key_id(), &claimed).cloned())
     }
 
-    /// Import ids other TidbCloudImports of this namespace already follow.
+    /// Import ids other objects already follow (the ownership index).
     async fn claimed_import_ids(&self) -> Result<BTreeSet<String>, Failure> {
-        let list = self.api.list(&Default::default()).await?;
-        let me = self.obj.uid();
-        Ok(list
-            .items
-            .into_iter()
-            .filter(|o| o.uid() != me)
-            .filter_map(|o| o.status.and_then(|s| s.import_id))
-            .collect())
+        let me = self.obj.uid().unwrap_or_default();
+        Ok(self
+            .ctx
+            .claims
+            .claimed_ids(ownership::CloudIdKind::TidbImport, &me))
     }
 
     /// Reads the object storage secrets the spec references; a missing one is a `SourceCredentialsMissing`
@@ -734,6 +743,12 @@ impl Run<'_> {
     async fn cleanup(&mut self) -> Result<Action, ReconcileError> {
         match self.cleanup_inner().await {
             Ok(None) => {
+                if let Some(c) = &self.obj.spec.credentials {
+                    let (name, uid) = (&c.secret_ref.name, self.obj.uid().unwrap_or_default());
+                    if !self.ctx.claims.secret_in_use(self.ns, name, &uid) {
+                        core::release_credentials(self.ctx, self.ns, name).await?;
+                    }
+                }
                 remove_finalizer(self.api, self.obj).await?;
                 self.ctx.backoff.reset(&self.key);
                 Ok(Action::await_change())
@@ -753,6 +768,21 @@ impl Run<'_> {
             return Ok(None);
         }
         if self.status.state.as_deref().is_some_and(is_terminal) {
+            return Ok(None);
+        }
+        if core::cascade_in_progress(&self.ctx.kube, self.ns, CRD_NAME).await?
+            == core::Cascade::Crd
+        {
+            self.event(
+                EventType::Normal,
+                "Released",
+                "Delete",
+                format!(
+                    "the CustomResourceDefinition {CRD_NAME} is being deleted: the import is left running in \
+                     TiDB Cloud (deleting a CRD never cancels or deletes cloud work)"
+                ),
+            )
+            .await;
             return Ok(None);
         }
         let target = self.target().await?;

@@ -19,6 +19,7 @@ use kube::runtime::watcher;
 use secrecy::SecretString;
 
 use super::Context;
+use super::ownership;
 use super::clusterref::{self, Target};
 use super::core::{
     self, Failure, Outcome, ReconcileError, add_finalizer, apply_status, has_finalizer, jittered,
@@ -163,6 +164,7 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
     let (objects, store) = watch::primary(api);
+    ctx.claims.register(KIND, store.clone(), claims);
     let controller = Controller::for_stream(objects, store.clone());
     let by_cluster = store.clone();
     let by_secret = store;
@@ -229,6 +231,20 @@ pub async fn run(
         })
         .await;
     tracing::info!(kind = KIND, "controller stopped");
+}
+
+/// What an object claims: the cloud id it follows and the Secrets it reads (ownership index).
+fn claims(o: &TidbCloudIntegration) -> ownership::Claims {
+    ownership::Claims {
+        ids: o
+            .status
+            .as_ref()
+            .and_then(|s| s.integration_id.clone())
+            .map(|id| (ownership::CloudIdKind::TidbIntegration, id))
+            .into_iter()
+            .collect(),
+        secrets: o.secret_names().into_iter().map(str::to_string).collect(),
+    }
 }
 
 fn error_policy(obj: Arc<TidbCloudIntegration>, err: &ReconcileError, ctx: Arc<Context>) -> Action {
@@ -587,16 +603,11 @@ impl Run<'_> {
         }
     }
 
-    /// Where spec.clusterRef / spec.clusterId points.
+    /// Where spec.clusterRef / spec.clusterId points (a cluster managed in another namespace is refused).
     async fn target(&self) -> Result<Target, Failure> {
         let spec = &self.obj.spec;
-        let found = clusterref::fetch(&self.ctx.kube, spec.cluster_ref.as_ref(), self.ns).await?;
-        Ok(clusterref::resolve(
-            spec.cluster_ref.as_ref(),
-            spec.cluster_id.as_deref(),
-            self.ns,
-            found.as_ref(),
-        ))
+        let (r, id) = (spec.cluster_ref.as_ref(), spec.cluster_id.as_deref());
+        Ok(clusterref::target(self.ctx, r, id, self.ns).await?)
     }
 
     /// The client for spec.credentials, else the referenced cluster's, else the default.
@@ -636,6 +647,12 @@ impl Run<'_> {
     async fn cleanup(&mut self) -> Result<Action, ReconcileError> {
         match self.cleanup_inner().await {
             Ok(None) => {
+                if let Some(c) = &self.obj.spec.credentials {
+                    let (name, uid) = (&c.secret_ref.name, self.obj.uid().unwrap_or_default());
+                    if !self.ctx.claims.secret_in_use(self.ns, name, &uid) {
+                        core::release_credentials(self.ctx, self.ns, name).await?;
+                    }
+                }
                 remove_finalizer(self.api, self.obj).await?;
                 self.ctx.backoff.reset(&self.key);
                 Ok(Action::await_change())
@@ -667,11 +684,7 @@ impl Run<'_> {
         let policy =
             core::effective_deletion_policy(self.obj.spec.deletion_policy.as_ref(), cascade);
         if policy == DeletionPolicy::Retain {
-            let why = if self.obj.spec.deletion_policy.is_some() {
-                "deletionPolicy is Retain"
-            } else {
-                "the deletion is a cascade (namespace or CRD being deleted) and deletionPolicy is unset"
-            };
+            let why = core::retain_reason(self.obj.spec.deletion_policy.as_ref(), cascade, CRD_NAME);
             self.event(
                 EventType::Normal,
                 "Retained",

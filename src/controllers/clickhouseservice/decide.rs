@@ -282,6 +282,26 @@ pub fn scaling_change(spec: &ClickHouseServiceSpec, obs: &Observed) -> ScalingCh
     c
 }
 
+/// One step of deleting a service in `state`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeletionStep {
+    /// Started: stop it first (a running service cannot be deleted).
+    Stop,
+    /// Stopped (or failed): delete it.
+    Delete,
+    /// Stopping, starting, provisioning, awaking, terminating...: wait.
+    Wait,
+}
+
+/// The next step of deleting a service in `state`. Pure.
+pub fn deletion_step(state: &str) -> DeletionStep {
+    match state {
+        "running" | "idle" | "partially_running" | "degraded" => DeletionStep::Stop,
+        "stopped" | "failed" => DeletionStep::Delete,
+        _ => DeletionStep::Wait,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -496,6 +516,20 @@ mod tests {
                 assert_eq!(steps[0].describe(), "update: name → \"other\"")
             }
             other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn deletion_stops_then_deletes_and_waits_between() {
+        use super::{DeletionStep, deletion_step};
+        for s in ["running", "idle", "partially_running", "degraded"] {
+            assert_eq!(deletion_step(s), DeletionStep::Stop, "{s}");
+        }
+        for s in ["stopped", "failed"] {
+            assert_eq!(deletion_step(s), DeletionStep::Delete, "{s}");
+        }
+        for s in ["stopping", "starting", "provisioning", "awaking", "terminating"] {
+            assert_eq!(deletion_step(s), DeletionStep::Wait, "{s}");
         }
     }
 }

@@ -1,0 +1,560 @@
+//! The one reconcile driver every cloud kind runs on.
+//!
+//! A kind is a [`CloudKind`] implementation: how to connect (credentials), read one resource, list the
+//! candidates of an uncertain create, a **pure** matcher for them, converge (its pure `decide` plus acting on
+//! one step), create and delete. The driver owns everything else, once: the finalizer entry, the status
+//! refresh before anything could create, the generic observe (conflict → claimed elsewhere → by id → gone →
+//! by create intent), persist-intent-then-create, the deletion preamble (observe-only, CRD deletion,
+//! namespace cascade, deletion policy, protection), finishing (conditions, Events, status, requeue),
+//! credentials-Secret protection and metrics.
+//!
+//! Ideas taken from crossplane-runtime's managed reconciler (`ExternalClient{Observe, Create, Update,
+//! Delete}`, the critical annotation persisted before create) and controller-rs's `finalizer()` (apply /
+//! cleanup behind one entry).
+//!
+//! Control flow: every step returns [`Flow<T>`]; `?` stops the reconcile with an outcome to report
+//! ([`Stop::Report`]) or a failure (cloud errors become conditions, Kubernetes errors go to the runtime).
+
+use std::fmt::Debug;
+use std::future::Future;
+use std::sync::Arc;
+
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::Api;
+use kube::core::object::HasStatus;
+use kube::runtime::controller::Action;
+use kube::runtime::events::EventType;
+use kube::runtime::reflector::Lookup;
+use kube::Resource;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::Context;
+use super::core::{self, Base, ConditionedStatus, Failure, Outcome, ReconcileError};
+use super::ownership::{self, Claims, CloudIdKind, Found};
+use crate::api::common::DeletionPolicy;
+use crate::cloud::CloudError;
+use crate::conditions::Desired;
+use crate::config::RunConfig;
+
+/// Why a reconcile stops early.
+#[derive(Debug)]
+pub enum Stop {
+    /// Report this outcome (a stall, a wait) and end the reconcile.
+    Report(Outcome),
+    /// A failure: cloud errors become outcomes, Kubernetes errors go to the runtime.
+    Fail(Failure),
+}
+
+/// The result of a reconcile step.
+pub type Flow<T> = Result<T, Stop>;
+
+impl From<Failure> for Stop {
+    fn from(f: Failure) -> Self {
+        Stop::Fail(f)
+    }
+}
+
+impl From<kube::Error> for Stop {
+    fn from(e: kube::Error) -> Self {
+        Stop::Fail(Failure::Kube(e))
+    }
+}
+
+/// `map_err` helper: a cloud error while trying to do `what`.
+pub fn cloud(what: &'static str) -> impl FnOnce(CloudError) -> Stop {
+    move |e| Stop::Fail(Failure::cloud(e, what))
+}
+
+/// Ends the reconcile with `outcome`.
+pub fn report<T>(outcome: Outcome) -> Flow<T> {
+    Err(Stop::Report(outcome))
+}
+
+/// What happens when the managed cloud resource disappears outside Kubernetes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum OnGone {
+    /// Report it (`Stalled`, reason `CloudResourceGone`, Warning Event); never re-create it empty.
+    #[default]
+    Report,
+    /// Create a new, empty one.
+    Recreate,
+}
+
+/// The deletion settings of an object.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Policy {
+    /// `spec.deletionPolicy` (unset: delete on a direct delete, retain on a namespace cascade).
+    pub deletion: Option<DeletionPolicy>,
+    /// `spec.deletionProtection`.
+    pub protected: bool,
+    /// What to do when the cloud resource is gone.
+    pub on_gone: OnGone,
+}
+
+/// What converging decided, beyond an outcome.
+pub enum Next<K: CloudKind> {
+    /// Done for this reconcile (converged, acted, waiting): report this.
+    Done(Outcome),
+    /// Nothing exists yet: create it. The driver records `intent` in status first, then calls
+    /// [`CloudKind::create`] with `args`.
+    Create(K::Intent, K::CreateArgs),
+}
+
+/// One kind of cloud resource, reconciled by the driver. `Self` is the Kubernetes resource.
+pub trait CloudKind:
+    Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+    + Clone
+    + DeserializeOwned
+    + Serialize
+    + Debug
+    + Lookup
+    + HasStatus<Status = Self::State>
+    + Send
+    + Sync
+    + 'static
+{
+    type State: ConditionedStatus + Serialize + Clone + Default + Debug + Send + Sync;
+    /// The provider client this kind talks through.
+    type Client: Send + Sync;
+    /// The cloud resource as observed.
+    type Remote: Clone + Debug + Send + Sync;
+    /// What is recorded in status before a create (to find its result after a crash or a lost answer).
+    type Intent: Clone + Debug + Send + Sync;
+    /// What a create needs beyond the intent (e.g. a generated password).
+    type CreateArgs: Send;
+
+    const KIND: &'static str;
+    const CRD_NAME: &'static str;
+    /// Condition types this kind owns.
+    const MANAGED: &'static [&'static str];
+    /// "cluster", "service": the cloud resource, in messages.
+    const NOUN: &'static str;
+    /// "TiDB Cloud", "ClickHouse Cloud".
+    const CLOUD: &'static str;
+    /// The spec field that adopts an existing resource by id ("clusterId").
+    const ID_FIELD: &'static str;
+    /// What kind of cloud id the object claims.
+    const ID_KIND: CloudIdKind;
+
+    // ---- identity and settings (pure) ----------------------------------------------------------------
+
+    /// The id of an existing resource to adopt (`spec.<ID_FIELD>`).
+    fn spec_id(&self) -> Option<&str>;
+    /// The id this object manages, as recorded in status.
+    fn status_id(status: &Self::State) -> Option<&str>;
+    /// The create intent recorded in status.
+    fn intent(status: &Self::State) -> Option<&Self::Intent>;
+    fn set_intent(status: &mut Self::State, intent: Self::Intent);
+    fn remote_id(remote: &Self::Remote) -> &str;
+    /// Records an observation in status (id, state, endpoints; clears the create intent).
+    fn record(status: &mut Self::State, remote: &Self::Remote);
+    /// Forgets the cloud resource (gone): id, state, endpoints, intent.
+    fn forget(status: &mut Self::State);
+    fn policy(&self) -> Policy;
+    fn observe_only(&self) -> bool {
+        crate::api::common::observe_only(self)
+    }
+    fn connection_secret_name(&self) -> String;
+    /// `namespace/name` of the operator-wide default credentials Secret of this kind.
+    fn default_credentials(config: &RunConfig) -> (String, String);
+    /// The credentials Secret this object names (in its namespace); `None`: the operator default.
+    fn credentials_secret(&self) -> Option<&str>;
+    /// Secrets in the object's namespace it reads (credentials, passwords).
+    fn secrets_read(&self) -> Vec<String>;
+    /// Why `remote` cannot be this object's resource although its id matches (e.g. another region).
+    fn identity_conflict(&self, remote: &Self::Remote) -> Option<String>;
+    /// Whether `remote` may be what a create under `intent` made, with the API key `key_id` (pure).
+    fn made_by(&self, intent: &Self::Intent, remote: &Self::Remote, key_id: &str) -> bool;
+
+    /// Everything this object claims, for the ownership index.
+    fn claims(&self) -> Claims {
+        let status_id = self
+            .status()
+            .and_then(|s| Self::status_id(s))
+            .map(str::to_string);
+        Claims {
+            ids: status_id
+                .into_iter()
+                .chain(self.spec_id().map(str::to_string))
+                .map(|id| (Self::ID_KIND, id))
+                .collect(),
+            secrets: self.secrets_read(),
+        }
+    }
+
+    // ---- I/O -------------------------------------------------------------------------------------------
+
+    /// The client for this object's credentials (a missing or rejected key is reported as an outcome).
+    fn connect(run: &Base<'_, Self>) -> impl Future<Output = Flow<Self::Client>> + Send;
+    /// The API key id of `client` (to match what it created).
+    fn key_id(client: &Self::Client) -> String;
+    /// Reads the resource `id`; `None` = it does not exist.
+    fn read(
+        run: &Base<'_, Self>,
+        client: &Self::Client,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<Self::Remote>, CloudError>> + Send;
+    /// What an uncertain create under `intent` may have made (fresh, not a cached answer).
+    fn candidates(
+        run: &Base<'_, Self>,
+        client: &Self::Client,
+        intent: &Self::Intent,
+    ) -> impl Future<Output = Result<Vec<Self::Remote>, CloudError>> + Send;
+    /// Decide (pure) and act on one step; or ask the driver to create.
+    fn converge(
+        run: &mut Base<'_, Self>,
+        client: &Self::Client,
+        observed: Option<Self::Remote>,
+    ) -> impl Future<Output = Flow<Next<Self>>> + Send;
+    /// Creates the resource (the intent is already persisted) and returns it.
+    fn create(
+        run: &mut Base<'_, Self>,
+        client: &Self::Client,
+        args: Self::CreateArgs,
+    ) -> impl Future<Output = Flow<Self::Remote>> + Send;
+    /// Deletes `remote` (or waits for it to go): `None` when it is gone.
+    fn delete(
+        run: &mut Base<'_, Self>,
+        client: &Self::Client,
+        remote: Self::Remote,
+    ) -> impl Future<Output = Flow<Option<Outcome>>> + Send;
+    /// The resource `id` is gone: drop it from caches.
+    fn forget_observed(_ctx: &Context, _id: &str) {}
+    /// Kind-specific conditions (e.g. `Available`) and status touches before status is written.
+    fn before_finish(_run: &mut Base<'_, Self>, _outcome: &Outcome) -> Vec<Desired> {
+        Vec::new()
+    }
+}
+
+// ---- running a kind -------------------------------------------------------------------------------------
+
+/// Runs the controller of kind `K` until `shutdown` resolves; its cache joins the ownership index.
+pub async fn run<K: CloudKind>(
+    ctx: Arc<Context>,
+    api: Api<K>,
+    secrets: Api<Secret>,
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+) {
+    let refs = core::SecretRefs {
+        uses_default_credentials: |o: &K| o.credentials_secret().is_none(),
+        default_credentials: K::default_credentials(&ctx.config),
+        referenced: |o: &K| o.secrets_read(),
+    };
+    let policy = |obj: Arc<K>, err: &ReconcileError, ctx: Arc<Context>| {
+        core::error_policy(K::KIND, &*obj, err, &ctx)
+    };
+    core::run_controller(
+        ctx,
+        K::KIND,
+        api,
+        secrets,
+        refs,
+        |o: &K| o.claims(),
+        reconcile::<K>,
+        policy,
+        shutdown,
+    )
+    .await;
+}
+
+/// Entry point for one object: finalizer, then apply or cleanup; counted.
+pub async fn reconcile<K: CloudKind>(
+    obj: Arc<K>,
+    ctx: Arc<Context>,
+) -> Result<Action, ReconcileError> {
+    let ns = obj
+        .namespace()
+        .ok_or(ReconcileError::MissingField("metadata.namespace"))?;
+    let api = Api::<K>::namespaced(ctx.kube.clone(), &ns);
+    let entry = core::entry(&*obj, &api).await;
+    let mut run = Base::new(&*obj, &api, &ctx, &ns, (K::KIND, K::CRD_NAME, K::MANAGED));
+    let result = match entry {
+        Err(e) => Err(e),
+        Ok(core::Entry::Done(action)) => Ok(action),
+        Ok(core::Entry::Cleanup) => cleanup(&mut run).await,
+        Ok(core::Entry::Apply) => apply(&mut run).await,
+    };
+    core::counted(&ctx, K::KIND, result)
+}
+
+async fn apply<K: CloudKind>(run: &mut Base<'_, K>) -> Result<Action, ReconcileError> {
+    let known = K::status_id(&run.status).is_some();
+    run.refresh_status(known).await?;
+    let outcome = match apply_flow(run).await {
+        Ok(o) | Err(Stop::Report(o)) => o,
+        Err(Stop::Fail(f)) => run.outcome_of(Err(f))?,
+    };
+    finish(run, outcome).await
+}
+
+async fn apply_flow<K: CloudKind>(run: &mut Base<'_, K>) -> Flow<Outcome> {
+    let client = K::connect(run).await?;
+    let observed = observe(run, &client).await?;
+    match K::converge(run, &client, observed).await? {
+        Next::Done(outcome) => Ok(outcome),
+        Next::Create(intent, args) => {
+            // The ownership protocol: the intent is in status before the create call, so a crash or a lost
+            // answer leads the next reconcile to look (and find only what this object made).
+            K::set_intent(&mut run.status, intent);
+            let creating = format!("creating the {} in {}", K::NOUN, K::CLOUD);
+            run.persist_creating(&creating).await?;
+            let remote = K::create(run, &client, args).await?;
+            K::record(&mut run.status, &remote);
+            run.persist_status().await?;
+            let id = K::remote_id(&remote).to_string();
+            run.event(
+                EventType::Normal,
+                "Created",
+                "Create",
+                format!("creating {} {id} in {}", K::NOUN, K::CLOUD),
+            )
+            .await;
+            Ok(run.progressing("Creating", format!("the {} is being created", K::NOUN)))
+        }
+    }
+}
+
+/// Finds the cloud resource of this object: by the id it manages or adopts, else by its create intent.
+async fn observe<K: CloudKind>(
+    run: &mut Base<'_, K>,
+    client: &K::Client,
+) -> Flow<Option<K::Remote>> {
+    let spec_id = run
+        .obj
+        .spec_id()
+        .filter(|s| !s.is_empty())
+        .map(str::to_string);
+    let status_id = K::status_id(&run.status).map(str::to_string);
+    let field = K::ID_FIELD;
+    if let (Some(spec_id), Some(status_id)) = (&spec_id, &status_id)
+        && spec_id != status_id
+    {
+        return report(Outcome::Stalled {
+            reason: "Conflict",
+            message: format!(
+                "spec.{field} {spec_id} differs from the {} this resource already manages ({status_id}); \
+                 remove the change to spec.{field}",
+                K::NOUN
+            ),
+            requeue: None,
+        });
+    }
+    let uid = run.obj.uid().unwrap_or_default();
+    if let Some(id) = status_id.clone().or(spec_id.clone()) {
+        let adopting = status_id.is_none();
+        if adopting {
+            let others = run.ctx.claims.claimants(K::ID_KIND, &id, &uid);
+            if !others.is_empty() {
+                return report(Outcome::Stalled {
+                    reason: "ClusterManagedElsewhere",
+                    message: ownership::managed_elsewhere_message(K::NOUN, &id, &others),
+                    requeue: Some(run.ctx.config.poll_steady),
+                });
+            }
+        }
+        let found = K::read(run, client, &id)
+            .await
+            .map_err(cloud("read the cloud resource"))?;
+        let Some(remote) = found else {
+            if adopting {
+                return report(Outcome::Stalled {
+                    reason: "CloudResourceNotFound",
+                    message: format!(
+                        "{} {id} named in spec.{field} does not exist (or is not visible to these credentials); \
+                         correct spec.{field}",
+                        K::NOUN
+                    ),
+                    requeue: Some(run.ctx.config.poll_steady),
+                });
+            }
+            return gone(run, &id).await;
+        };
+        if let Some(why) = run.obj.identity_conflict(&remote) {
+            return report(Outcome::Stalled {
+                reason: "Conflict",
+                message: why,
+                requeue: None,
+            });
+        }
+        if adopting {
+            run.event(
+                EventType::Normal,
+                "Adopted",
+                "Adopt",
+                format!("adopted existing {} {id}", K::NOUN),
+            )
+            .await;
+        }
+        K::record(&mut run.status, &remote);
+        return Ok(Some(remote));
+    }
+    let Some(intent) = K::intent(&run.status).cloned() else {
+        return Ok(None);
+    };
+    // A create was attempted whose answer this object never saw: find what it made, and only that.
+    let key_id = K::key_id(client);
+    let candidates: Vec<K::Remote> = K::candidates(run, client, &intent)
+        .await
+        .map_err(cloud("list cloud resources to find an earlier create"))?
+        .into_iter()
+        .filter(|r| run.obj.made_by(&intent, r, &key_id))
+        .collect();
+    let claimed = run.ctx.claims.claimed_ids(K::ID_KIND, &uid);
+    match ownership::pick(candidates, K::remote_id, &claimed) {
+        Found::Nothing => Ok(None),
+        Found::One(remote) => {
+            let id = K::remote_id(&remote).to_string();
+            run.event(
+                EventType::Normal,
+                "Adopted",
+                "Create",
+                format!(
+                    "found {} {id} created by an earlier attempt; adopting it instead of creating another",
+                    K::NOUN
+                ),
+            )
+            .await;
+            K::record(&mut run.status, &remote);
+            run.persist_status().await?;
+            Ok(Some(remote))
+        }
+        Found::Ambiguous(ids) => report(Outcome::Stalled {
+            reason: "AmbiguousCreate",
+            message: ownership::ambiguous_message(K::NOUN, K::CLOUD, field, &ids),
+            requeue: None,
+        }),
+    }
+}
+
+/// The managed resource `id` no longer exists and this object did not delete it.
+async fn gone<K: CloudKind>(run: &mut Base<'_, K>, id: &str) -> Flow<Option<K::Remote>> {
+    K::forget_observed(run.ctx, id);
+    let policy = run.obj.policy();
+    if policy.on_gone == OnGone::Recreate && !run.obj.observe_only() {
+        run.event(
+            EventType::Warning,
+            "CloudResourceGone",
+            "Observe",
+            format!(
+                "{} {id} no longer exists in {}; creating a new, empty one (onCloudResourceGone: Recreate)",
+                K::NOUN,
+                K::CLOUD
+            ),
+        )
+        .await;
+        K::forget(&mut run.status);
+        run.persist_status().await?;
+        return Ok(None);
+    }
+    report(Outcome::Stalled {
+        reason: "CloudResourceGone",
+        message: format!(
+            "{} {id} no longer exists in {} and was not deleted by this resource; its data is not re-created. \
+             Restore it and set spec.{} to its id, set spec.onCloudResourceGone: Recreate to create a new, empty \
+             one, or delete this resource",
+            K::NOUN,
+            K::CLOUD,
+            K::ID_FIELD
+        ),
+        requeue: Some(run.ctx.config.poll_steady),
+    })
+}
+
+async fn finish<K: CloudKind>(
+    run: &mut Base<'_, K>,
+    outcome: Outcome,
+) -> Result<Action, ReconcileError> {
+    let extra = K::before_finish(run, &outcome);
+    run.finish(outcome, extra).await
+}
+
+// ---- deletion ---------------------------------------------------------------------------------------
+
+async fn cleanup<K: CloudKind>(run: &mut Base<'_, K>) -> Result<Action, ReconcileError> {
+    match cleanup_flow(run).await {
+        Ok(None) => finalize(run).await,
+        Ok(Some(o)) | Err(Stop::Report(o)) => finish(run, o).await,
+        Err(Stop::Fail(f)) => {
+            let outcome = run.outcome_of(Err(f))?;
+            finish(run, outcome).await
+        }
+    }
+}
+
+async fn cleanup_flow<K: CloudKind>(run: &mut Base<'_, K>) -> Flow<Option<Outcome>> {
+    let id = K::status_id(&run.status)
+        .or(run.obj.spec_id())
+        .map(str::to_string);
+    let policy = run.obj.policy();
+    let deletion = core::Deletion {
+        observe_only: run.obj.observe_only(),
+        policy: policy.deletion.as_ref(),
+        protected: policy.protected,
+        id: id.as_deref(),
+        create_pending: K::intent(&run.status).is_some(),
+        connection: run.obj.connection_secret_name(),
+        noun: K::NOUN,
+        cloud: K::CLOUD,
+    };
+    if let Some(done) = run.deletion_preamble(deletion).await? {
+        return Ok(done);
+    }
+    let client = K::connect(run).await?;
+    let remote = match &id {
+        Some(id) => K::read(run, &client, id)
+            .await
+            .map_err(cloud("read the cloud resource before deleting it"))?,
+        None => match K::intent(&run.status).cloned() {
+            Some(intent) => {
+                let key_id = K::key_id(&client);
+                let candidates: Vec<K::Remote> = K::candidates(run, &client, &intent)
+                    .await
+                    .map_err(cloud("list cloud resources to find an earlier create"))?
+                    .into_iter()
+                    .filter(|r| run.obj.made_by(&intent, r, &key_id))
+                    .collect();
+                let uid = run.obj.uid().unwrap_or_default();
+                let claimed = run.ctx.claims.claimed_ids(K::ID_KIND, &uid);
+                match ownership::pick(candidates, K::remote_id, &claimed) {
+                    Found::Nothing => None,
+                    Found::One(r) => Some(r),
+                    Found::Ambiguous(ids) => {
+                        return report(Outcome::Stalled {
+                            reason: "AmbiguousCreate",
+                            message: ownership::ambiguous_message(
+                                K::NOUN,
+                                K::CLOUD,
+                                K::ID_FIELD,
+                                &ids,
+                            ),
+                            requeue: None,
+                        });
+                    }
+                }
+            }
+            None => None,
+        },
+    };
+    let Some(remote) = remote else {
+        if let Some(id) = &id {
+            K::forget_observed(run.ctx, id);
+        }
+        return Ok(run.gone(K::NOUN).await?);
+    };
+    K::record(&mut run.status, &remote);
+    K::delete(run, &client, remote).await
+}
+
+/// The end of a deletion: connection Secret released, the credentials Secret released when no other
+/// object uses it, our finalizer removed.
+async fn finalize<K: CloudKind>(run: &mut Base<'_, K>) -> Result<Action, ReconcileError> {
+    if let Some(secret) = run.obj.credentials_secret() {
+        let uid = run.obj.uid().unwrap_or_default();
+        if !run.ctx.claims.secret_in_use(run.ns, secret, &uid) {
+            core::release_credentials(run.ctx, run.ns, secret).await?;
+        }
+    }
+    let name = run.obj.connection_secret_name();
+    run.finalize(name).await
+}
