@@ -349,7 +349,10 @@ mod tests {
         // Far ahead, then a count more than the window behind it: refused; one inside it: accepted once.
         let far = 40 + NC_WINDOW + 10;
         let h = sign(&ch, "PUB", "priv", "GET", "/a", far);
-        assert_eq!(d.verify(Some(&h), "GET", "/a", now), AuthOutcome::Ok("PUB".into()));
+        assert_eq!(
+            d.verify(Some(&h), "GET", "/a", now),
+            AuthOutcome::Ok("PUB".into())
+        );
         let old = sign(&ch, "PUB", "priv", "GET", "/a", 41);
         assert!(matches!(
             d.verify(Some(&old), "GET", "/a", now),

@@ -69,10 +69,7 @@ impl Iam {
                 id: &p.id,
                 org_id: org,
                 name: &p.name,
-                cluster_count: self
-                    .clusters
-                    .as_ref()
-                    .map_or(0, |c| c.cluster_count(&p.id)),
+                cluster_count: self.clusters.as_ref().map_or(0, |c| c.cluster_count(&p.id)),
                 user_count: 1,
                 create_timestamp: self.created.to_string(),
                 aws_cmek_enabled: false,

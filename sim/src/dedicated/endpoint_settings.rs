@@ -65,7 +65,10 @@ fn check_cidr(i: usize, cidr: &str) -> Result<(), ApiError> {
     };
     let (addr, len) = cidr.split_once('/').ok_or_else(bad)?;
     let plain = |s: &str| {
-        !s.is_empty() && s.len() <= 3 && s.bytes().all(|b| b.is_ascii_digit()) && !(s.len() > 1 && s.starts_with('0'))
+        !s.is_empty()
+            && s.len() <= 3
+            && s.bytes().all(|b| b.is_ascii_digit())
+            && !(s.len() > 1 && s.starts_with('0'))
     };
     if !plain(len) || len.parse::<u8>().map_or(true, |n| n > 32) {
         return Err(bad());
@@ -96,9 +99,10 @@ impl ClusterRecord {
     /// Resolves `-` to the default group.
     fn resolve_group(&self, gid: &str) -> Result<String, ApiError> {
         if gid == "-" {
-            return self.default_group_id().map(str::to_string).ok_or_else(|| {
-                super::node_groups::not_found_group(&self.cluster.cluster_id, gid)
-            });
+            return self
+                .default_group_id()
+                .map(str::to_string)
+                .ok_or_else(|| super::node_groups::not_found_group(&self.cluster.cluster_id, gid));
         }
         self.group(gid).map(|g| g.tidb_node_group_id.clone())
     }
@@ -186,7 +190,9 @@ impl Dedicated {
         {
             let fresh = group_endpoints(&cluster_id, &gid, g.is_default_group, port, next.enabled);
             if let (Some(old), Some(new)) = (
-                g.endpoints.iter_mut().find(|e| e.connection_type == "PUBLIC"),
+                g.endpoints
+                    .iter_mut()
+                    .find(|e| e.connection_type == "PUBLIC"),
                 fresh.into_iter().find(|e| e.connection_type == "PUBLIC"),
             ) {
                 *old = new;
@@ -207,12 +213,27 @@ mod tests {
 
     #[test]
     fn cidr_blocks_are_checked() {
-        for ok in ["0.0.0.0/0", "203.0.113.0/24", "10.1.2.3/32", "255.255.255.255/32"] {
+        for ok in [
+            "0.0.0.0/0",
+            "203.0.113.0/24",
+            "10.1.2.3/32",
+            "255.255.255.255/32",
+        ] {
             assert!(check_cidr(0, ok).is_ok(), "{ok}");
         }
         for bad in [
-            "", "10.0.0.0", "10.0.0.0/33", "10.0.0/8", "10.0.0.256/8", "010.0.0.0/8", "a.b.c.d/8",
-            "10.0.0.0/-1", "10.0.0.0/08", "::1/128", "10.0.0.0/8/8", " 10.0.0.0/8",
+            "",
+            "10.0.0.0",
+            "10.0.0.0/33",
+            "10.0.0/8",
+            "10.0.0.256/8",
+            "010.0.0.0/8",
+            "a.b.c.d/8",
+            "10.0.0.0/-1",
+            "10.0.0.0/08",
+            "::1/128",
+            "10.0.0.0/8/8",
+            " 10.0.0.0/8",
         ] {
             assert!(check_cidr(0, bad).is_err(), "{bad:?}");
         }

@@ -228,7 +228,13 @@ impl Dedicated {
                     req,
                 )),
             },
-            ["clusters", id, "tidbNodeGroups", gid, "publicEndpointSetting"] => match m {
+            [
+                "clusters",
+                id,
+                "tidbNodeGroups",
+                gid,
+                "publicEndpointSetting",
+            ] => match m {
                 Method::Get => routed(
                     "/v1beta1/clusters/{clusterId}/tidbNodeGroups/{tidbNodeGroupId}/publicEndpointSetting",
                     self.get_public_endpoint_setting(id, gid),

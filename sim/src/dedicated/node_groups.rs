@@ -378,11 +378,15 @@ impl Dedicated {
             return ApiResponse::ok(&group);
         }
         let record = s.cluster_mut(cid)?;
-        record.cluster.tidb_node_setting.tidb_node_groups.push(group);
-        record.groups.public.insert(
-            gid.clone(),
-            PublicEndpointSetting::initial(&gid, false),
-        );
+        record
+            .cluster
+            .tidb_node_setting
+            .tidb_node_groups
+            .push(group);
+        record
+            .groups
+            .public
+            .insert(gid.clone(), PublicEndpointSetting::initial(&gid, false));
         record.start_group_transition(&gid, Some("ACTIVE"), self.delays.node_group_create);
         Ok(ApiResponse::ok(record.group(&gid)?)?.committed())
     }
@@ -477,7 +481,12 @@ impl Dedicated {
             )));
         }
         // A group already being deleted answers the same again.
-        if record.groups.pending.get(gid).is_some_and(|p| p.to.is_none()) {
+        if record
+            .groups
+            .pending
+            .get(gid)
+            .is_some_and(|p| p.to.is_none())
+        {
             return ApiResponse::ok(&serde_json::json!({}));
         }
         record.check_groups_writable()?;
