@@ -134,8 +134,8 @@ async fn parallel_requests_signed_from_one_challenge_all_succeed_and_a_replay_is
         })
         .collect();
     let mut tasks = tokio::task::JoinSet::new();
-    for h in headers.iter().rev().cloned() {
-        let (http, base, uri) = (c.http.clone(), c.base.clone(), uri.clone());
+    for h in headers.iter().rev() {
+        let (http, base, uri, h) = (c.http.clone(), c.base.clone(), uri.clone(), h.clone());
         tasks.spawn(async move { raw_get(&http, &base, &uri, &h).await });
     }
     let mut failures = Vec::new();
