@@ -907,3 +907,21 @@ async fn the_binary_logs_one_line_per_request_with_method_path_and_status() {
         "the query is not logged:\n{log}"
     );
 }
+
+#[tokio::test]
+async fn help_mentions_the_node_group_delay_flags() {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_clouddb-sim"))
+        .arg("--help")
+        .output()
+        .await
+        .expect("run --help");
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    for flag in [
+        "--delay-node-group-create",
+        "--delay-node-group-modify",
+        "--delay-node-group-delete",
+    ] {
+        assert!(help.contains(flag), "{flag} not in --help:\n{help}");
+    }
+}
