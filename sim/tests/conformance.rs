@@ -778,6 +778,8 @@ async fn simulator_responses_conform_to_the_upstream_specs() {
     let mut body_b = common::cluster_body("conformance-b");
     body_b["labels"] = json!({ "tidb.cloud/project": project });
     body_b["tikvNodeSetting"]["raftStoreIops"] = json!(4000);
+    body_b["tidbNodeSetting"]["tidbNodeGroups"][0]["tiproxySetting"] =
+        json!({"nodeSpecKey": "2C4G", "nodeCount": 2});
     body_b["tiflashNodeSetting"] = json!({"nodeSpecKey": "8C64G", "nodeCount": 1, "storageSizeGi": 500, "storageType": "Standard"});
     let r = c.post("/v1beta1/clusters", body_b).await;
     ck.spec(D, "POST", "/v1beta1/clusters", "/v1beta1/clusters", &r, 200);

@@ -501,6 +501,47 @@ async fn groups_follow_the_cluster_pause_and_writes_need_a_settled_cluster() {
     wait_for(&c, &ga, WAIT, |r| r.status == StatusCode::NOT_FOUND).await;
 }
 
+#[tokio::test]
+async fn tiproxy_is_set_on_cluster_create_and_changed_by_the_cluster_patch() {
+    let sim = common::start(config(Delays {
+        cluster_modify: Duration::from_millis(300),
+        ..Delays::instant()
+    }))
+    .await;
+    let c = Client::new(&sim);
+    let mut body = cluster_body("tiproxy");
+    body["tidbNodeSetting"]["tidbNodeGroups"][0]["tiproxySetting"] =
+        json!({"nodeSpecKey": "8C16G", "nodeCount": 2});
+    let r = c.post(CLUSTERS, body).await;
+    assert_ok(&r);
+    let id = str_of(&r.body, "/clusterId").to_string();
+    let cluster = format!("{CLUSTERS}/{id}");
+    let r = wait_for(&c, &cluster, WAIT, state_is("ACTIVE")).await;
+    assert_eq!(
+        r.body["tidbNodeSetting"]["tidbNodeGroups"][0]["tiproxySetting"],
+        json!({"nodeSpecKey": "8C16G", "nodeSpecVersion": "v1", "nodeCount": 2, "nodeSpecDisplayName": "8 vCPU, 16 GiB"})
+    );
+    // The same setting again changes nothing; nodeCount 0 turns TiProxy off (a topology change).
+    let same = json!({"tidbNodeSetting": {"tidbNodeGroups": [{"tiproxySetting": {"nodeSpecKey": "8C16G", "nodeCount": 2}}]}});
+    assert_eq!(c.patch(&cluster, same).await.body["state"], "ACTIVE");
+    let off = json!({"tidbNodeSetting": {"tidbNodeGroups": [{"tiproxySetting": {"nodeSpecKey": "8C16G", "nodeCount": 0}}]}});
+    let r = c.patch(&cluster, off).await;
+    assert_ok(&r);
+    assert_eq!(r.body["state"], "MODIFYING");
+    assert!(
+        r.body["tidbNodeSetting"]["tidbNodeGroups"][0]
+            .get("tiproxySetting")
+            .is_none(),
+        "{}",
+        r.body
+    );
+    wait_for(&c, &cluster, WAIT, state_is("ACTIVE")).await;
+    let bad = json!({"tidbNodeSetting": {"tidbNodeGroups": [{"tiproxySetting": {"nodeSpecKey": "1C1G", "nodeCount": 1}}]}});
+    assert_invalid(&c.patch(&cluster, bad).await, "not a TiProxy node spec");
+    let bad = json!({"tidbNodeSetting": {"tidbNodeGroups": [{"tiproxySetting": [1]}]}});
+    assert_invalid(&c.patch(&cluster, bad).await, "expected a JSON object");
+}
+
 // ---- public endpoint settings -------------------------------------------------------------------------------
 
 #[tokio::test]

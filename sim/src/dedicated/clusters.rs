@@ -442,6 +442,8 @@ impl Dedicated {
                 groups.len()
             )));
         }
+        let tiproxy_setting =
+            super::node_groups::tiproxy_from_value(&groups[0].tiproxy_setting)?.flatten();
         let node_count = groups[0].node_count.unwrap_or(0);
         if node_count < 1 {
             return Err(ApiError::invalid(
@@ -494,7 +496,7 @@ impl Dedicated {
                     node_spec_display_name: tidb_spec.display_name.clone(),
                     is_default_group: true,
                     state: "ACTIVE".into(),
-                    tiproxy_setting: None,
+                    tiproxy_setting,
                 }],
             },
             tikv_node_setting: tikv,
@@ -631,6 +633,9 @@ impl Dedicated {
                         )));
                     }
                     Some(n) => target.node_count = n,
+                }
+                if let Some(t) = super::node_groups::tiproxy_from_value(&g.tiproxy_setting)? {
+                    target.tiproxy_setting = t;
                 }
             }
         }

@@ -222,6 +222,24 @@ fn tiproxy(input: &TiProxyInput) -> Result<Option<TiProxySetting>, ApiError> {
     }
 }
 
+/// A `tiproxySetting` given as a JSON value (the cluster create and PATCH bodies): `None` when absent or
+/// null (no change), else the setting it asks for (`Some(None)`: TiProxy off).
+pub(super) fn tiproxy_from_value(
+    v: &Option<serde_json::Value>,
+) -> Result<Option<Option<TiProxySetting>>, ApiError> {
+    match v {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(v) if v.is_object() => {
+            let input: TiProxyInput = serde_json::from_value(v.clone())
+                .map_err(|e| ApiError::invalid(format!("invalid tiproxySetting: {e}")))?;
+            tiproxy(&input).map(Some)
+        }
+        Some(_) => Err(ApiError::invalid(
+            "invalid tiproxySetting: expected a JSON object",
+        )),
+    }
+}
+
 /// The endpoints of a group: the default group keeps the cluster's hosts; another group gets hosts of its
 /// own. `PUBLIC` has no host and port 0 while the public endpoint is disabled (as observed on real
 /// non-default groups); `PRIVATE_ENDPOINT` has no host until a private link exists.
