@@ -28,9 +28,10 @@ fn config(delays: Delays) -> SimConfig {
     }
 }
 
-/// Node group transitions long enough to be seen, everything else instant.
+/// Node group transitions long enough for the checks made right after a mutation to see the transitional
+/// state even on a loaded machine; everything else instant.
 fn group_delays() -> Delays {
-    let step = Duration::from_millis(300);
+    let step = Duration::from_millis(1500);
     Delays {
         node_group_create: step,
         node_group_modify: step,
