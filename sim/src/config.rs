@@ -97,6 +97,12 @@ pub struct Delays {
     pub import_prepare: Duration,
     pub import_run: Duration,
     pub import_cancel: Duration,
+    /// A new TiDB node group: `MODIFYING` → `ACTIVE`.
+    pub node_group_create: Duration,
+    /// A TiDB node group resized: `MODIFYING` → `ACTIVE`.
+    pub node_group_modify: Duration,
+    /// A TiDB node group being deleted: `MODIFYING` → gone (404).
+    pub node_group_delete: Duration,
 }
 
 impl Delays {
@@ -111,6 +117,9 @@ impl Delays {
             import_prepare: Duration::from_millis(500),
             import_run: Duration::from_millis(1500),
             import_cancel: Duration::from_millis(500),
+            node_group_create: Duration::from_millis(1500),
+            node_group_modify: Duration::from_millis(800),
+            node_group_delete: Duration::from_millis(800),
         }
     }
     /// Roughly what the real service takes, for demos.
@@ -124,6 +133,9 @@ impl Delays {
             import_prepare: Duration::from_secs(60),
             import_run: Duration::from_secs(10 * 60),
             import_cancel: Duration::from_secs(30),
+            node_group_create: Duration::from_secs(10 * 60),
+            node_group_modify: Duration::from_secs(8 * 60),
+            node_group_delete: Duration::from_secs(5 * 60),
         }
     }
     /// Every delay set to zero: transitions complete on the next read.
@@ -138,6 +150,9 @@ impl Delays {
             import_prepare: z,
             import_run: z,
             import_cancel: z,
+            node_group_create: z,
+            node_group_modify: z,
+            node_group_delete: z,
         }
     }
 }

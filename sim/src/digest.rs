@@ -1,7 +1,9 @@
 //! Server side of HTTP Digest authentication as the TiDB Cloud gateway does it: realm `tidb.cloud`,
-//! MD5, `qop="auth"`. Nonces stay valid for a while and may be reused with an increasing `nc` (the official
-//! Go clients cache the challenge and sign later requests pre-emptively); an expired or unknown nonce
-//! gets a fresh challenge with `stale=true`.
+//! MD5, `qop="auth"`. Nonces stay valid for a while and may be reused with any `nc` not used before (the
+//! official Go clients cache the challenge and sign later requests pre-emptively; a client signing several
+//! requests in parallel from one cached challenge sends their counts out of order); an exact replay (same
+//! nonce and `nc`), an `nc` too far behind the highest one seen, or an expired or unknown nonce gets a fresh
+//! challenge with `stale=true`.
 //!
 //! Parsing and the response computation come from the `digest_auth` crate; this module only keeps nonces.
 use crate::config::ApiKey;
@@ -12,6 +14,9 @@ use std::time::{Duration, Instant};
 pub const REALM: &str = "tidb.cloud";
 /// Nonces kept at most; the oldest are dropped first.
 const MAX_NONCES: usize = 10_000;
+/// How far below the highest `nc` seen (per nonce and key) a count is still accepted when unused: counts
+/// older than that are refused as stale, so the used counts of one nonce take a fixed 128 bytes.
+pub const NC_WINDOW: u32 = 1024;
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum AuthOutcome {
@@ -29,8 +34,76 @@ pub enum AuthOutcome {
 #[derive(Debug)]
 struct NonceInfo {
     issued: Instant,
-    /// Highest `nc` seen per username.
-    last_nc: HashMap<String, u32>,
+    /// The counts used so far, per username.
+    used: HashMap<String, UsedCounts>,
+}
+
+/// The `nc` values used with one nonce by one key: the highest, and a bitmap of the [`NC_WINDOW`] counts
+/// at and below it (bit `i` = count `highest - i`). Counts further back are treated as used.
+#[derive(Debug, Clone, Default)]
+struct UsedCounts {
+    highest: u32,
+    bits: [u64; (NC_WINDOW / 64) as usize],
+}
+
+/// Why a count is refused.
+#[derive(Debug, PartialEq, Eq)]
+enum CountRefused {
+    Reused,
+    TooOld,
+}
+
+impl UsedCounts {
+    fn bit(&self, back: u32) -> bool {
+        self.bits[(back / 64) as usize] & (1u64 << (back % 64)) != 0
+    }
+
+    fn set(&mut self, back: u32) {
+        self.bits[(back / 64) as usize] |= 1u64 << (back % 64);
+    }
+
+    /// Shifts the window so that `highest` grows by `by`.
+    fn advance(&mut self, by: u32) {
+        if by >= NC_WINDOW {
+            self.bits = Default::default();
+            return;
+        }
+        let (words, rest) = ((by / 64) as usize, by % 64);
+        let n = self.bits.len();
+        let old = self.bits;
+        for i in 0..n {
+            // New bit j = old bit j - by (the count `highest_new - j` was `highest_old - (j - by)`).
+            let lo = i.checked_sub(words).map_or(0, |k| old[k]);
+            let below = i.checked_sub(words + 1).map_or(0, |k| old[k]);
+            self.bits[i] = if rest == 0 {
+                lo
+            } else {
+                (lo << rest) | (below >> (64 - rest))
+            };
+        }
+    }
+
+    /// Marks `nc` used, or says why it cannot be.
+    fn take(&mut self, nc: u32) -> Result<(), CountRefused> {
+        if nc == 0 {
+            return Err(CountRefused::Reused);
+        }
+        if nc > self.highest {
+            self.advance(nc - self.highest);
+            self.highest = nc;
+            self.set(0);
+            return Ok(());
+        }
+        let back = self.highest - nc;
+        if back >= NC_WINDOW {
+            return Err(CountRefused::TooOld);
+        }
+        if self.bit(back) {
+            return Err(CountRefused::Reused);
+        }
+        self.set(back);
+        Ok(())
+    }
 }
 
 #[derive(Debug)]
@@ -79,7 +152,7 @@ impl DigestAuth {
             nonce.clone(),
             NonceInfo {
                 issued: now,
-                last_nc: HashMap::new(),
+                used: HashMap::new(),
             },
         );
         format!(
@@ -174,15 +247,17 @@ impl DigestAuth {
             };
         }
         if auth.qop.is_some() {
-            let last = info.last_nc.entry(auth.username.clone()).or_insert(0);
-            if auth.nc <= *last {
+            let used = info.used.entry(auth.username.clone()).or_default();
+            if let Err(why) = used.take(auth.nc) {
                 return AuthOutcome::Challenge {
                     stale: true,
                     known_key: known,
-                    reason: "nonce count reused",
+                    reason: match why {
+                        CountRefused::Reused => "nonce count reused",
+                        CountRefused::TooOld => "nonce count too old",
+                    },
                 };
             }
-            *last = auth.nc;
         }
         AuthOutcome::Ok(auth.username)
     }
@@ -235,6 +310,100 @@ mod tests {
             d.verify(Some(&h2), "POST", "/v1beta1/clusters", now),
             AuthOutcome::Ok("PUB".into())
         );
+    }
+
+    #[test]
+    fn unused_counts_are_accepted_in_any_order_and_replays_are_refused() {
+        let key = ApiKey {
+            public_key: "PUB".into(),
+            private_key: "priv".into(),
+        };
+        let mut d = DigestAuth::new(&[key], Duration::from_secs(60));
+        let now = Instant::now();
+        let ch = d.challenge(false, now);
+        // Counts 1..=40 arrive shuffled, as parallel requests signed from one cached challenge do.
+        let mut order: Vec<u32> = (1..=40).collect();
+        order.reverse();
+        order.swap(3, 17);
+        order.swap(0, 39);
+        for nc in &order {
+            let h = sign(&ch, "PUB", "priv", "GET", "/a", *nc);
+            assert_eq!(
+                d.verify(Some(&h), "GET", "/a", now),
+                AuthOutcome::Ok("PUB".into()),
+                "nc {nc}"
+            );
+        }
+        for nc in [1, 17, 40] {
+            let h = sign(&ch, "PUB", "priv", "GET", "/a", nc);
+            assert_eq!(
+                d.verify(Some(&h), "GET", "/a", now),
+                AuthOutcome::Challenge {
+                    stale: true,
+                    known_key: Some("PUB".into()),
+                    reason: "nonce count reused"
+                },
+                "replayed nc {nc}"
+            );
+        }
+        // Far ahead, then a count more than the window behind it: refused; one inside it: accepted once.
+        let far = 40 + NC_WINDOW + 10;
+        let h = sign(&ch, "PUB", "priv", "GET", "/a", far);
+        assert_eq!(
+            d.verify(Some(&h), "GET", "/a", now),
+            AuthOutcome::Ok("PUB".into())
+        );
+        let old = sign(&ch, "PUB", "priv", "GET", "/a", 41);
+        assert!(matches!(
+            d.verify(Some(&old), "GET", "/a", now),
+            AuthOutcome::Challenge {
+                stale: true,
+                reason: "nonce count too old",
+                ..
+            }
+        ));
+        let inside = sign(&ch, "PUB", "priv", "GET", "/a", far - NC_WINDOW + 1);
+        assert_eq!(
+            d.verify(Some(&inside), "GET", "/a", now),
+            AuthOutcome::Ok("PUB".into())
+        );
+        assert!(matches!(
+            d.verify(Some(&inside), "GET", "/a", now),
+            AuthOutcome::Challenge { stale: true, .. }
+        ));
+    }
+
+    /// The sliding bitmap agrees with a plain set of used counts on a pseudo-random sequence that moves
+    /// forward in jumps of every size (within a word, across words, past the whole window).
+    #[test]
+    fn the_count_window_matches_a_reference_set() {
+        let mut used = UsedCounts::default();
+        let mut seen = std::collections::BTreeSet::new();
+        let mut highest = 0u32;
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let nc = match x % 10 {
+                0 => highest + 1 + (x >> 8) as u32 % 2000,
+                1..=3 => highest + 1 + (x >> 8) as u32 % 70,
+                _ => highest.saturating_sub((x >> 8) as u32 % 1100).max(1),
+            };
+            let want = if nc + NC_WINDOW <= highest {
+                Err(CountRefused::TooOld)
+            } else if seen.contains(&nc) {
+                Err(CountRefused::Reused)
+            } else {
+                Ok(())
+            };
+            assert_eq!(used.take(nc), want, "nc {nc}, highest {highest}");
+            if want.is_ok() {
+                seen.insert(nc);
+                highest = highest.max(nc);
+            }
+        }
+        assert_eq!(used.take(0), Err(CountRefused::Reused));
     }
 
     #[test]

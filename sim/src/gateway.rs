@@ -85,6 +85,36 @@ struct Mutable {
     quotas: Quotas,
     faults: Faults,
     counters: BTreeMap<CounterKey, u64>,
+    /// The distinct paths counted under `(no route) <path>` (at most [`MAX_UNROUTED_PATHS`]).
+    unrouted: std::collections::BTreeSet<String>,
+}
+
+/// Distinct unrouted paths the counters name; further ones are counted together under
+/// `(no route) (other paths)`, so a client cannot grow the counters without bound.
+pub const MAX_UNROUTED_PATHS: usize = 100;
+/// Longest path kept in a counter key or a log line (longer ones are cut, with `…`).
+pub const MAX_LOGGED_PATH: usize = 200;
+
+/// The counter route of requests no module answers: `(no route) <path>`.
+pub const NO_ROUTE: &str = "(no route)";
+
+/// What the one log line of a request says besides method, path and status.
+#[derive(Default)]
+struct Note {
+    route: String,
+    key: String,
+}
+
+/// The raw path of a request target (no query), cut to [`MAX_LOGGED_PATH`] characters.
+fn loggable_path(target: &str) -> String {
+    let path = target.split('?').next().unwrap_or(target);
+    if path.chars().count() <= MAX_LOGGED_PATH {
+        path.to_string()
+    } else {
+        let mut cut: String = path.chars().take(MAX_LOGGED_PATH).collect();
+        cut.push('…');
+        cut
+    }
 }
 
 pub struct Gateway {
@@ -167,6 +197,7 @@ impl Gateway {
                 quotas: Quotas::new(quota.clone()),
                 faults,
                 counters: BTreeMap::new(),
+                unrouted: Default::default(),
             }),
         }
     }
@@ -248,13 +279,56 @@ impl Gateway {
         self.respond(err.status, headers, &err.body(shape))
     }
 
+    /// The counter route of an unrouted request for `target`: `(no route) <path>` for the first
+    /// [`MAX_UNROUTED_PATHS`] distinct paths, `(no route) (other paths)` after that.
+    fn unrouted_route(&self, target: &str) -> String {
+        let path = loggable_path(target);
+        let mut m = self.lock();
+        if m.unrouted.contains(&path) || m.unrouted.len() < MAX_UNROUTED_PATHS {
+            m.unrouted.insert(path.clone());
+            format!("{NO_ROUTE} {path}")
+        } else {
+            format!("{NO_ROUTE} (other paths)")
+        }
+    }
+
+    /// Answers one request and logs it: every request gets exactly one `request` line with its method, raw
+    /// path (no query), status (0: closed without an answer), route and masked key.
     pub async fn handle(&self, raw: RawRequest<'_>) -> Outcome {
+        let (method, target) = (raw.method, raw.target);
+        let mut note = Note::default();
+        let outcome = self.process(raw, &mut note).await;
+        let status = match &outcome {
+            Outcome::Respond { status, .. } => *status,
+            Outcome::Drop { .. } => 0,
+        };
+        let key = if note.key.is_empty() {
+            String::new()
+        } else {
+            mask(&note.key)
+        };
+        tracing::info!(
+            method,
+            path = %loggable_path(target),
+            status,
+            route = %note.route,
+            key = %key,
+            "request"
+        );
+        outcome
+    }
+
+    async fn process(&self, raw: RawRequest<'_>, note: &mut Note) -> Outcome {
         let method = Method::parse(raw.method);
         let (path, query) = match parse_target(raw.target) {
             Ok(x) => x,
-            Err(e) => return self.error(&e, self.front.error_shape(), vec![]),
+            Err(e) => {
+                note.route = "(bad path)".into();
+                return self.error(&e, self.front.error_shape(), vec![]);
+            }
         };
         if let Some(admin_path) = path.strip_prefix("/_sim/") {
+            note.route = "(admin)".into();
             return self.admin(method, admin_path, query, raw.body);
         }
 
@@ -289,6 +363,8 @@ impl Gateway {
                     headers.push(("www-authenticate", d.challenge(stale, now)));
                 }
                 tracing::debug!(method = raw.method, path = %path, reason, "unauthenticated");
+                note.route = "(unauthenticated)".into();
+                note.key = known_key.clone().unwrap_or_default();
                 self.count(
                     known_key.as_deref().unwrap_or(""),
                     method,
@@ -310,12 +386,14 @@ impl Gateway {
         };
 
         // 2. Quota.
+        note.key = public_key.clone();
         let q = self.lock().quotas.take(&public_key, now);
         let headers = self.rate_headers(&q, !q.allowed);
         let front_shape = self.front.error_shape();
         if !q.allowed {
+            note.route = "(rate limited)".into();
             self.count(&public_key, method, "(rate limited)", 429);
-            tracing::info!(method = raw.method, path = %path, key = %mask(&public_key), "429 quota exhausted");
+            tracing::debug!(method = raw.method, path = %path, key = %mask(&public_key), "429 quota exhausted");
             return self.error(&self.rate_limited(), front_shape, headers);
         }
 
@@ -329,6 +407,7 @@ impl Gateway {
         }
         if plan.reset {
             tracing::info!(method = raw.method, path = %path, key = %key, "fault: connection reset");
+            note.route = "(fault: reset)".into();
             self.count(&public_key, method, "(fault: reset)", 0);
             return Outcome::Drop {
                 hold: Duration::ZERO,
@@ -337,6 +416,7 @@ impl Gateway {
         if plan.throttle {
             tracing::info!(method = raw.method, path = %path, key = %key, "fault: throttle (429)");
             let q = self.lock().quotas.exhaust(&public_key, Instant::now());
+            note.route = "(fault: throttle)".into();
             self.count(&public_key, method, "(fault: throttle)", 429);
             return self.error(
                 &self.rate_limited(),
@@ -346,6 +426,7 @@ impl Gateway {
         }
         if let Some(status) = plan.fail_status {
             tracing::info!(method = raw.method, path = %path, key = %key, status, "fault: fail");
+            note.route = "(fault: fail)".into();
             self.count(&public_key, method, "(fault: fail)", status);
             let err = ApiError::new(
                 status,
@@ -356,6 +437,7 @@ impl Gateway {
 
         // 4. Routing.
         let Some(body) = raw.body else {
+            note.route = "(body too large)".into();
             self.count(&public_key, method, "(body too large)", 400);
             let err = ApiError::invalid(format!(
                 "request body too large: at most {MAX_BODY_BYTES} bytes are accepted"
@@ -379,18 +461,16 @@ impl Gateway {
             }
         }
         let Some(Routed { route, result }) = routed else {
-            self.count(&public_key, method, "(no route)", 404);
+            let counted = self.unrouted_route(raw.target);
+            self.count(&public_key, method, &counted, 404);
+            note.route = counted;
             return self.error(
                 &ApiError::not_found(format!("no API path {path}")),
                 shape,
                 headers,
             );
         };
-        let status = match &result {
-            Ok(r) => r.status,
-            Err(e) => e.status,
-        };
-        tracing::info!(method = raw.method, route, status, key = %mask(&public_key), "request");
+        note.route = route.to_string();
         match result {
             Ok(ApiResponse {
                 committed: true, ..
@@ -446,6 +526,7 @@ impl Gateway {
             (Method::Post, "reset") => {
                 let mut m = self.lock();
                 m.counters.clear();
+                m.unrouted.clear();
                 m.quotas.reset();
                 m.faults.clear();
                 for f in &self.initial_faults {

@@ -12,6 +12,13 @@ pub struct Iam {
     catalog: Arc<Catalog>,
     keys: Vec<ApiKey>,
     created: i64,
+    clusters: Option<Arc<dyn ProjectClusters>>,
+}
+
+/// Where IAM learns how many clusters a project has (the Dedicated module).
+pub trait ProjectClusters: Send + Sync {
+    /// The live clusters of `project_id`.
+    fn cluster_count(&self, project_id: &str) -> i64;
 }
 
 /// `api.Project` (snake_case inside, as the real one).
@@ -42,7 +49,14 @@ impl Iam {
             catalog,
             keys,
             created: chrono::Utc::now().timestamp(),
+            clusters: None,
         }
+    }
+
+    /// Counts each project's clusters (`cluster_count`) with `clusters`; without it the count is 0.
+    pub fn with_clusters(mut self, clusters: Arc<dyn ProjectClusters>) -> Iam {
+        self.clusters = Some(clusters);
+        self
     }
 
     fn projects(&self, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
@@ -55,7 +69,7 @@ impl Iam {
                 id: &p.id,
                 org_id: org,
                 name: &p.name,
-                cluster_count: 0,
+                cluster_count: self.clusters.as_ref().map_or(0, |c| c.cluster_count(&p.id)),
                 user_count: 1,
                 create_timestamp: self.created.to_string(),
                 aws_cmek_enabled: false,

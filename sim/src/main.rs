@@ -89,6 +89,15 @@ struct Cli {
     /// Import CANCELING → CANCELED.
     #[arg(long, value_parser = humantime::parse_duration)]
     delay_import_cancel: Option<Duration>,
+    /// New TiDB node group MODIFYING → ACTIVE.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    delay_node_group_create: Option<Duration>,
+    /// Resized TiDB node group MODIFYING → ACTIVE.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    delay_node_group_modify: Option<Duration>,
+    /// Deleted TiDB node group MODIFYING → gone (404).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    delay_node_group_delete: Option<Duration>,
     /// Catalogue of regions, node specs, projects and node quotas (JSON; default: the built-in
     /// sim/data/catalog.json).
     #[arg(long)]
@@ -226,6 +235,9 @@ fn config(cli: &Cli) -> Result<SimConfig, CliError> {
     set(&mut delays.import_prepare, cli.delay_import_prepare);
     set(&mut delays.import_run, cli.delay_import_run);
     set(&mut delays.import_cancel, cli.delay_import_cancel);
+    set(&mut delays.node_group_create, cli.delay_node_group_create);
+    set(&mut delays.node_group_modify, cli.delay_node_group_modify);
+    set(&mut delays.node_group_delete, cli.delay_node_group_delete);
     let node_quota = cli
         .node_quota
         .iter()

@@ -443,6 +443,17 @@ const EXPECTED_COVERAGE: &[&str] = &[
     "GET /v1beta1/regions/{regionId}/componentTypes/{componentType}/nodeSpecs/{nodeSpecKey} 200",
     "GET /v1beta1/clusters/{clusterId}/tidbNodeGroups 200",
     "GET /v1beta1/clusters/{clusterId}/tidbNodeGroups/{tidbNodeGroupId} 200",
+    "GET /v1beta1/clusters/{clusterId}/tidbNodeGroups/{tidbNodeGroupId} 404",
+    "POST /v1beta1/clusters/{tidbNodeGroup.clusterId}/tidbNodeGroups 200",
+    "POST /v1beta1/clusters/{tidbNodeGroup.clusterId}/tidbNodeGroups 400",
+    "PATCH /v1beta1/clusters/{tidbNodeGroup.clusterId}/tidbNodeGroups/{tidbNodeGroup.tidbNodeGroupId} 200",
+    "PATCH /v1beta1/clusters/{tidbNodeGroup.clusterId}/tidbNodeGroups/{tidbNodeGroup.tidbNodeGroupId} 400",
+    "DELETE /v1beta1/clusters/{clusterId}/tidbNodeGroups/{tidbNodeGroupId} 200",
+    "DELETE /v1beta1/clusters/{clusterId}/tidbNodeGroups/{tidbNodeGroupId} 400",
+    "GET /v1beta1/clusters/{clusterId}/tidbNodeGroups/{tidbNodeGroupId}/publicEndpointSetting 200",
+    "GET /v1beta1/clusters/{clusterId}/tidbNodeGroups/{tidbNodeGroupId}/publicEndpointSetting 404",
+    "PATCH /v1beta1/clusters/{clusterId}/tidbNodeGroups/{publicEndpointSetting.tidbNodeGroupId}/publicEndpointSetting 200",
+    "PATCH /v1beta1/clusters/{clusterId}/tidbNodeGroups/{publicEndpointSetting.tidbNodeGroupId}/publicEndpointSetting 400",
     // §5.1
     "POST /v1beta1/clusters/{clusterId}/imports 200",
     "POST /v1beta1/clusters/{clusterId}/imports 400",
@@ -456,6 +467,117 @@ const EXPECTED_COVERAGE: &[&str] = &[
     "GET /v1beta1/clusters/{clusterId}/integrations 200",
     "DELETE /v1beta1/clusters/{clusterId}/integrations/{id} 200",
 ];
+
+/// Node groups (create, get, list, patch, delete) and public endpoint settings of cluster `ua`, whose
+/// default group is `default_gid`; leaves the cluster with only its default group.
+async fn node_groups_and_public_endpoints(
+    c: &Client,
+    ck: &mut Checker<'_>,
+    ua: &str,
+    default_gid: &str,
+) {
+    use Api::Dedicated as D;
+    let wait = Duration::from_secs(15);
+    let groups = format!("{ua}/tidbNodeGroups");
+    let create_t = "/v1beta1/clusters/{tidbNodeGroup.clusterId}/tidbNodeGroups";
+    let one_t = "/v1beta1/clusters/{clusterId}/tidbNodeGroups/{tidbNodeGroupId}";
+    let patch_t = "/v1beta1/clusters/{tidbNodeGroup.clusterId}/tidbNodeGroups/{tidbNodeGroup.tidbNodeGroupId}";
+    let pes_get_t =
+        "/v1beta1/clusters/{clusterId}/tidbNodeGroups/{tidbNodeGroupId}/publicEndpointSetting";
+    let pes_patch_t = "/v1beta1/clusters/{clusterId}/tidbNodeGroups/{publicEndpointSetting.tidbNodeGroupId}/publicEndpointSetting";
+
+    let uri = format!("{groups}?validateOnly=true");
+    let r = c.post(&uri, json!({"nodeCount": 1})).await;
+    ck.spec(D, "POST", create_t, &uri, &r, 200);
+    let body = json!({"displayName": "conformance-g", "nodeCount": 1,
+                      "tiproxySetting": {"nodeSpecKey": "2C4G", "nodeCount": 2}});
+    let r = c.post(&groups, body).await;
+    ck.spec(D, "POST", create_t, &groups, &r, 200);
+    let ngid = str_at(&r.body, "/tidbNodeGroupId").to_string();
+    let r = c.post(&groups, json!({"nodeCount": 0})).await;
+    ck.spec(D, "POST", create_t, &groups, &r, 400);
+    let one = format!("{groups}/{ngid}");
+    let r = common::wait_for(c, &one, wait, |r| r.body["state"] == "ACTIVE").await;
+    ck.spec(D, "GET", one_t, &one, &r, 200);
+    let list_t = "/v1beta1/clusters/{clusterId}/tidbNodeGroups";
+    for uri in [groups.clone(), format!("{groups}?pageSize=1")] {
+        ck.spec(D, "GET", list_t, &uri, &c.get(&uri).await, 200);
+    }
+    let r = c
+        .patch(
+            &one,
+            json!({"displayName": "conformance-g2", "nodeCount": 2}),
+        )
+        .await;
+    ck.spec(D, "PATCH", patch_t, &one, &r, 200);
+    let r = c.patch(&one, json!({"nodeCount": 0})).await;
+    ck.spec(D, "PATCH", patch_t, &one, &r, 400);
+    let r = common::wait_for(c, &one, wait, |r| r.body["state"] == "ACTIVE").await;
+    ck.spec(D, "GET", one_t, &one, &r, 200);
+
+    for g in [default_gid, ngid.as_str(), "-"] {
+        let uri = format!("{groups}/{g}/publicEndpointSetting");
+        ck.spec(D, "GET", pes_get_t, &uri, &c.get(&uri).await, 200);
+    }
+    let uri = format!("{groups}/{default_gid}/publicEndpointSetting");
+    let body = json!({"enabled": true, "ipAccessList": [
+        {"cidrNotation": "203.0.113.0/24", "description": "office"}, {"cidrNotation": "198.51.100.7/32"}]});
+    ck.spec(
+        D,
+        "PATCH",
+        pes_patch_t,
+        &uri,
+        &c.patch(&uri, body).await,
+        200,
+    );
+    ck.spec(D, "GET", pes_get_t, &uri, &c.get(&uri).await, 200);
+    let bad = json!({"ipAccessList": [{"cidrNotation": "203.0.113.0/33"}]});
+    ck.spec(
+        D,
+        "PATCH",
+        pes_patch_t,
+        &uri,
+        &c.patch(&uri, bad).await,
+        400,
+    );
+    let uri = format!("{groups}/-/publicEndpointSetting?validateOnly=true");
+    let r = c.patch(&uri, json!({"enabled": false})).await;
+    ck.spec(D, "PATCH", pes_patch_t, &uri, &r, 200);
+    let uri = format!("{groups}/{ngid}/publicEndpointSetting");
+    let r = c.patch(&uri, json!({"enabled": true})).await;
+    ck.spec(D, "PATCH", pes_patch_t, &uri, &r, 200);
+    let uri = format!("{groups}/1234567890123456789/publicEndpointSetting");
+    ck.spec(D, "GET", pes_get_t, &uri, &c.get(&uri).await, 404);
+
+    let default_one = format!("{groups}/{default_gid}");
+    let r = c.delete(&default_one).await;
+    ck.spec(D, "DELETE", one_t, &default_one, &r, 400);
+    ck.spec(D, "DELETE", one_t, &one, &c.delete(&one).await, 200);
+    let r = common::wait_for(c, &one, wait, |r| r.status.as_u16() == 404).await;
+    ck.spec(D, "GET", one_t, &one, &r, 404);
+    common::wait_for(c, ua, wait, |r| r.body["state"] == "ACTIVE").await;
+
+    // IAM: the projects count the clusters that the cluster list shows.
+    let r = c.get("/v1beta1/projects").await;
+    ck.spec(
+        Api::Iam,
+        "GET",
+        "/v1beta1/projects",
+        "/v1beta1/projects",
+        &r,
+        200,
+    );
+    for p in r.body["projects"].as_array().into_iter().flatten() {
+        let id = str_at(p, "/id");
+        let list = c.get(&format!("/v1beta1/clusters?projectId={id}")).await;
+        if p["cluster_count"] != list.body["totalSize"] {
+            ck.note(format!(
+                "GET /v1beta1/projects: project {id} has cluster_count {} but the cluster list totals {}",
+                p["cluster_count"], list.body["totalSize"]
+            ));
+        }
+    }
+}
 
 const S51: &str = "tidbcloud-api.md §5.1";
 const S6: &str = "tidbcloud-api.md §6";
@@ -656,6 +778,8 @@ async fn simulator_responses_conform_to_the_upstream_specs() {
     let mut body_b = common::cluster_body("conformance-b");
     body_b["labels"] = json!({ "tidb.cloud/project": project });
     body_b["tikvNodeSetting"]["raftStoreIops"] = json!(4000);
+    body_b["tidbNodeSetting"]["tidbNodeGroups"][0]["tiproxySetting"] =
+        json!({"nodeSpecKey": "2C4G", "nodeCount": 2});
     body_b["tiflashNodeSetting"] = json!({"nodeSpecKey": "8C64G", "nodeCount": 1, "storageSizeGi": 500, "storageType": "Standard"});
     let r = c.post("/v1beta1/clusters", body_b).await;
     ck.spec(D, "POST", "/v1beta1/clusters", "/v1beta1/clusters", &r, 200);
@@ -706,6 +830,7 @@ async fn simulator_responses_conform_to_the_upstream_specs() {
         &c.get(&uri).await,
         200,
     );
+    node_groups_and_public_endpoints(&c, &mut ck, &ua, &gid).await;
 
     let r = c
         .patch(
@@ -1002,6 +1127,104 @@ fn validator_reports_a_missing_required_field_and_a_mistyped_one_in_a_cluster() 
         "{problems:#?}"
     );
     assert_eq!(problems.len(), 2, "{problems:#?}");
+}
+
+/// The simulator's node group and public endpoint setting answers pass the spec, and the same answers with
+/// planted mistakes (an undefined field, a missing required one, a value outside an enum, a wrong type) fail.
+#[tokio::test]
+async fn validator_catches_planted_mistakes_in_node_group_and_public_endpoint_answers() {
+    let Some(specs) = load_specs() else { return };
+    let spec = &specs.dedicated;
+    let sim = common::start(SimConfig {
+        delays: Delays::instant(),
+        ..Default::default()
+    })
+    .await;
+    let c = Client::new(&sim);
+    let r = c
+        .post(
+            "/v1beta1/clusters",
+            common::cluster_body("conformance-plant"),
+        )
+        .await;
+    let ua = format!("/v1beta1/clusters/{}", str_at(&r.body, "/clusterId"));
+    common::wait_for(&c, &ua, Duration::from_secs(15), |r| {
+        r.body["state"] == "ACTIVE"
+    })
+    .await;
+    let r = c
+        .post(
+            &format!("{ua}/tidbNodeGroups"),
+            json!({"displayName": "planted", "nodeCount": 1}),
+        )
+        .await;
+    let gid = str_at(&r.body, "/tidbNodeGroupId").to_string();
+    let group = c.get(&format!("{ua}/tidbNodeGroups/{gid}")).await.body;
+    let setting_uri = format!("{ua}/tidbNodeGroups/{gid}/publicEndpointSetting");
+    c.patch(
+        &setting_uri,
+        json!({"ipAccessList": [{"cidrNotation": "10.0.0.0/8"}]}),
+    )
+    .await;
+    let setting = c.get(&setting_uri).await.body;
+    let group_schema = spec
+        .response_schema(
+            "GET",
+            "/v1beta1/clusters/{clusterId}/tidbNodeGroups/{tidbNodeGroupId}",
+            200,
+        )
+        .expect("GetTidbNodeGroup schema");
+    let setting_schema = spec
+        .response_schema(
+            "GET",
+            "/v1beta1/clusters/{clusterId}/tidbNodeGroups/{tidbNodeGroupId}/publicEndpointSetting",
+            200,
+        )
+        .expect("GetPublicEndpointSetting schema");
+    assert_eq!(spec.validate(group_schema, &group), Vec::<String>::new());
+    assert_eq!(
+        spec.validate(setting_schema, &setting),
+        Vec::<String>::new()
+    );
+
+    let mut bad = group.clone();
+    bad.as_object_mut().expect("object").remove("nodeCount");
+    bad["state"] = json!("CREATING");
+    bad["endpoints"][0]["connectionType"] = json!("LAN");
+    bad["nodeCnt"] = json!(1);
+    let problems = spec.validate(group_schema, &bad);
+    for want in [
+        "$: missing required property `nodeCount`",
+        "$.state: \"CREATING\" is not one of the enum values",
+        "$.endpoints[0].connectionType: \"LAN\" is not one of the enum values",
+        "$.nodeCnt: property not defined by the spec",
+    ] {
+        assert!(
+            problems.iter().any(|p| p.starts_with(want)),
+            "{want:?} not in {problems:#?}"
+        );
+    }
+    assert_eq!(problems.len(), 4, "{problems:#?}");
+
+    let mut bad = setting.clone();
+    bad.as_object_mut()
+        .expect("object")
+        .remove("tidbNodeGroupId");
+    bad["enabled"] = json!("yes");
+    bad["ipAccessList"][0] = json!({"cidr": "10.0.0.0/8"});
+    let problems = spec.validate(setting_schema, &bad);
+    for want in [
+        "$: missing required property `tidbNodeGroupId`",
+        "$.enabled: expected boolean",
+        "$.ipAccessList[0]: missing required property `cidrNotation`",
+        "$.ipAccessList[0].cidr: property not defined by the spec",
+    ] {
+        assert!(
+            problems.iter().any(|p| p.starts_with(want)),
+            "{want:?} not in {problems:#?}"
+        );
+    }
+    assert_eq!(problems.len(), 4, "{problems:#?}");
 }
 
 /// Runs without the spec files: the validator on a small inline Swagger document.

@@ -50,6 +50,8 @@ pub struct ClusterRecord {
     pub root_password: String,
     pub pending: Option<Pending>,
     pub gone: bool,
+    /// Node group transitions and public endpoint settings (`node_groups.rs`).
+    pub groups: super::node_groups::NodeGroupState,
 }
 
 impl ClusterRecord {
@@ -289,7 +291,7 @@ struct Wrapped<'a> {
 }
 
 impl Dedicated {
-    fn check_quota(
+    pub(super) fn check_quota(
         &self,
         records: &[ClusterRecord],
         skip_id: Option<&str>,
@@ -300,6 +302,7 @@ impl Dedicated {
             root_password: String::new(),
             pending: None,
             gone: false,
+            groups: Default::default(),
         };
         for (component, quota) in &self.node_quota {
             let used: i32 = records
@@ -439,6 +442,8 @@ impl Dedicated {
                 groups.len()
             )));
         }
+        let tiproxy_setting =
+            super::node_groups::tiproxy_from_value(&groups[0].tiproxy_setting)?.flatten();
         let node_count = groups[0].node_count.unwrap_or(0);
         if node_count < 1 {
             return Err(ApiError::invalid(
@@ -491,6 +496,7 @@ impl Dedicated {
                     node_spec_display_name: tidb_spec.display_name.clone(),
                     is_default_group: true,
                     state: "ACTIVE".into(),
+                    tiproxy_setting,
                 }],
             },
             tikv_node_setting: tikv,
@@ -526,6 +532,7 @@ impl Dedicated {
             root_password: password,
             pending: None,
             gone: false,
+            groups: Default::default(),
         };
         record.transition("CREATING", Some("ACTIVE"), self.delays.cluster_create);
         let out = ApiResponse::ok(&record.cluster)?.committed();
@@ -626,6 +633,9 @@ impl Dedicated {
                         )));
                     }
                     Some(n) => target.node_count = n,
+                }
+                if let Some(t) = super::node_groups::tiproxy_from_value(&g.tiproxy_setting)? {
+                    target.tiproxy_setting = t;
                 }
             }
         }

@@ -1,9 +1,12 @@
 //! The Dedicated v1beta1 API (`https://dedicated.tidbapi.com/v1beta1`): clusters, TiDB node groups,
 //! regions and node specs, imports, integrations.
 mod clusters;
+mod endpoint_settings;
 mod imports;
 mod integrations;
 pub mod model;
+mod node_groups;
+mod project_counts;
 mod regions;
 
 use crate::api::{
@@ -36,6 +39,7 @@ impl State {
     pub fn tick(&mut self, now: Instant) {
         for c in self.clusters.iter_mut() {
             c.advance(now);
+            c.advance_groups(now);
         }
         let gone: HashSet<String> = self
             .clusters
@@ -197,6 +201,10 @@ impl Dedicated {
                     "/v1beta1/clusters/{clusterId}/tidbNodeGroups",
                     self.list_node_groups(id, req),
                 ),
+                Method::Post => routed(
+                    "/v1beta1/clusters/{clusterId}/tidbNodeGroups",
+                    self.create_node_group(id, req),
+                ),
                 _ => Some(method_not_allowed(
                     "/v1beta1/clusters/{clusterId}/tidbNodeGroups",
                     req,
@@ -207,8 +215,36 @@ impl Dedicated {
                     "/v1beta1/clusters/{clusterId}/tidbNodeGroups/{tidbNodeGroupId}",
                     self.get_node_group(id, gid),
                 ),
+                Method::Patch => routed(
+                    "/v1beta1/clusters/{clusterId}/tidbNodeGroups/{tidbNodeGroupId}",
+                    self.update_node_group(id, gid, req),
+                ),
+                Method::Delete => routed(
+                    "/v1beta1/clusters/{clusterId}/tidbNodeGroups/{tidbNodeGroupId}",
+                    self.delete_node_group(id, gid, req),
+                ),
                 _ => Some(method_not_allowed(
                     "/v1beta1/clusters/{clusterId}/tidbNodeGroups/{tidbNodeGroupId}",
+                    req,
+                )),
+            },
+            [
+                "clusters",
+                id,
+                "tidbNodeGroups",
+                gid,
+                "publicEndpointSetting",
+            ] => match m {
+                Method::Get => routed(
+                    "/v1beta1/clusters/{clusterId}/tidbNodeGroups/{tidbNodeGroupId}/publicEndpointSetting",
+                    self.get_public_endpoint_setting(id, gid),
+                ),
+                Method::Patch => routed(
+                    "/v1beta1/clusters/{clusterId}/tidbNodeGroups/{tidbNodeGroupId}/publicEndpointSetting",
+                    self.update_public_endpoint_setting(id, gid, req),
+                ),
+                _ => Some(method_not_allowed(
+                    "/v1beta1/clusters/{clusterId}/tidbNodeGroups/{tidbNodeGroupId}/publicEndpointSetting",
                     req,
                 )),
             },

@@ -52,6 +52,19 @@ pub struct TidbNodeGroup {
     pub node_spec_display_name: String,
     pub is_default_group: bool,
     pub state: String,
+    /// Present while TiProxy is enabled for the group.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tiproxy_setting: Option<TiProxySetting>,
+}
+
+/// `dedicatedv1beta1TidbNodeGroupTiProxySetting` as answered.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct TiProxySetting {
+    pub node_spec_key: String,
+    pub node_spec_version: String,
+    pub node_count: i32,
+    pub node_spec_display_name: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
