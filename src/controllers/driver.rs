@@ -167,8 +167,15 @@ pub trait CloudKind:
     /// Whether `remote` may be what a create under `intent` made, with the API key `key_id` (pure).
     fn made_by(&self, intent: &Self::Intent, remote: &Self::Remote, key_id: &str) -> bool;
 
-    /// Everything this object claims, for the ownership index.
+    /// Everything this object claims, for the ownership index. An observe-only object only reads: it claims
+    /// no id (and may observe one another object manages).
     fn claims(&self) -> Claims {
+        if self.observe_only() {
+            return Claims {
+                ids: Vec::new(),
+                secrets: self.secrets_read(),
+            };
+        }
         let status_id = self
             .status()
             .and_then(|s| Self::status_id(s))
@@ -343,7 +350,7 @@ async fn observe<K: CloudKind>(
     let uid = run.obj.uid().unwrap_or_default();
     if let Some(id) = status_id.clone().or(spec_id.clone()) {
         let adopting = status_id.is_none();
-        if adopting {
+        if adopting && !run.obj.observe_only() {
             let others = run.ctx.claims.claimants(K::ID_KIND, &id, &uid);
             if !others.is_empty() {
                 return report(Outcome::Stalled {
