@@ -7,6 +7,7 @@ use std::time::Duration;
 
 pub use clouddb_testkit::*;
 
+pub mod namespaces;
 pub mod operator;
 pub mod ship;
 
