@@ -2,9 +2,9 @@
 //! (controllers started and every CRD installed, established and not being deleted; `watch_crds` keeps the
 //! latter true while the operator runs).
 
+use std::collections::BTreeSet;
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -39,7 +39,10 @@ impl Readiness {
         if usable {
             missing.remove(name);
         } else if missing.insert(name.to_string()) {
-            tracing::warn!(crd = name, "a required CRD is missing or being deleted: /readyz reports not ready");
+            tracing::warn!(
+                crd = name,
+                "a required CRD is missing or being deleted: /readyz reports not ready"
+            );
         }
     }
     /// The required CRDs that are not usable now.

@@ -26,6 +26,7 @@ fn short_delays() -> Delays {
         import_prepare: d,
         import_run: Duration::from_millis(600),
         import_cancel: d,
+        ..Delays::fast()
     }
 }
 

@@ -261,7 +261,10 @@ pub async fn cascade_in_progress(
 
 /// The policy that applies to this deletion: a CRD deletion always retains; otherwise explicit wins; unset
 /// deletes on a direct delete and retains on a namespace cascade.
-pub fn effective_deletion_policy(explicit: Option<&DeletionPolicy>, cascade: Cascade) -> DeletionPolicy {
+pub fn effective_deletion_policy(
+    explicit: Option<&DeletionPolicy>,
+    cascade: Cascade,
+) -> DeletionPolicy {
     match (explicit, cascade) {
         (_, Cascade::Crd) => DeletionPolicy::Retain,
         (Some(p), _) => *p,
@@ -271,7 +274,11 @@ pub fn effective_deletion_policy(explicit: Option<&DeletionPolicy>, cascade: Cas
 }
 
 /// Why a deletion retains the cloud resource, for the `Retained` Event.
-pub fn retain_reason(explicit: Option<&DeletionPolicy>, cascade: Cascade, crd_name: &str) -> String {
+pub fn retain_reason(
+    explicit: Option<&DeletionPolicy>,
+    cascade: Cascade,
+    crd_name: &str,
+) -> String {
     match (cascade, explicit) {
         (Cascade::Crd, _) => format!(
             "the CustomResourceDefinition {crd_name} is being deleted, and deleting a CRD never deletes cloud \
@@ -616,21 +623,23 @@ pub async fn read_credentials(
         crate::api::common::PUBLIC_KEY,
         crate::api::common::PRIVATE_KEY,
     ];
-    Ok(read_secret_keys(client, namespace, name, &keys, timing, protect)
-        .await?
-        .map(|mut values| {
-            let private_key = values
-                .pop()
-                .unwrap_or_else(|| SecretString::from(String::new()));
-            let public_key = values
-                .pop()
-                .unwrap_or_else(|| SecretString::from(String::new()));
-            Credentials {
-                public_key: public_key.expose_secret().to_string(),
-                private_key,
-                source: format!("{namespace}/{name}"),
-            }
-        }))
+    Ok(
+        read_secret_keys(client, namespace, name, &keys, timing, protect)
+            .await?
+            .map(|mut values| {
+                let private_key = values
+                    .pop()
+                    .unwrap_or_else(|| SecretString::from(String::new()));
+                let public_key = values
+                    .pop()
+                    .unwrap_or_else(|| SecretString::from(String::new()));
+                Credentials {
+                    public_key: public_key.expose_secret().to_string(),
+                    private_key,
+                    source: format!("{namespace}/{name}"),
+                }
+            }),
+    )
 }
 
 /// Reads `keys` of the credentials Secret `namespace/name`, in order (one GET); a missing Secret or key is a

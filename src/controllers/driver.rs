@@ -20,12 +20,12 @@ use std::future::Future;
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::Secret;
+use kube::Resource;
 use kube::api::Api;
 use kube::core::object::HasStatus;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::runtime::reflector::Lookup;
-use kube::Resource;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 

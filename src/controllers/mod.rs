@@ -72,10 +72,11 @@ impl Context {
             None => self.config.default_credentials_ref(),
         };
         let protect = credentials.is_some();
-        let creds = match core::read_credentials(&self.kube, &ns, &name, self.timing(), protect).await? {
-            Ok(c) => c,
-            Err(outcome) => return Ok(Err(outcome)),
-        };
+        let creds =
+            match core::read_credentials(&self.kube, &ns, &name, self.timing(), protect).await? {
+                Ok(c) => c,
+                Err(outcome) => return Ok(Err(outcome)),
+            };
         let key = ApiKey {
             public_key: creds.public_key,
             private_key: creds.private_key,
@@ -107,13 +108,19 @@ impl Context {
             None => self.config.default_clickhouse_credentials_ref(),
         };
         let keys = [KEY_ID, KEY_SECRET, ORGANIZATION_ID];
-        let mut values =
-            match core::read_secret_keys(&self.kube, &ns, &name, &keys, self.timing(), credentials.is_some())
-                .await?
-            {
-                Ok(v) => v.into_iter(),
-                Err(outcome) => return Ok(Err(outcome)),
-            };
+        let mut values = match core::read_secret_keys(
+            &self.kube,
+            &ns,
+            &name,
+            &keys,
+            self.timing(),
+            credentials.is_some(),
+        )
+        .await?
+        {
+            Ok(v) => v.into_iter(),
+            Err(outcome) => return Ok(Err(outcome)),
+        };
         let mut next = || values.next().unwrap_or_else(|| String::new().into());
         let (id, secret, org) = (next(), next(), next());
         let key = ClickHouseKey {

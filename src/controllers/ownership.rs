@@ -161,7 +161,11 @@ pub enum Found<R> {
 
 /// Picks what an earlier create of this object made from `candidates` (already filtered by the kind's pure
 /// matcher), setting aside every id in `claimed` (managed by other objects). Pure.
-pub fn pick<R>(candidates: Vec<R>, id_of: impl Fn(&R) -> &str, claimed: &BTreeSet<String>) -> Found<R> {
+pub fn pick<R>(
+    candidates: Vec<R>,
+    id_of: impl Fn(&R) -> &str,
+    claimed: &BTreeSet<String>,
+) -> Found<R> {
     let mut free: Vec<R> = candidates
         .into_iter()
         .filter(|r| !claimed.contains(id_of(r)))
@@ -206,7 +210,13 @@ mod tests {
 
     use crate::api::tidbcloudcluster::TidbCloudCluster;
 
-    fn cluster(ns: &str, name: &str, uid: &str, id: Option<&str>, secret: &str) -> TidbCloudCluster {
+    fn cluster(
+        ns: &str,
+        name: &str,
+        uid: &str,
+        id: Option<&str>,
+        secret: &str,
+    ) -> TidbCloudCluster {
         let mut c: TidbCloudCluster = serde_json::from_value(serde_json::json!({
             "apiVersion": "clouddb.dev/v1alpha1",
             "kind": "TidbCloudCluster",
@@ -264,8 +274,16 @@ mod tests {
         let by = index.claimants(CloudIdKind::TidbCluster, "100", "u2");
         assert_eq!(by.len(), 1);
         assert_eq!(by[0].to_string(), "TidbCloudCluster a/one");
-        assert!(index.claimants(CloudIdKind::TidbCluster, "100", "u1").is_empty());
-        assert!(index.claimants(CloudIdKind::ClickHouseService, "100", "u2").is_empty());
+        assert!(
+            index
+                .claimants(CloudIdKind::TidbCluster, "100", "u1")
+                .is_empty()
+        );
+        assert!(
+            index
+                .claimants(CloudIdKind::ClickHouseService, "100", "u2")
+                .is_empty()
+        );
         assert_eq!(
             index.claimed_ids(CloudIdKind::TidbCluster, "u2"),
             BTreeSet::from(["100".to_string()])
@@ -288,7 +306,12 @@ mod tests {
             pick(vec!["3", "1", "2"], id, &claimed),
             Found::Ambiguous(vec!["2".into(), "3".into()])
         );
-        let m = ambiguous_message("cluster", "TiDB Cloud", "clusterId", &["2".into(), "3".into()]);
+        let m = ambiguous_message(
+            "cluster",
+            "TiDB Cloud",
+            "clusterId",
+            &["2".into(), "3".into()],
+        );
         assert!(m.contains("2, 3") && m.contains("spec.clusterId"), "{m}");
     }
 }

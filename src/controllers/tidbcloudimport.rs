@@ -20,12 +20,12 @@ use kube::runtime::watcher;
 use secrecy::ExposeSecret;
 
 use super::Context;
-use super::ownership;
 use super::clusterref::{self, Target};
 use super::core::{
     self, Failure, Outcome, ReconcileError, SecretRefError, add_finalizer, apply_status,
     has_finalizer, now_rfc3339, object_key, publish, remove_finalizer,
 };
+use super::ownership;
 use super::tidbcloudcluster::CONNECTION_LABEL;
 use super::watch;
 use crate::api::tidbcloudcluster::TidbCloudCluster;
@@ -770,8 +770,7 @@ impl Run<'_> {
         if self.status.state.as_deref().is_some_and(is_terminal) {
             return Ok(None);
         }
-        if core::cascade_in_progress(&self.ctx.kube, self.ns, CRD_NAME).await?
-            == core::Cascade::Crd
+        if core::cascade_in_progress(&self.ctx.kube, self.ns, CRD_NAME).await? == core::Cascade::Crd
         {
             self.event(
                 EventType::Normal,

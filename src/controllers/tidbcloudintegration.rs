@@ -19,12 +19,12 @@ use kube::runtime::watcher;
 use secrecy::SecretString;
 
 use super::Context;
-use super::ownership;
 use super::clusterref::{self, Target};
 use super::core::{
     self, Failure, Outcome, ReconcileError, add_finalizer, apply_status, has_finalizer, jittered,
     now_rfc3339, object_key, publish, remove_finalizer,
 };
+use super::ownership;
 use super::tidbcloudcluster::CONNECTION_LABEL;
 use super::watch;
 use crate::api::common::DeletionPolicy;
@@ -684,7 +684,8 @@ impl Run<'_> {
         let policy =
             core::effective_deletion_policy(self.obj.spec.deletion_policy.as_ref(), cascade);
         if policy == DeletionPolicy::Retain {
-            let why = core::retain_reason(self.obj.spec.deletion_policy.as_ref(), cascade, CRD_NAME);
+            let why =
+                core::retain_reason(self.obj.spec.deletion_policy.as_ref(), cascade, CRD_NAME);
             self.event(
                 EventType::Normal,
                 "Retained",

@@ -528,7 +528,13 @@ mod tests {
         for s in ["stopped", "failed"] {
             assert_eq!(deletion_step(s), DeletionStep::Delete, "{s}");
         }
-        for s in ["stopping", "starting", "provisioning", "awaking", "terminating"] {
+        for s in [
+            "stopping",
+            "starting",
+            "provisioning",
+            "awaking",
+            "terminating",
+        ] {
             assert_eq!(deletion_step(s), DeletionStep::Wait, "{s}");
         }
     }

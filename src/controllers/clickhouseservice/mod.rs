@@ -174,7 +174,11 @@ impl CloudKind for ClickHouseService {
         intent: &ServiceCreateIntent,
     ) -> Result<Vec<Service>, CloudError> {
         let all = run.ctx.clickhouse_observer.services(client, true).await?;
-        Ok(all.iter().filter(|s| s.name == intent.name).cloned().collect())
+        Ok(all
+            .iter()
+            .filter(|s| s.name == intent.name)
+            .cloned()
+            .collect())
     }
     async fn converge(
         run: &mut Run<'_>,
@@ -261,7 +265,11 @@ async fn converge(
         }
         Decision::Act { steps } => match service {
             Some(service) => act(run, client, service, steps, password.value).await?,
-            None => return Err(Stop::Fail(Failure::Internal("no observed service to act on"))),
+            None => {
+                return Err(Stop::Fail(Failure::Internal(
+                    "no observed service to act on",
+                )));
+            }
         },
         Decision::Differs { steps } => {
             core::observing(&steps.iter().map(Step::describe).collect::<Vec<_>>())
@@ -326,7 +334,9 @@ async fn act(
     let updated = match result {
         Ok(u) => u,
         // An idle service refuses some changes until it is awake (424): wake it and try again.
-        Err(CloudError::FailedPrecondition { status: 424, .. }) if service.state == decide::IDLE => {
+        Err(CloudError::FailedPrecondition { status: 424, .. })
+            if service.state == decide::IDLE =>
+        {
             client
                 .set_state(&id, Command::Awake)
                 .await
@@ -354,7 +364,9 @@ async fn act(
         "DriftCorrected" => {
             format!("the service was changed outside Kubernetes; restoring the spec: {description}")
         }
-        "PasswordSet" => "the service's password was set; the connection Secret holds it".to_string(),
+        "PasswordSet" => {
+            "the service's password was set; the connection Secret holds it".to_string()
+        }
         _ => description.clone(),
     };
     let type_ = if event_reason == "DriftCorrected" {

@@ -296,7 +296,11 @@ async fn converge(
         }
         Decision::Act { steps } => match cluster {
             Some(c) => act(run, client, c, steps, password.value).await?,
-            None => return Err(Stop::Fail(Failure::Internal("no observed cluster to act on"))),
+            None => {
+                return Err(Stop::Fail(Failure::Internal(
+                    "no observed cluster to act on",
+                )));
+            }
         },
         Decision::Differs { steps } => {
             let obs = observed.unwrap_or_default();
