@@ -13,12 +13,13 @@
 //! Only what the spec sets is compared (the server fills in defaults, e.g. `idleScaling: true`): absent
 //! scaling fields, an absent `ipAccessList`, absent `tags` and an absent `releaseChannel` are left as they are.
 
+use std::borrow::Borrow;
 use std::collections::BTreeMap;
 
 use crate::api::clickhouseservice::{ClickHouseServiceSpec, IpAccessEntry, UID_TAG};
 
 /// The next thing to do (the shared vocabulary, with this kind's steps).
-pub type Decision = crate::controllers::decision::Decision<Step>;
+pub type Decision<O> = crate::controllers::decision::Decision<Step, O>;
 pub use crate::controllers::decision::Flags;
 
 pub const RUNNING: &str = "running";
@@ -171,15 +172,16 @@ impl Step {
 }
 
 /// The next action for `spec` (whose name in effect is `name`) given `observed` (`None`: no service).
-pub fn decide(
+pub fn decide<O: Borrow<Observed>>(
     spec: &ClickHouseServiceSpec,
     name: &str,
-    observed: Option<&Observed>,
+    observed: Option<O>,
     flags: Flags,
-) -> Decision {
-    let Some(obs) = observed else {
+) -> Decision<O> {
+    let Some(on) = observed else {
         return Decision::absent(flags);
     };
+    let obs: &Observed = on.borrow();
     let started = is_started(&obs.state);
     if !started && obs.state != STOPPED {
         return Decision::Wait {
@@ -213,7 +215,7 @@ pub fn decide(
     } else if !spec.stopped {
         steps.push(Step::Start);
     }
-    Decision::from_steps(steps, flags)
+    Decision::from_steps(steps, flags, on)
 }
 
 /// The service-settings diff: name, IP access list (add/remove; a changed description is a remove and an
@@ -327,9 +329,9 @@ mod tests {
         }
     }
 
-    fn act(d: Decision) -> Vec<Step> {
+    fn act<O: std::fmt::Debug>(d: Decision<O>) -> Vec<Step> {
         match d {
-            Decision::Act { steps } => steps,
+            Decision::Act { plan, .. } => plan.iter().cloned().collect(),
             other => panic!("expected Act, got {other:?}"),
         }
     }
@@ -341,7 +343,7 @@ mod tests {
             ..Flags::default()
         };
         for (flags, creates) in [(Flags::default(), true), (observing, false)] {
-            let d = decide(&spec(), "svc", None, flags);
+            let d = decide(&spec(), "svc", None::<&Observed>, flags);
             assert_eq!(d == Decision::Create, creates, "{d:?}");
         }
     }
@@ -512,8 +514,8 @@ mod tests {
             ..Flags::default()
         };
         match decide(&spec(), "other", Some(&running()), f) {
-            Decision::Differs { steps } => {
-                assert_eq!(steps[0].describe(), "update: name → \"other\"")
+            Decision::Differs { plan, .. } => {
+                assert_eq!(plan.now.describe(), "update: name → \"other\"")
             }
             other => panic!("{other:?}"),
         }

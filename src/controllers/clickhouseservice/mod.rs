@@ -19,6 +19,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use self::decide::{Decision, DeletionStep, Flags, Step};
 use super::core::{self, Base, Failure, Outcome};
+use super::decision::{Plan, Seen};
 use super::driver::{self, CloudKind, Flow, Next, OnGone, Policy, Stop};
 use super::ownership::CloudIdKind;
 use crate::api::clickhouseservice::{
@@ -237,12 +238,15 @@ async fn converge(
         p => p,
     };
     let name = run.obj.effective_name();
-    let observed = service.as_ref().map(translate::observed);
     let flags = Flags {
         password_differs: password.differs && service.is_some(),
         observe_only,
     };
-    let decision = decide::decide(&run.obj.spec, &name, observed.as_ref(), flags);
+    let seen = service.map(|s| Seen {
+        view: translate::observed(&s),
+        remote: s,
+    });
+    let decision = decide::decide(&run.obj.spec, &name, seen, flags);
     tracing::debug!(object = %run.key, ?decision, "decided");
     let outcome = match decision {
         Decision::Create => {
@@ -263,16 +267,9 @@ async fn converge(
                 format!("waiting for the service to leave state {state}"),
             )
         }
-        Decision::Act { steps } => match service {
-            Some(service) => act(run, client, service, steps, password.value).await?,
-            None => {
-                return Err(Stop::Fail(Failure::Internal(
-                    "no observed service to act on",
-                )));
-            }
-        },
-        Decision::Differs { steps } => {
-            core::observing(&steps.iter().map(Step::describe).collect::<Vec<_>>())
+        Decision::Act { plan, on } => act(run, client, on.remote, plan, password.value).await?,
+        Decision::Differs { plan, .. } => {
+            core::observing(&plan.iter().map(Step::describe).collect::<Vec<_>>())
         }
         Decision::Converged if observe_only => core::observing(&[]),
         Decision::Converged => {
@@ -293,12 +290,12 @@ async fn converge(
     Ok(Next::Done(outcome))
 }
 
-/// Does `steps[0]` to `service` (the rest follows in later reconciles).
+/// Does `plan.now` to `service` (the rest follows in later reconciles).
 async fn act(
     run: &mut Run<'_>,
     client: &ClickHouseClient,
     service: Service,
-    steps: Vec<Step>,
+    plan: Plan<Step>,
     password: Option<SecretString>,
 ) -> Flow<Outcome> {
     let id = service.id.clone();
@@ -307,11 +304,9 @@ async fn act(
     observer.wrote(&id);
     // This generation converged before: whatever differs now was changed outside Kubernetes.
     let drift = run.status.observed_generation == run.obj.metadata.generation;
-    let Some((step, rest)) = steps.split_first() else {
-        return Err(Stop::Fail(Failure::Internal("an empty plan to act on")));
-    };
+    let step = &plan.now;
     let description = step.describe();
-    let then: Vec<&str> = rest.iter().map(Step::verb).collect();
+    let then: Vec<&str> = plan.then.iter().map(Step::verb).collect();
     let result = match step {
         Step::Update(change) => client
             .update_service(&id, &translate::patch_request(change))

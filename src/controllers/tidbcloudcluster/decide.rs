@@ -7,6 +7,8 @@
 //! 3. on a PAUSED cluster: if anything but the pause needs changing, resume first (the API refuses changes on a
 //!    paused cluster), apply the changes, then pause again; if only `paused: false` is asked, resume.
 
+use std::borrow::Borrow;
+
 use crate::api::tidbcloudcluster::{StorageNodesSpec, TidbCloudClusterSpec};
 
 /// Cluster states in which the cluster accepts writes or is at rest.
@@ -115,19 +117,21 @@ impl Step {
 }
 
 /// The next thing to do (the shared vocabulary, with this kind's steps).
-pub type Decision = crate::controllers::decision::Decision<Step>;
+pub type Decision<O> = crate::controllers::decision::Decision<Step, O>;
 pub use crate::controllers::decision::Flags;
 
-/// Decides the next action. `display_name` is the effective display name (spec or metadata.name).
-pub fn decide(
+/// Decides the next action. `display_name` is the effective display name (spec or metadata.name);
+/// `observed` is what the cloud reports (anything that reads as an [`Observed`]: `Act` hands it back).
+pub fn decide<O: Borrow<Observed>>(
     spec: &TidbCloudClusterSpec,
     display_name: &str,
-    observed: Option<&Observed>,
+    observed: Option<O>,
     flags: Flags,
-) -> Decision {
-    let Some(obs) = observed else {
+) -> Decision<O> {
+    let Some(on) = observed else {
         return Decision::absent(flags);
     };
+    let obs: &Observed = on.borrow();
     let state = obs.state.as_str();
     if state != ACTIVE && state != PAUSED {
         return Decision::Wait {
@@ -149,7 +153,7 @@ pub fn decide(
     if spec.paused && (state == ACTIVE || needs_active) {
         steps.push(Step::Pause);
     }
-    Decision::from_steps(steps, flags)
+    Decision::from_steps(steps, flags, on)
 }
 
 /// What differs between spec and cloud, as one PATCH. Fields the spec leaves unset (storage type, raft IOPS)
@@ -195,6 +199,7 @@ fn storage_differs(want: &StorageNodesSpec, have: Option<&StorageObserved>) -> b
 mod tests {
     use super::*;
     use crate::api::tidbcloudcluster::TidbSpec;
+    use crate::controllers::decision::Plan;
 
     fn spec() -> TidbCloudClusterSpec {
         serde_json::from_value(serde_json::json!({
@@ -225,7 +230,7 @@ mod tests {
     #[test]
     fn nothing_in_cloud_means_create_unless_observing() {
         assert_eq!(
-            decide(&spec(), "db", None, Flags::default()),
+            decide(&spec(), "db", None::<&Observed>, Flags::default()),
             Decision::Create
         );
         let f = Flags {
@@ -233,7 +238,7 @@ mod tests {
             ..Flags::default()
         };
         assert!(matches!(
-            decide(&spec(), "db", None, f),
+            decide(&spec(), "db", None::<&Observed>, f),
             Decision::Wait { .. }
         ));
     }
@@ -274,18 +279,20 @@ mod tests {
         let mut s = spec();
         s.tikv.node_count = 6;
         s.paused = true;
+        let active = observed(ACTIVE);
         let d = decide(
             &s,
             "renamed",
-            Some(&observed(ACTIVE)),
+            Some(&active),
             Flags {
                 password_differs: true,
                 observe_only: false,
             },
         );
-        let Decision::Act { steps } = d else {
+        let Decision::Act { plan, .. } = d else {
             panic!("expected Act, got {d:?}")
         };
+        let steps: Vec<Step> = plan.iter().cloned().collect();
         assert_eq!(steps.len(), 3);
         let Step::Update(c) = &steps[0] else {
             panic!("update first")
@@ -302,7 +309,8 @@ mod tests {
         let mut s = spec();
         s.paused = true;
         s.tidb.node_count = 3;
-        let Decision::Act { steps } = decide(&s, "db", Some(&observed(PAUSED)), Flags::default())
+        let Decision::Act { plan: steps, .. } =
+            decide(&s, "db", Some(&observed(PAUSED)), Flags::default())
         else {
             panic!("expected Act")
         };
@@ -319,7 +327,8 @@ mod tests {
         assert_eq!(
             decide(&s, "db", Some(&observed(ACTIVE)), Flags::default()),
             Decision::Act {
-                steps: vec![Step::Pause]
+                plan: Plan::new(vec![Step::Pause]).expect("one step"),
+                on: &observed(ACTIVE)
             }
         );
         assert_eq!(
@@ -329,7 +338,8 @@ mod tests {
         assert_eq!(
             decide(&spec(), "db", Some(&observed(PAUSED)), Flags::default()),
             Decision::Act {
-                steps: vec![Step::Resume]
+                plan: Plan::new(vec![Step::Resume]).expect("one step"),
+                on: &observed(PAUSED)
             }
         );
     }

@@ -10,6 +10,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use self::decide::{Decision, Flags, Step};
 use super::core::{self, Base, Failure, Outcome};
+use super::decision::{Plan, Seen};
 use super::driver::{self, CloudKind, Flow, Next, OnGone, Policy, Stop};
 use super::ownership::CloudIdKind;
 use crate::api::common::CloudResourceGonePolicy;
@@ -268,8 +269,11 @@ async fn converge(
         password_differs: password.differs,
         observe_only,
     };
-    let observed = cluster.as_ref().map(translate::observed);
-    let decision = decide::decide(&run.obj.spec, &display_name, observed.as_ref(), flags);
+    let seen = cluster.map(|c| Seen {
+        view: translate::observed(&c),
+        remote: c,
+    });
+    let decision = decide::decide(&run.obj.spec, &display_name, seen, flags);
     tracing::debug!(object = %run.key, ?decision, "decided");
     let outcome = match decision {
         Decision::Create => {
@@ -294,17 +298,9 @@ async fn converge(
                 requeue: run.ctx.config.poll_transitional,
             }
         }
-        Decision::Act { steps } => match cluster {
-            Some(c) => act(run, client, c, steps, password.value).await?,
-            None => {
-                return Err(Stop::Fail(Failure::Internal(
-                    "no observed cluster to act on",
-                )));
-            }
-        },
-        Decision::Differs { steps } => {
-            let obs = observed.unwrap_or_default();
-            let what: Vec<String> = steps.iter().map(|s| step_description(s, &obs)).collect();
+        Decision::Act { plan, on } => act(run, client, on, plan, password.value).await?,
+        Decision::Differs { plan, on } => {
+            let what: Vec<String> = plan.iter().map(|s| step_description(s, &on.view)).collect();
             core::observing(&what)
         }
         Decision::Converged if observe_only => core::observing(&[]),
@@ -329,25 +325,26 @@ fn wrote_and_saw(run: &Run<'_>, id: &str, c: &Cluster) {
     run.ctx.tidb_observer.saw(c);
 }
 
-/// Performs `steps[0]` on `cluster` (the rest follows in later reconciles).
+/// Performs `plan.now` on the cluster (the rest follows in later reconciles).
 async fn act(
     run: &mut Run<'_>,
     client: &TidbCloudClient,
-    cluster: Cluster,
-    steps: Vec<Step>,
+    seen: Seen<decide::Observed, Cluster>,
+    plan: Plan<Step>,
     password: Option<SecretString>,
 ) -> Flow<Outcome> {
+    let Seen {
+        view: observed,
+        remote: cluster,
+    } = seen;
     let id = cluster.cluster_id.clone();
     let observer = &run.ctx.tidb_observer;
     // Recorded before the call: a snapshot listed while the write is in flight must not answer for it.
     observer.wrote(&id);
-    let observed = translate::observed(&cluster);
     // This generation converged before: whatever differs now was changed outside Kubernetes.
     let drift = run.status.observed_generation == run.obj.metadata.generation;
-    let plan: Vec<&str> = steps.iter().map(Step::verb).collect();
-    let Some(step) = steps.first() else {
-        return Err(Stop::Fail(Failure::Internal("an empty plan to act on")));
-    };
+    let verbs: Vec<&str> = plan.iter().map(Step::verb).collect();
+    let step = &plan.now;
     let description = step_description(step, &observed);
     let (reason, updated) = match step {
         Step::Update(change) => {
@@ -427,7 +424,7 @@ async fn act(
         <TidbCloudCluster as CloudKind>::record(&mut run.status, &c);
     }
     let generation = run.obj.metadata.generation.unwrap_or_default();
-    let (progress, message) = progress(run.status.plan.as_ref(), generation, &plan, description);
+    let (progress, message) = progress(run.status.plan.as_ref(), generation, &verbs, description);
     run.status.plan = progress;
     Ok(Outcome::Progressing {
         reason,
