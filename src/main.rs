@@ -6,28 +6,20 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::Api;
-use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::wait::{await_condition, conditions};
 
 use clouddb_operator::api::clickhouseservice::ClickHouseService;
 use clouddb_operator::api::tidbcloudimport::TidbCloudImport;
 use clouddb_operator::api::tidbcloudintegration::TidbCloudIntegration;
-use clouddb_operator::cloud::http::{HttpConfig, build_http_client, read_ca_file};
-use clouddb_operator::cloud::{BudgetConfig, BudgetRegistry};
+use clouddb_operator::cloud::http::read_ca_file;
 use clouddb_operator::config::RunConfig;
 use clouddb_operator::controllers::Context;
-use clouddb_operator::controllers::backoff::PerObjectBackoff;
 use clouddb_operator::controllers::{
     clickhouseservice, tidbcloudcluster, tidbcloudimport, tidbcloudintegration,
 };
 use clouddb_operator::http::{self, Readiness};
 use clouddb_operator::leader;
 use clouddb_operator::metrics::Metrics;
-use clouddb_operator::providers::clickhouse;
-use clouddb_operator::providers::tidbcloud::catalog::Catalog;
-use clouddb_operator::providers::tidbcloud::client::ClientConfig;
-use clouddb_operator::providers::tidbcloud::observe::{Observer, ObserverConfig};
-use clouddb_operator::providers::tidbcloud::pool::ClientPool;
 use clouddb_operator::{api, telemetry};
 
 #[derive(Parser, Debug)]
@@ -143,70 +135,16 @@ async fn run(cfg: RunConfig) -> Result<(), MainError> {
         .map_err(|e| MainError::Crd(crd_name.clone(), e.to_string()))?;
     }
 
-    let http_config = HttpConfig {
-        timeout: cfg.request_timeout,
-        extra_ca_pem: match &cfg.extra_ca_file {
-            Some(ca) => Some(read_ca_file(ca)?),
-            None => None,
-        },
-        ..HttpConfig::default()
+    let extra_ca_pem = match &cfg.extra_ca_file {
+        Some(ca) => Some(read_ca_file(ca)?),
+        None => None,
     };
-    let client_config = ClientConfig {
-        base_url: cfg.tidbcloud_api_url.clone(),
-        iam_base_url: cfg.tidbcloud_iam_url.clone(),
-        http: http_config.clone(),
-        ..ClientConfig::default()
-    };
-    let clickhouse_config = clickhouse::ClientConfig {
-        base_url: cfg.clickhouse_api_url.clone(),
-        http: http_config,
-    };
-    // ClickHouse Cloud: 10 requests per 10 s per key, a budget registry of its own.
-    let clickhouse_budgets = BudgetRegistry::new(
-        BudgetConfig {
-            headroom: cfg.rate_limit_headroom,
-            ..BudgetConfig::per_window(cfg.clickhouse_rate_limit_per_10s, Duration::from_secs(10))
-        },
+    let ctx = Arc::new(Context::new(
+        kube.clone(),
+        cfg.clone(),
         metrics.clone(),
-    );
-    let budgets = BudgetRegistry::new(
-        BudgetConfig {
-            requests_per_minute: f64::from(cfg.rate_limit_per_minute),
-            headroom: cfg.rate_limit_headroom,
-            ..BudgetConfig::default()
-        },
-        metrics.clone(),
-    );
-    let reporter = Reporter {
-        controller: "clouddb-operator".into(),
-        instance: std::env::var("POD_NAME").ok(),
-    };
-    let ctx = Arc::new(Context {
-        kube: kube.clone(),
-        metrics: metrics.clone(),
-        recorder: Recorder::new(kube.clone(), reporter),
-        tidb_clients: ClientPool::new(
-            client_config.clone(),
-            client_config.build_http_client()?,
-            budgets,
-        ),
-        tidb_catalog: Catalog::new(cfg.catalog_ttl),
-        tidb_observer: Observer::new(ObserverConfig {
-            mode: cfg.observation,
-            transitional: cfg.poll_transitional,
-            steady: cfg.poll_steady,
-            first_snapshot_wait: cfg.request_timeout.saturating_mul(2),
-        }),
-        clickhouse_clients: clickhouse::ClientPool::new(
-            clickhouse_config.clone(),
-            build_http_client(&clickhouse_config.http)?,
-            clickhouse_budgets,
-        ),
-        clickhouse_observer: clickhouse::observe::Observer::new(cfg.poll_transitional / 2),
-        backoff: PerObjectBackoff::new(Duration::from_secs(1), cfg.max_backoff),
-        claims: Default::default(),
-        config: cfg.clone(),
-    });
+        extra_ca_pem,
+    )?);
 
     // One task per kind and watched namespace (all namespaces: one per kind), all on the same shutdown.
     let namespaces = cfg.namespaces();

@@ -565,3 +565,7 @@ async fn finalize<K: CloudKind>(run: &mut Base<'_, K>) -> Result<Action, Reconci
     let name = run.obj.connection_secret_name();
     run.finalize(name).await
 }
+
+#[cfg(test)]
+#[path = "driver_tests.rs"]
+mod tests;

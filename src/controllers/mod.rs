@@ -50,6 +50,87 @@ pub struct Context {
 }
 
 impl Context {
+    /// Everything the controllers share, from the run configuration: the provider client pools with one
+    /// budget registry per provider (TiDB Cloud: requests per minute; ClickHouse Cloud: per 10 s), observers,
+    /// the catalogue, the Event recorder, the backoff table and the (empty) ownership index.
+    pub fn new(
+        kube: Client,
+        config: RunConfig,
+        metrics: Metrics,
+        extra_ca_pem: Option<Vec<u8>>,
+    ) -> Result<Context, crate::cloud::CloudError> {
+        use std::time::Duration;
+
+        use crate::cloud::http::{HttpConfig, build_http_client};
+        use crate::cloud::{BudgetConfig, BudgetRegistry};
+        use crate::providers::tidbcloud::client::ClientConfig;
+        use crate::providers::tidbcloud::observe::ObserverConfig;
+
+        let http_config = HttpConfig {
+            timeout: config.request_timeout,
+            extra_ca_pem,
+            ..HttpConfig::default()
+        };
+        let client_config = ClientConfig {
+            base_url: config.tidbcloud_api_url.clone(),
+            iam_base_url: config.tidbcloud_iam_url.clone(),
+            http: http_config.clone(),
+            ..ClientConfig::default()
+        };
+        let clickhouse_config = clickhouse::ClientConfig {
+            base_url: config.clickhouse_api_url.clone(),
+            http: http_config,
+        };
+        let clickhouse_budgets = BudgetRegistry::new(
+            BudgetConfig {
+                headroom: config.rate_limit_headroom,
+                ..BudgetConfig::per_window(
+                    config.clickhouse_rate_limit_per_10s,
+                    Duration::from_secs(10),
+                )
+            },
+            metrics.clone(),
+        );
+        let budgets = BudgetRegistry::new(
+            BudgetConfig {
+                requests_per_minute: f64::from(config.rate_limit_per_minute),
+                headroom: config.rate_limit_headroom,
+                ..BudgetConfig::default()
+            },
+            metrics.clone(),
+        );
+        let reporter = kube::runtime::events::Reporter {
+            controller: "clouddb-operator".into(),
+            instance: std::env::var("POD_NAME").ok(),
+        };
+        Ok(Context {
+            recorder: Recorder::new(kube.clone(), reporter),
+            kube,
+            metrics,
+            tidb_clients: ClientPool::new(
+                client_config.clone(),
+                client_config.build_http_client()?,
+                budgets,
+            ),
+            tidb_catalog: Catalog::new(config.catalog_ttl),
+            tidb_observer: Observer::new(ObserverConfig {
+                mode: config.observation,
+                transitional: config.poll_transitional,
+                steady: config.poll_steady,
+                first_snapshot_wait: config.request_timeout.saturating_mul(2),
+            }),
+            clickhouse_clients: clickhouse::ClientPool::new(
+                clickhouse_config.clone(),
+                build_http_client(&clickhouse_config.http)?,
+                clickhouse_budgets,
+            ),
+            clickhouse_observer: clickhouse::observe::Observer::new(config.poll_transitional / 2),
+            backoff: backoff::PerObjectBackoff::new(Duration::from_secs(1), config.max_backoff),
+            claims: ownership::ClaimIndex::default(),
+            config,
+        })
+    }
+
     /// Poll intervals from the configuration.
     pub fn timing(&self) -> core::Timing {
         core::Timing {
