@@ -97,6 +97,10 @@ pub struct Delays {
     pub import_prepare: Duration,
     pub import_run: Duration,
     pub import_cancel: Duration,
+    /// Private endpoint connection `PENDING` → `ACTIVE` (TiDB Cloud accepting the endpoint).
+    pub private_endpoint_accept: Duration,
+    /// Private endpoint connection `DELETING` → gone (404).
+    pub private_endpoint_delete: Duration,
 }
 
 impl Delays {
@@ -111,6 +115,8 @@ impl Delays {
             import_prepare: Duration::from_millis(500),
             import_run: Duration::from_millis(1500),
             import_cancel: Duration::from_millis(500),
+            private_endpoint_accept: Duration::from_millis(800),
+            private_endpoint_delete: Duration::from_millis(500),
         }
     }
     /// Roughly what the real service takes, for demos.
@@ -124,6 +130,8 @@ impl Delays {
             import_prepare: Duration::from_secs(60),
             import_run: Duration::from_secs(10 * 60),
             import_cancel: Duration::from_secs(30),
+            private_endpoint_accept: Duration::from_secs(2 * 60),
+            private_endpoint_delete: Duration::from_secs(60),
         }
     }
     /// Every delay set to zero: transitions complete on the next read.
@@ -138,6 +146,8 @@ impl Delays {
             import_prepare: z,
             import_run: z,
             import_cancel: z,
+            private_endpoint_accept: z,
+            private_endpoint_delete: z,
         }
     }
 }

@@ -3,6 +3,7 @@
 use crate::api::{ApiModule, ApiRequest, ApiResponse, Method, Routed, method_not_allowed};
 use crate::catalog::Catalog;
 use crate::config::ApiKey;
+use crate::dedicated::Dedicated;
 use crate::error::{ApiError, ErrorShape};
 use crate::paging::paginate;
 use serde::Serialize;
@@ -12,6 +13,8 @@ pub struct Iam {
     catalog: Arc<Catalog>,
     keys: Vec<ApiKey>,
     created: i64,
+    /// Where SQL users live (with the clusters they belong to); without it `/sqlUsers` is not routed.
+    dedicated: Option<Arc<Dedicated>>,
 }
 
 /// `api.Project` (snake_case inside, as the real one).
@@ -42,6 +45,40 @@ impl Iam {
             catalog,
             keys,
             created: chrono::Utc::now().timestamp(),
+            dedicated: None,
+        }
+    }
+
+    /// Serves `/v1beta1/clusters/{clusterId}/sqlUsers` for the clusters of `dedicated`.
+    pub fn with_sql_users(mut self, dedicated: Arc<Dedicated>) -> Iam {
+        self.dedicated = Some(dedicated);
+        self
+    }
+
+    fn sql_users(&self, d: &Dedicated, req: &ApiRequest) -> Option<Routed> {
+        const LIST: &str = "/v1beta1/clusters/{clusterId}/sqlUsers";
+        const ONE: &str = "/v1beta1/clusters/{clusterId}/sqlUsers/{userName}";
+        let segs = req.segments();
+        let routed = |route: &'static str, result| Some(Routed { route, result });
+        match (&segs[..], req.method) {
+            (["v1beta1", "clusters", cid, "sqlUsers"], Method::Get) => {
+                routed(LIST, d.list_sql_users(cid, req))
+            }
+            (["v1beta1", "clusters", cid, "sqlUsers"], Method::Post) => {
+                routed(LIST, d.create_sql_user(cid, req))
+            }
+            (["v1beta1", "clusters", _, "sqlUsers"], _) => Some(method_not_allowed(LIST, req)),
+            (["v1beta1", "clusters", cid, "sqlUsers", name], Method::Get) => {
+                routed(ONE, d.get_sql_user(cid, name))
+            }
+            (["v1beta1", "clusters", cid, "sqlUsers", name], Method::Patch) => {
+                routed(ONE, d.update_sql_user(cid, name, req))
+            }
+            (["v1beta1", "clusters", cid, "sqlUsers", name], Method::Delete) => {
+                routed(ONE, d.delete_sql_user(cid, name))
+            }
+            (["v1beta1", "clusters", _, "sqlUsers", _], _) => Some(method_not_allowed(ONE, req)),
+            _ => None,
         }
     }
 
@@ -96,6 +133,11 @@ impl ApiModule for Iam {
         ErrorShape::OpenApiError
     }
     fn route(&self, req: &ApiRequest) -> Option<Routed> {
+        if let Some(d) = &self.dedicated
+            && let Some(r) = self.sql_users(d, req)
+        {
+            return Some(r);
+        }
         let segs = req.segments();
         match &segs[..] {
             ["v1beta1", "projects"] => Some(match req.method {
@@ -112,6 +154,22 @@ impl ApiModule for Iam {
                 },
                 _ => method_not_allowed("/v1beta1/apikeys", req),
             }),
+            _ => None,
+        }
+    }
+    /// `POST /_sim/iam/clusters/{clusterId}/sqlUsers/{userName}:verifyPassword {"password"}` →
+    /// `{"match": bool}` (what a MySQL login would prove; the password is never revealed).
+    fn admin(&self, req: &ApiRequest) -> Option<Routed> {
+        let d = self.dedicated.as_ref()?;
+        let segs = req.segments();
+        match (req.method, &segs[..]) {
+            (Method::Post, ["iam", "clusters", cid, "sqlUsers", seg]) => {
+                let name = seg.strip_suffix(":verifyPassword")?;
+                Some(Routed {
+                    route: "/_sim/iam/clusters/{clusterId}/sqlUsers/{userName}:verifyPassword",
+                    result: d.verify_sql_user_password(cid, name, req),
+                })
+            }
             _ => None,
         }
     }

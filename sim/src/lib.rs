@@ -92,9 +92,10 @@ impl Simulator {
             Some(p) => catalog::Catalog::load(p)?,
             None => catalog::Catalog::builtin()?,
         });
+        let dedicated = Arc::new(dedicated::Dedicated::new(catalog.clone(), &config));
         let modules: Vec<Arc<dyn api::ApiModule>> = vec![
-            Arc::new(dedicated::Dedicated::new(catalog.clone(), &config)),
-            Arc::new(iam::Iam::new(catalog.clone(), config.keys.clone())),
+            dedicated.clone(),
+            Arc::new(iam::Iam::new(catalog.clone(), config.keys.clone()).with_sql_users(dedicated)),
         ];
         let gateway = Arc::new(gateway::Gateway::new(&config, modules));
         let ch = &config.clickhouse;

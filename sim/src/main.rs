@@ -89,6 +89,12 @@ struct Cli {
     /// Import CANCELING → CANCELED.
     #[arg(long, value_parser = humantime::parse_duration)]
     delay_import_cancel: Option<Duration>,
+    /// Private endpoint connection PENDING → ACTIVE.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    delay_private_endpoint_accept: Option<Duration>,
+    /// Private endpoint connection DELETING → gone (404).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    delay_private_endpoint_delete: Option<Duration>,
     /// Catalogue of regions, node specs, projects and node quotas (JSON; default: the built-in
     /// sim/data/catalog.json).
     #[arg(long)]
@@ -226,6 +232,14 @@ fn config(cli: &Cli) -> Result<SimConfig, CliError> {
     set(&mut delays.import_prepare, cli.delay_import_prepare);
     set(&mut delays.import_run, cli.delay_import_run);
     set(&mut delays.import_cancel, cli.delay_import_cancel);
+    set(
+        &mut delays.private_endpoint_accept,
+        cli.delay_private_endpoint_accept,
+    );
+    set(
+        &mut delays.private_endpoint_delete,
+        cli.delay_private_endpoint_delete,
+    );
     let node_quota = cli
         .node_quota
         .iter()
