@@ -489,28 +489,43 @@ fn cidr_string(c: (u32, u8)) -> String {
     format!("{}/{}", Ipv4Addr::from(c.0), c.1)
 }
 
-/// The project CIDR rules of the TiDB Cloud console ("Set a CIDR for a region"): `(allowed ranges, prefix
-/// lengths, default block)`.
-fn cidr_rules(
-    provider: &str,
-) -> (
-    &'static [(u32, u8)],
-    std::ops::RangeInclusive<u8>,
-    (u32, u8),
-) {
-    const AWS: &[(u32, u8)] = &[
+/// An IPv4 block: network address and prefix length.
+type Block = (u32, u8);
+
+/// The project CIDR rules of a cloud provider.
+struct CidrRules {
+    /// Blocks a project CIDR must lie in.
+    ranges: &'static [Block],
+    /// Allowed prefix lengths.
+    lengths: std::ops::RangeInclusive<u8>,
+    /// The region's default block.
+    default: Block,
+}
+
+/// The project CIDR rules of the TiDB Cloud console ("Set a CIDR for a region", pingcap/docs
+/// `tidb-cloud/set-up-vpc-peering-connections.md`).
+fn cidr_rules(provider: &str) -> CidrRules {
+    const AWS: &[Block] = &[
         (0x0AFA_0000, 15), // 10.250.0.0 - 10.251.255.255
         (0xAC10_0000, 12), // 172.16.0.0 - 172.31.255.255
         (0xC0A8_0000, 16), // 192.168.0.0 - 192.168.255.255
     ];
-    const GCP: &[(u32, u8)] = &[
+    const GCP: &[Block] = &[
         (0x0AFA_0000, 15), // 10.250.0.0 - 10.251.255.255
         (0xAC10_0000, 15), // 172.16.0.0 - 172.17.255.255
         (0xAC1E_0000, 15), // 172.30.0.0 - 172.31.255.255
     ];
     match provider {
-        "gcp" => (GCP, 19..=20, (0xAC10_0000, 19)),
-        _ => (AWS, 16..=23, (0xAC10_0000, 21)),
+        "gcp" => CidrRules {
+            ranges: GCP,
+            lengths: 19..=20,
+            default: (0xAC10_0000, 19),
+        },
+        _ => CidrRules {
+            ranges: AWS,
+            lengths: 16..=23,
+            default: (0xAC10_0000, 21),
+        },
     }
 }
 
@@ -992,7 +1007,11 @@ impl Dedicated {
         })?;
         let project = self.project_of(body.labels.as_ref())?;
         let provider = region.cloud_provider.clone();
-        let (ranges, lengths, default) = cidr_rules(&provider);
+        let CidrRules {
+            ranges,
+            lengths,
+            default,
+        } = cidr_rules(&provider);
         let mut s = self.state();
         let taken: Vec<(u32, u8)> = s
             .network_containers
