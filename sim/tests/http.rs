@@ -1941,6 +1941,8 @@ async fn help_mentions_every_flag_and_hides_secret_environment_values() {
         "--delay-import-prepare",
         "--delay-import-run",
         "--delay-import-cancel",
+        "--delay-private-endpoint-accept",
+        "--delay-private-endpoint-delete",
         "--catalog",
         "--node-quota",
         "--nonce-ttl",
