@@ -515,6 +515,13 @@ async fn network_containers_validate_region_and_cidr() {
         .await;
     ok(&r);
     assert_eq!(r.body["cidrNotation"], "172.16.8.0/21");
+    // Google Cloud's default is a /19, past the project's blocks, inside Google Cloud's ranges.
+    let r = c
+        .post(CONTAINERS, json!({"regionId": "gcp-europe-west1"}))
+        .await;
+    ok(&r);
+    assert_eq!(r.body["cidrNotation"], "172.16.32.0/19");
+    assert!(s(&r.body, "/vpcId").starts_with("tidbcloud-"), "{}", r.body);
     rpc_error(
         &c.post(
             CONTAINERS,
@@ -594,7 +601,7 @@ async fn network_containers_validate_region_and_cidr() {
 
     let l = c.get(CONTAINERS).await;
     ok(&l);
-    assert_eq!(l.body["totalSize"], 2, "default project only: {}", l.body);
+    assert_eq!(l.body["totalSize"], 3, "default project only: {}", l.body);
     let l = c
         .get(&format!("{CONTAINERS}?projectId={STAGING_PROJECT}"))
         .await;
@@ -604,6 +611,8 @@ async fn network_containers_validate_region_and_cidr() {
         staging_id.as_str()
     );
     let l = c.get(&format!("{CONTAINERS}?cloudProvider=gcp")).await;
+    assert_eq!(l.body["totalSize"], 1, "{}", l.body);
+    let l = c.get(&format!("{CONTAINERS}?cloudProvider=azure")).await;
     assert_eq!(l.body["totalSize"], 0, "{}", l.body);
     let l = c.get(&format!("{CONTAINERS}?pageSize=1")).await;
     assert_eq!(

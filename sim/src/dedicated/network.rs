@@ -1062,12 +1062,16 @@ impl Dedicated {
             }
             None => {
                 // The region's default block, or the next free one of its size.
+                // Blocks of that size, from the default on, inside the allowed range that holds it.
                 let size = 1u32 << (32 - default.1);
-                let range_end = default.0 | !mask(12);
+                let range_end = ranges
+                    .iter()
+                    .find(|r| default.0 & mask(r.1) == r.0)
+                    .map_or(default.0, |r| r.0 | !mask(r.1));
                 let mut candidate = default;
                 while taken.iter().any(|t| overlaps(*t, candidate)) {
                     candidate.0 = candidate.0.saturating_add(size);
-                    if candidate.0 > range_end {
+                    if candidate.0 > range_end || candidate.0 == u32::MAX {
                         return Err(ApiError::invalid(format!(
                             "no free default CIDR left for project {project}: set cidrNotation"
                         )));
