@@ -1075,3 +1075,123 @@ async fn sql_user_names_roles_and_cluster_state_are_validated() {
     // Unchanged by the refused patches.
     assert_eq!(c2.get(&one).await.body["builtinRole"], "role_admin");
 }
+
+// ---- the binary never logs a SQL user's password ----------------------------------------------------------
+
+/// Runs the `clouddb-sim` binary (plain HTTP, `RUST_LOG=trace`), creates and changes SQL users with
+/// passwords (also in refused bodies), and checks that no password appears in its output.
+#[tokio::test]
+async fn the_binary_never_logs_sql_user_passwords() {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt};
+    let dir = std::env::temp_dir().join(format!(
+        "clouddb-sim-sqlusers-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos())
+    ));
+    let key = clouddb_sim::ApiKey {
+        public_key: "SQLKEY01".into(),
+        private_key: "sql-key-private-1d2e3f".into(),
+    };
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_clouddb-sim"))
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--plain-http",
+            "--profile",
+            "instant",
+        ])
+        .arg("--state-dir")
+        .arg(&dir)
+        .args(["--api-key", "SQLKEY01:sql-key-private-1d2e3f"])
+        .env("RUST_LOG", "trace")
+        .kill_on_drop(true)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn clouddb-sim");
+    let mut stderr = child.stderr.take().expect("stderr");
+    let stderr = tokio::spawn(async move {
+        let mut buf = Vec::new();
+        let _ = stderr.read_to_end(&mut buf).await;
+        String::from_utf8_lossy(&buf).into_owned()
+    });
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let mut out = String::new();
+    let base = loop {
+        let line = tokio::time::timeout(WAIT, lines.next_line())
+            .await
+            .expect("banner in time")
+            .expect("read stdout")
+            .unwrap_or_else(|| panic!("clouddb-sim exited early: {out}"));
+        out.push_str(&line);
+        out.push('\n');
+        if let Some(url) = line.strip_prefix("clouddb-sim listening on ") {
+            break url.trim().to_string();
+        }
+    };
+    let stdout = tokio::spawn(async move {
+        let mut rest = String::new();
+        while let Ok(Some(l)) = lines.next_line().await {
+            rest.push_str(&l);
+            rest.push('\n');
+        }
+        rest
+    });
+    let c = Client::connect(base, None, key);
+    let (cid, _) = active_cluster(&c, "logs-no-passwords", "aws-us-west-2").await;
+    let users = sql_users(&cid);
+    let passwords = [
+        "sql-password-at-create-1",
+        "sql-password-after-patch-2",
+        "sql-password-in-refused-body-3",
+    ];
+    ok(&c
+        .post(
+            &users,
+            json!({"userName": "app", "password": passwords[0], "builtinRole": "role_admin"}),
+        )
+        .await);
+    ok(&c
+        .patch(&format!("{users}/app"), json!({"password": passwords[1]}))
+        .await);
+    iam_error(
+        &c.post(
+            &users,
+            json!({"userName": "bad name", "password": passwords[2], "builtinRole": "role_admin"}),
+        )
+        .await,
+        400,
+        "not valid",
+    );
+    iam_error(
+        &c.patch(
+            &format!("{users}/app"),
+            json!({"password": passwords[2], "host": "%"}),
+        )
+        .await,
+        400,
+        "unknown field",
+    );
+    let pid = child.id().expect("running").to_string();
+    let term = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill -TERM");
+    assert!(term.success());
+    tokio::time::timeout(WAIT, child.wait())
+        .await
+        .expect("clouddb-sim stops on SIGTERM")
+        .expect("wait");
+    let all = out + &stdout.await.expect("stdout") + &stderr.await.expect("stderr");
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        all.contains("sqlUsers"),
+        "requests are logged (so the check below means something): {all}"
+    );
+    for p in passwords {
+        assert!(!all.contains(p), "{p} appears in the output:\n{all}");
+    }
+}
