@@ -1,4 +1,5 @@
-//! IAM v1beta1 (`https://iam.tidbapi.com`): projects and API keys. Its paths do not collide with the
+//! IAM v1beta1 (`https://iam.tidbapi.com`): projects, API keys and the SQL users of a cluster (kept with
+//! the Dedicated state, `dedicated/sql_users.rs`). Its paths do not collide with the
 //! dedicated ones, so it shares their listener. Its error body is the swaggo `api.OpenApiError` shape.
 use crate::api::{ApiModule, ApiRequest, ApiResponse, Method, Routed, method_not_allowed};
 use crate::catalog::Catalog;
