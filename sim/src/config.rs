@@ -103,6 +103,10 @@ pub struct Delays {
     pub node_group_modify: Duration,
     /// A TiDB node group being deleted: `MODIFYING` → gone (404).
     pub node_group_delete: Duration,
+    /// Private endpoint connection `PENDING` → `ACTIVE` (TiDB Cloud accepting the endpoint).
+    pub private_endpoint_accept: Duration,
+    /// Private endpoint connection `DELETING` → gone (404).
+    pub private_endpoint_delete: Duration,
 }
 
 impl Delays {
@@ -120,6 +124,8 @@ impl Delays {
             node_group_create: Duration::from_millis(1500),
             node_group_modify: Duration::from_millis(800),
             node_group_delete: Duration::from_millis(800),
+            private_endpoint_accept: Duration::from_millis(800),
+            private_endpoint_delete: Duration::from_millis(500),
         }
     }
     /// Roughly what the real service takes, for demos.
@@ -136,6 +142,8 @@ impl Delays {
             node_group_create: Duration::from_secs(10 * 60),
             node_group_modify: Duration::from_secs(8 * 60),
             node_group_delete: Duration::from_secs(5 * 60),
+            private_endpoint_accept: Duration::from_secs(2 * 60),
+            private_endpoint_delete: Duration::from_secs(60),
         }
     }
     /// Every delay set to zero: transitions complete on the next read.
@@ -153,6 +161,8 @@ impl Delays {
             node_group_create: z,
             node_group_modify: z,
             node_group_delete: z,
+            private_endpoint_accept: z,
+            private_endpoint_delete: z,
         }
     }
 }

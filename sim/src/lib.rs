@@ -95,7 +95,11 @@ impl Simulator {
         let dedicated = Arc::new(dedicated::Dedicated::new(catalog.clone(), &config));
         let modules: Vec<Arc<dyn api::ApiModule>> = vec![
             dedicated.clone(),
-            Arc::new(iam::Iam::new(catalog.clone(), config.keys.clone()).with_clusters(dedicated)),
+            Arc::new(
+                iam::Iam::new(catalog.clone(), config.keys.clone())
+                    .with_clusters(dedicated.clone())
+                    .with_sql_users(dedicated),
+            ),
         ];
         let gateway = Arc::new(gateway::Gateway::new(&config, modules));
         let ch = &config.clickhouse;

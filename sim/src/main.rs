@@ -98,6 +98,12 @@ struct Cli {
     /// Deleted TiDB node group MODIFYING → gone (404).
     #[arg(long, value_parser = humantime::parse_duration)]
     delay_node_group_delete: Option<Duration>,
+    /// Private endpoint connection PENDING → ACTIVE.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    delay_private_endpoint_accept: Option<Duration>,
+    /// Private endpoint connection DELETING → gone (404).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    delay_private_endpoint_delete: Option<Duration>,
     /// Catalogue of regions, node specs, projects and node quotas (JSON; default: the built-in
     /// sim/data/catalog.json).
     #[arg(long)]
@@ -238,6 +244,14 @@ fn config(cli: &Cli) -> Result<SimConfig, CliError> {
     set(&mut delays.node_group_create, cli.delay_node_group_create);
     set(&mut delays.node_group_modify, cli.delay_node_group_modify);
     set(&mut delays.node_group_delete, cli.delay_node_group_delete);
+    set(
+        &mut delays.private_endpoint_accept,
+        cli.delay_private_endpoint_accept,
+    );
+    set(
+        &mut delays.private_endpoint_delete,
+        cli.delay_private_endpoint_delete,
+    );
     let node_quota = cli
         .node_quota
         .iter()
