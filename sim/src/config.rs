@@ -97,6 +97,12 @@ pub struct Delays {
     pub import_prepare: Duration,
     pub import_run: Duration,
     pub import_cancel: Duration,
+    /// Legacy v1beta backup PENDING → RUNNING.
+    pub backup_start: Duration,
+    /// Legacy v1beta backup RUNNING → SUCCESS (or FAILED).
+    pub backup_run: Duration,
+    /// Legacy v1beta restore: the new cluster RESTORING → ACTIVE, the task RUNNING → SUCCESS.
+    pub restore: Duration,
 }
 
 impl Delays {
@@ -111,6 +117,9 @@ impl Delays {
             import_prepare: Duration::from_millis(500),
             import_run: Duration::from_millis(1500),
             import_cancel: Duration::from_millis(500),
+            backup_start: Duration::from_millis(300),
+            backup_run: Duration::from_millis(1200),
+            restore: Duration::from_millis(1500),
         }
     }
     /// Roughly what the real service takes, for demos.
@@ -124,6 +133,9 @@ impl Delays {
             import_prepare: Duration::from_secs(60),
             import_run: Duration::from_secs(10 * 60),
             import_cancel: Duration::from_secs(30),
+            backup_start: Duration::from_secs(30),
+            backup_run: Duration::from_secs(10 * 60),
+            restore: Duration::from_secs(20 * 60),
         }
     }
     /// Every delay set to zero: transitions complete on the next read.
@@ -138,6 +150,9 @@ impl Delays {
             import_prepare: z,
             import_run: z,
             import_cancel: z,
+            backup_start: z,
+            backup_run: z,
+            restore: z,
         }
     }
 }

@@ -22,6 +22,7 @@ pub mod error;
 pub mod faults;
 pub mod gateway;
 pub mod iam;
+pub mod legacy;
 pub mod paging;
 pub mod quota;
 pub mod server;
@@ -92,9 +93,11 @@ impl Simulator {
             Some(p) => catalog::Catalog::load(p)?,
             None => catalog::Catalog::builtin()?,
         });
+        let dedicated = Arc::new(dedicated::Dedicated::new(catalog.clone(), &config));
         let modules: Vec<Arc<dyn api::ApiModule>> = vec![
-            Arc::new(dedicated::Dedicated::new(catalog.clone(), &config)),
+            dedicated.clone(),
             Arc::new(iam::Iam::new(catalog.clone(), config.keys.clone())),
+            Arc::new(legacy::Legacy::new(catalog.clone(), dedicated, &config)),
         ];
         let gateway = Arc::new(gateway::Gateway::new(&config, modules));
         let ch = &config.clickhouse;
@@ -162,6 +165,8 @@ impl Simulator {
     }
 
     /// `https://127.0.0.1:PORT` (or `http://` without TLS): the Dedicated host; API paths start with `/v1beta1`.
+    /// The legacy v1beta API (`/api/v1beta/...`: projects, backups, restores) is served here too, so this is
+    /// also the legacy host (Terraform's `TIDBCLOUD_HOST`).
     pub fn base_url(&self) -> String {
         format!(
             "{}://{}",

@@ -89,6 +89,15 @@ struct Cli {
     /// Import CANCELING → CANCELED.
     #[arg(long, value_parser = humantime::parse_duration)]
     delay_import_cancel: Option<Duration>,
+    /// Legacy v1beta backup PENDING → RUNNING.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    delay_backup_start: Option<Duration>,
+    /// Legacy v1beta backup RUNNING → SUCCESS.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    delay_backup_run: Option<Duration>,
+    /// Legacy v1beta restore: new cluster RESTORING → ACTIVE.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    delay_restore: Option<Duration>,
     /// Catalogue of regions, node specs, projects and node quotas (JSON; default: the built-in
     /// sim/data/catalog.json).
     #[arg(long)]
@@ -226,6 +235,9 @@ fn config(cli: &Cli) -> Result<SimConfig, CliError> {
     set(&mut delays.import_prepare, cli.delay_import_prepare);
     set(&mut delays.import_run, cli.delay_import_run);
     set(&mut delays.import_cancel, cli.delay_import_cancel);
+    set(&mut delays.backup_start, cli.delay_backup_start);
+    set(&mut delays.backup_run, cli.delay_backup_run);
+    set(&mut delays.restore, cli.delay_restore);
     let node_quota = cli
         .node_quota
         .iter()
@@ -367,6 +379,10 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         let ids: Vec<&str> = sim.keys().iter().map(|k| k.public_key.as_str()).collect();
         println!("API keys: {}", ids.join(", "));
     }
+    println!(
+        "legacy v1beta API (backups, restores, projects; TIDBCLOUD_HOST): {}/api/v1beta",
+        sim.base_url()
+    );
     println!(
         "admin API: {}/_sim/health, /_sim/counters, /_sim/faults, /_sim/reset",
         sim.base_url()

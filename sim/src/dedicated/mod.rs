@@ -5,6 +5,7 @@ mod imports;
 mod integrations;
 pub mod model;
 mod regions;
+mod restore;
 
 use crate::api::{
     ApiModule, ApiRequest, ApiResponse, Method, Routed, method_not_allowed, split_verb,
