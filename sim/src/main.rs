@@ -25,10 +25,11 @@ enum LogFormat {
 }
 
 /// A local simulator of the TiDB Cloud management API: Dedicated v1beta1 (clusters, node groups, regions,
-/// node specs, imports, integrations) and IAM v1beta1 (projects, API keys), with HTTP digest authentication,
+/// node specs, imports, integrations), IAM v1beta1 (projects, API keys) and legacy v1beta (projects, backups,
+/// restores, under /api/v1beta on the same listener), with HTTP digest authentication,
 /// per-key quotas and rate-limit headers, a realistic state machine, fault injection and an admin API under
 /// /_sim/ (health, counters, reset, faults) — and, on a second listener, of the ClickHouse Cloud v1 API
-/// (organizations, services) with Basic authentication, 10 requests per 10 s per key and the same admin API.
+/// (organizations, services and the calls around a service read, API keys, roles) with Basic authentication, 10 requests per 10 s per key and the same admin API.
 #[derive(Debug, Parser)]
 #[command(name = "clouddb-sim", version)]
 struct Cli {
