@@ -252,6 +252,13 @@ async fn backups_are_validated_as_the_legacy_spec_says() {
         "cluster_id",
     );
     legacy_err(&c.get(&format!("{list}/x1")).await, 400, "backup_id");
+    // Paging parameters are int32 here (int64 for projects).
+    legacy_err(
+        &c.get(&format!("{list}?page=3000000000")).await,
+        400,
+        "is not an int32",
+    );
+    status(&c.get("/api/v1beta/projects?page=3000000000").await, 200);
     // Unknown project, cluster in another project, unknown cluster, unknown backup.
     legacy_err(
         &c.get(&backups_uri("42", &cluster)).await,

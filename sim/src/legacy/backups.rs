@@ -119,7 +119,7 @@ impl Legacy {
         cluster_id: &str,
         req: &ApiRequest,
     ) -> Result<ApiResponse, ApiError> {
-        let page = PageParams::parse(req)?;
+        let page = PageParams::parse(req, true)?;
         self.cluster_in_project(project_id, cluster_id)?;
         let s = self.state();
         // Newest first.

@@ -62,15 +62,21 @@ pub(crate) struct PageParams {
 }
 
 impl PageParams {
-    pub(crate) fn parse(req: &ApiRequest) -> Result<PageParams, ApiError> {
+    /// `int32`: the parameters are `format: int32` (backups, restores) rather than `int64` (projects).
+    pub(crate) fn parse(req: &ApiRequest, int32: bool) -> Result<PageParams, ApiError> {
         let int = |name: &str, default: i64| -> Result<i64, ApiError> {
+            let format = if int32 { "an int32" } else { "an int64" };
             match req.query_one(name) {
                 None | Some("") => Ok(default),
-                Some(v) => v.parse::<i64>().map_err(|_| {
-                    ApiError::invalid(format!(
-                        "invalid value for query parameter {name}: {v:?} is not an integer"
-                    ))
-                }),
+                Some(v) => v
+                    .parse::<i64>()
+                    .ok()
+                    .filter(|n| !int32 || i32::try_from(*n).is_ok())
+                    .ok_or_else(|| {
+                        ApiError::invalid(format!(
+                            "invalid value for query parameter {name}: {v:?} is not {format}"
+                        ))
+                    }),
             }
         };
         let page = int("page", 1)?;
@@ -177,7 +183,7 @@ impl Legacy {
     }
 
     fn list_projects(&self, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
-        let page = PageParams::parse(req)?;
+        let page = PageParams::parse(req, false)?;
         let d = self.dedicated.state();
         let org = &self.catalog.organization.id;
         let items: Vec<ProjectItem> = self

@@ -3,7 +3,8 @@
 //!
 //! The new cluster is created as `POST /v1beta1/clusters` would create it (node quota included) and is
 //! `RESTORING` for `Delays::restore`, then `ACTIVE`; the task is `RUNNING` until then, `SUCCESS` after, and
-//! `FAILED` when the new cluster was deleted before the restore finished.
+//! `FAILED` when read before that time with the new cluster already gone (the status is derived when read, so
+//! a task read only later shows `SUCCESS` with the cluster `CLEARED`).
 use super::backups::legacy_timestamp;
 use super::{LABEL_PROJECT, Legacy, PageParams, listing};
 use crate::api::{ApiRequest, ApiResponse};
@@ -414,7 +415,7 @@ impl Legacy {
         project_id: &str,
         req: &ApiRequest,
     ) -> Result<ApiResponse, ApiError> {
-        let page = PageParams::parse(req)?;
+        let page = PageParams::parse(req, true)?;
         self.project(project_id)?;
         let d = self.dedicated.state();
         let s = self.state();
