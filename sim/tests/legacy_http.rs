@@ -624,4 +624,39 @@ async fn a_restore_in_progress_shows_running_and_a_creating_cluster() {
         400,
         "is RESTORING",
     );
+    // The new cluster deleted while the restore runs: the task fails.
+    let new_cluster = r.body["cluster_id"].as_str().expect("id").to_string();
+    let task_uri = format!("{restores}/{}", r.body["id"].as_str().expect("id"));
+    status(
+        &c.delete(&format!("/v1beta1/clusters/{new_cluster}")).await,
+        200,
+    );
+    wait_for(&c, &format!("/v1beta1/clusters/{new_cluster}"), WAIT, |r| {
+        r.status == StatusCode::NOT_FOUND
+    })
+    .await;
+    let t = c.get(&task_uri).await;
+    assert_eq!(t.body["status"], "FAILED", "{}", t.body);
+    assert_eq!(t.body["cluster"]["status"], "CLEARED", "{}", t.body);
+    assert!(
+        t.body["error_message"]
+            .as_str()
+            .is_some_and(|m| m.contains("deleted before the restore finished")),
+        "{}",
+        t.body
+    );
+    // The admin reset forgets backups and restore tasks with the clusters.
+    status(&c.admin(reqwest::Method::POST, "reset", None).await, 200);
+    assert_eq!(c.get(&restores).await.body["total"], 0);
+    legacy_err(
+        &c.get(&backups_uri(DEFAULT_PROJECT, &source)).await,
+        404,
+        "not found",
+    );
+    legacy_err(
+        &c.post(&restores, restore_body(&backup, "after-reset"))
+            .await,
+        404,
+        "backup",
+    );
 }

@@ -1,6 +1,8 @@
 //! The bridge the legacy v1beta restore uses to put a new cluster into the Dedicated store: the cluster is
 //! created exactly as `POST /v1beta1/clusters` would create it (same validation, node quota, defaults), then
-//! shows `RESTORING` until the restore is over, so it appears in v1beta1 lists and GETs at once.
+//! shows `RESTORING` until the restore is over, so it appears in v1beta1 lists and GETs at once. (Between the
+//! create and the switch to `RESTORING` the state lock is released for a moment: a concurrent read may see
+//! the cluster `CREATING` once, a state clients already treat as in progress.)
 use super::Dedicated;
 use super::clusters::Pending;
 use crate::api::{ApiRequest, Method};
