@@ -107,6 +107,12 @@ pub struct Delays {
     pub private_endpoint_accept: Duration,
     /// Private endpoint connection `DELETING` → gone (404).
     pub private_endpoint_delete: Duration,
+    /// Legacy v1beta backup PENDING → RUNNING.
+    pub backup_start: Duration,
+    /// Legacy v1beta backup RUNNING → SUCCESS (or FAILED).
+    pub backup_run: Duration,
+    /// Legacy v1beta restore: the new cluster RESTORING → ACTIVE, the task RUNNING → SUCCESS.
+    pub restore: Duration,
 }
 
 impl Delays {
@@ -126,6 +132,9 @@ impl Delays {
             node_group_delete: Duration::from_millis(800),
             private_endpoint_accept: Duration::from_millis(800),
             private_endpoint_delete: Duration::from_millis(500),
+            backup_start: Duration::from_millis(300),
+            backup_run: Duration::from_millis(1200),
+            restore: Duration::from_millis(1500),
         }
     }
     /// Roughly what the real service takes, for demos.
@@ -144,6 +153,9 @@ impl Delays {
             node_group_delete: Duration::from_secs(5 * 60),
             private_endpoint_accept: Duration::from_secs(2 * 60),
             private_endpoint_delete: Duration::from_secs(60),
+            backup_start: Duration::from_secs(30),
+            backup_run: Duration::from_secs(10 * 60),
+            restore: Duration::from_secs(20 * 60),
         }
     }
     /// Every delay set to zero: transitions complete on the next read.
@@ -163,6 +175,9 @@ impl Delays {
             node_group_delete: z,
             private_endpoint_accept: z,
             private_endpoint_delete: z,
+            backup_start: z,
+            backup_run: z,
+            restore: z,
         }
     }
 }

@@ -22,6 +22,7 @@ pub mod error;
 pub mod faults;
 pub mod gateway;
 pub mod iam;
+pub mod legacy;
 pub mod paging;
 pub mod quota;
 pub mod server;
@@ -98,8 +99,9 @@ impl Simulator {
             Arc::new(
                 iam::Iam::new(catalog.clone(), config.keys.clone())
                     .with_clusters(dedicated.clone())
-                    .with_sql_users(dedicated),
+                    .with_sql_users(dedicated.clone()),
             ),
+            Arc::new(legacy::Legacy::new(catalog.clone(), dedicated, &config)),
         ];
         let gateway = Arc::new(gateway::Gateway::new(&config, modules));
         let ch = &config.clickhouse;
@@ -167,6 +169,8 @@ impl Simulator {
     }
 
     /// `https://127.0.0.1:PORT` (or `http://` without TLS): the Dedicated host; API paths start with `/v1beta1`.
+    /// The legacy v1beta API (`/api/v1beta/...`: projects, backups, restores) is served here too, so this is
+    /// also the legacy host (Terraform's `TIDBCLOUD_HOST`).
     pub fn base_url(&self) -> String {
         format!(
             "{}://{}",

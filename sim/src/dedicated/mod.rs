@@ -9,6 +9,7 @@ pub mod network;
 mod node_groups;
 mod project_counts;
 mod regions;
+mod restore;
 pub mod sql_users;
 
 use crate::api::{
