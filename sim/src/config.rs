@@ -103,6 +103,16 @@ pub struct Delays {
     pub node_group_modify: Duration,
     /// A TiDB node group being deleted: `MODIFYING` → gone (404).
     pub node_group_delete: Duration,
+    /// Private endpoint connection `PENDING` → `ACTIVE` (TiDB Cloud accepting the endpoint).
+    pub private_endpoint_accept: Duration,
+    /// Private endpoint connection `DELETING` → gone (404).
+    pub private_endpoint_delete: Duration,
+    /// Legacy v1beta backup PENDING → RUNNING.
+    pub backup_start: Duration,
+    /// Legacy v1beta backup RUNNING → SUCCESS (or FAILED).
+    pub backup_run: Duration,
+    /// Legacy v1beta restore: the new cluster RESTORING → ACTIVE, the task RUNNING → SUCCESS.
+    pub restore: Duration,
 }
 
 impl Delays {
@@ -120,6 +130,11 @@ impl Delays {
             node_group_create: Duration::from_millis(1500),
             node_group_modify: Duration::from_millis(800),
             node_group_delete: Duration::from_millis(800),
+            private_endpoint_accept: Duration::from_millis(800),
+            private_endpoint_delete: Duration::from_millis(500),
+            backup_start: Duration::from_millis(300),
+            backup_run: Duration::from_millis(1200),
+            restore: Duration::from_millis(1500),
         }
     }
     /// Roughly what the real service takes, for demos.
@@ -136,6 +151,11 @@ impl Delays {
             node_group_create: Duration::from_secs(10 * 60),
             node_group_modify: Duration::from_secs(8 * 60),
             node_group_delete: Duration::from_secs(5 * 60),
+            private_endpoint_accept: Duration::from_secs(2 * 60),
+            private_endpoint_delete: Duration::from_secs(60),
+            backup_start: Duration::from_secs(30),
+            backup_run: Duration::from_secs(10 * 60),
+            restore: Duration::from_secs(20 * 60),
         }
     }
     /// Every delay set to zero: transitions complete on the next read.
@@ -153,6 +173,11 @@ impl Delays {
             node_group_create: z,
             node_group_modify: z,
             node_group_delete: z,
+            private_endpoint_accept: z,
+            private_endpoint_delete: z,
+            backup_start: z,
+            backup_run: z,
+            restore: z,
         }
     }
 }

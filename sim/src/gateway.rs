@@ -452,14 +452,10 @@ impl Gateway {
             public_key: public_key.clone(),
         };
         let mut shape = front_shape;
-        let mut routed: Option<Routed> = None;
-        for m in &self.modules {
-            if let Some(r) = m.route(&req) {
-                shape = m.error_shape();
-                routed = Some(r);
-                break;
-            }
-        }
+        let routed = self.dispatch(&req).map(|(m, r)| {
+            shape = m.error_shape();
+            r
+        });
         let Some(Routed { route, result }) = routed else {
             let counted = self.unrouted_route(raw.target);
             self.count(&public_key, method, &counted, 404);
@@ -496,6 +492,46 @@ impl Gateway {
         }
     }
 
+    /// The first module that routes `req` (in the configured order), with its answer: the routing step of
+    /// every API request.
+    fn dispatch(&self, req: &ApiRequest) -> Option<(&Arc<dyn ApiModule>, Routed)> {
+        self.modules
+            .iter()
+            .find_map(|m| m.route(req).map(|r| (m, r)))
+    }
+
+    /// Routes one API request as [`Gateway::handle`] would, without authentication, quota, faults or
+    /// counters (the handler runs): the module name, the route template and whether the method is served
+    /// on it (`false`: the 405 of a path served for other methods). `None`: no route (404).
+    pub fn probe(&self, method: Method, path: &str) -> Option<Probed> {
+        let req = probe_request(method, path);
+        self.dispatch(&req).map(|(m, r)| Probed {
+            module: m.name(),
+            route: r.route.to_string(),
+            method_allowed: !is_method_not_allowed(&r),
+        })
+    }
+
+    /// Routes one admin request (`path` under `/_sim/`, e.g. `health`) as the admin API would; the built-in
+    /// routes answer module `gateway` and route `/_sim/<path>`. The handler runs.
+    pub fn probe_admin(&self, method: Method, path: &str) -> Option<Probed> {
+        let req = probe_request(method, path);
+        if self.builtin_admin(&req).is_some() {
+            return Some(Probed {
+                module: "gateway",
+                route: format!("/_sim/{path}"),
+                method_allowed: true,
+            });
+        }
+        self.modules.iter().find_map(|m| {
+            m.admin(&req).map(|r| Probed {
+                module: m.name(),
+                route: r.route.to_string(),
+                method_allowed: !is_method_not_allowed(&r),
+            })
+        })
+    }
+
     /// The admin API (no authentication, not counted against quotas).
     fn admin(
         &self,
@@ -504,7 +540,6 @@ impl Gateway {
         query: Vec<(String, String)>,
         body: Option<bytes::Bytes>,
     ) -> Outcome {
-        let ok = |v: serde_json::Value| self.respond(200, vec![], &v);
         let err = |e: ApiError| self.error(&e, self.front.error_shape(), vec![]);
         let Some(body) = body else {
             return err(ApiError::invalid("request body too large"));
@@ -516,7 +551,25 @@ impl Gateway {
             body,
             public_key: String::new(),
         };
-        match (method, path) {
+        if let Some(outcome) = self.builtin_admin(&req) {
+            return outcome;
+        }
+        for module in &self.modules {
+            if let Some(Routed { result, .. }) = module.admin(&req) {
+                return match result {
+                    Ok(r) => self.respond(200, vec![], &r.body),
+                    Err(e) => err(e),
+                };
+            }
+        }
+        err(ApiError::not_found(format!("no admin path /_sim/{path}")))
+    }
+
+    /// The admin routes of the gateway itself (health, counters, reset, faults); `None` for the others.
+    fn builtin_admin(&self, req: &ApiRequest) -> Option<Outcome> {
+        let ok = |v: serde_json::Value| Some(self.respond(200, vec![], &v));
+        let err = |e: ApiError| Some(self.error(&e, self.front.error_shape(), vec![]));
+        match (req.method, req.path.as_str()) {
             (Method::Get, "health") => ok(serde_json::json!({"status": "ok"})),
             (Method::Get, "counters") => {
                 let rows = self.counters();
@@ -550,17 +603,33 @@ impl Gateway {
                 },
                 Err(e) => err(e),
             },
-            _ => {
-                for module in &self.modules {
-                    if let Some(Routed { result, .. }) = module.admin(&req) {
-                        return match result {
-                            Ok(r) => ok(r.body),
-                            Err(e) => err(e),
-                        };
-                    }
-                }
-                err(ApiError::not_found(format!("no admin path /_sim/{path}")))
-            }
+            _ => None,
         }
     }
+}
+
+/// What [`Gateway::probe`] and [`Gateway::probe_admin`] find.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Probed {
+    /// [`ApiModule::name`] of the module that routes the request, or `gateway` for built-in admin routes.
+    pub module: &'static str,
+    /// The route template the request is counted under.
+    pub route: String,
+    /// `false` when the path is routed but the method is not served there (the 405 of `method_not_allowed`).
+    pub method_allowed: bool,
+}
+
+fn probe_request(method: Method, path: &str) -> ApiRequest {
+    ApiRequest {
+        method,
+        path: path.to_string(),
+        query: Vec::new(),
+        body: bytes::Bytes::new(),
+        public_key: "route-probe".into(),
+    }
+}
+
+/// Whether `r` is the answer of [`crate::api::method_not_allowed`].
+fn is_method_not_allowed(r: &Routed) -> bool {
+    matches!(&r.result, Err(e) if e.status == 405)
 }

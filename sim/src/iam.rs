@@ -1,8 +1,10 @@
-//! IAM v1beta1 (`https://iam.tidbapi.com`): projects and API keys. Its paths do not collide with the
+//! IAM v1beta1 (`https://iam.tidbapi.com`): projects, API keys and the SQL users of a cluster (kept with
+//! the Dedicated state, `dedicated/sql_users.rs`). Its paths do not collide with the
 //! dedicated ones, so it shares their listener. Its error body is the swaggo `api.OpenApiError` shape.
 use crate::api::{ApiModule, ApiRequest, ApiResponse, Method, Routed, method_not_allowed};
 use crate::catalog::Catalog;
 use crate::config::ApiKey;
+use crate::dedicated::Dedicated;
 use crate::error::{ApiError, ErrorShape};
 use crate::paging::paginate;
 use serde::Serialize;
@@ -13,6 +15,8 @@ pub struct Iam {
     keys: Vec<ApiKey>,
     created: i64,
     clusters: Option<Arc<dyn ProjectClusters>>,
+    /// Where SQL users live (with the clusters they belong to); without it `/sqlUsers` is not routed.
+    dedicated: Option<Arc<Dedicated>>,
 }
 
 /// Where IAM learns how many clusters a project has (the Dedicated module).
@@ -50,6 +54,40 @@ impl Iam {
             keys,
             created: chrono::Utc::now().timestamp(),
             clusters: None,
+            dedicated: None,
+        }
+    }
+
+    /// Serves `/v1beta1/clusters/{clusterId}/sqlUsers` for the clusters of `dedicated`.
+    pub fn with_sql_users(mut self, dedicated: Arc<Dedicated>) -> Iam {
+        self.dedicated = Some(dedicated);
+        self
+    }
+
+    fn sql_users(&self, d: &Dedicated, req: &ApiRequest) -> Option<Routed> {
+        const LIST: &str = "/v1beta1/clusters/{clusterId}/sqlUsers";
+        const ONE: &str = "/v1beta1/clusters/{clusterId}/sqlUsers/{userName}";
+        let segs = req.segments();
+        let routed = |route: &'static str, result| Some(Routed { route, result });
+        match (&segs[..], req.method) {
+            (["v1beta1", "clusters", cid, "sqlUsers"], Method::Get) => {
+                routed(LIST, d.list_sql_users(cid, req))
+            }
+            (["v1beta1", "clusters", cid, "sqlUsers"], Method::Post) => {
+                routed(LIST, d.create_sql_user(cid, req))
+            }
+            (["v1beta1", "clusters", _, "sqlUsers"], _) => Some(method_not_allowed(LIST, req)),
+            (["v1beta1", "clusters", cid, "sqlUsers", name], Method::Get) => {
+                routed(ONE, d.get_sql_user(cid, name))
+            }
+            (["v1beta1", "clusters", cid, "sqlUsers", name], Method::Patch) => {
+                routed(ONE, d.update_sql_user(cid, name, req))
+            }
+            (["v1beta1", "clusters", cid, "sqlUsers", name], Method::Delete) => {
+                routed(ONE, d.delete_sql_user(cid, name))
+            }
+            (["v1beta1", "clusters", _, "sqlUsers", _], _) => Some(method_not_allowed(ONE, req)),
+            _ => None,
         }
     }
 
@@ -110,6 +148,11 @@ impl ApiModule for Iam {
         ErrorShape::OpenApiError
     }
     fn route(&self, req: &ApiRequest) -> Option<Routed> {
+        if let Some(d) = &self.dedicated
+            && let Some(r) = self.sql_users(d, req)
+        {
+            return Some(r);
+        }
         let segs = req.segments();
         match &segs[..] {
             ["v1beta1", "projects"] => Some(match req.method {
@@ -126,6 +169,22 @@ impl ApiModule for Iam {
                 },
                 _ => method_not_allowed("/v1beta1/apikeys", req),
             }),
+            _ => None,
+        }
+    }
+    /// `POST /_sim/iam/clusters/{clusterId}/sqlUsers/{userName}:verifyPassword {"password"}` →
+    /// `{"match": bool}` (what a MySQL login would prove; the password is never revealed).
+    fn admin(&self, req: &ApiRequest) -> Option<Routed> {
+        let d = self.dedicated.as_ref()?;
+        let segs = req.segments();
+        match (req.method, &segs[..]) {
+            (Method::Post, ["iam", "clusters", cid, "sqlUsers", seg]) => {
+                let name = seg.strip_suffix(":verifyPassword")?;
+                Some(Routed {
+                    route: "/_sim/iam/clusters/{clusterId}/sqlUsers/{userName}:verifyPassword",
+                    result: d.verify_sql_user_password(cid, name, req),
+                })
+            }
             _ => None,
         }
     }

@@ -22,8 +22,10 @@ pub mod error;
 pub mod faults;
 pub mod gateway;
 pub mod iam;
+pub mod legacy;
 pub mod paging;
 pub mod quota;
+pub mod routes;
 pub mod server;
 pub mod tls;
 
@@ -68,6 +70,34 @@ pub struct Simulator {
     _tempdir: Option<TempDir>,
 }
 
+/// The gateways of the two listeners (TiDB Cloud, ClickHouse Cloud) with their API modules, in routing order.
+fn gateways(
+    config: &SimConfig,
+) -> Result<(Arc<gateway::Gateway>, Arc<gateway::Gateway>), SimError> {
+    let catalog = Arc::new(match &config.catalog {
+        Some(p) => catalog::Catalog::load(p)?,
+        None => catalog::Catalog::builtin()?,
+    });
+    let dedicated = Arc::new(dedicated::Dedicated::new(catalog.clone(), config));
+    let modules: Vec<Arc<dyn api::ApiModule>> = vec![
+        dedicated.clone(),
+        Arc::new(
+            iam::Iam::new(catalog.clone(), config.keys.clone())
+                .with_clusters(dedicated.clone())
+                .with_sql_users(dedicated.clone()),
+        ),
+        Arc::new(legacy::Legacy::new(catalog.clone(), dedicated, config)),
+    ];
+    let gateway = Arc::new(gateway::Gateway::new(config, modules));
+    let ch = &config.clickhouse;
+    let ch_gateway = Arc::new(gateway::Gateway::clickhouse(
+        ch,
+        &ch.keys,
+        vec![Arc::new(clickhouse::ClickHouse::new(ch))],
+    ));
+    Ok((gateway, ch_gateway))
+}
+
 /// A directory removed on drop.
 struct TempDir(PathBuf);
 
@@ -88,22 +118,8 @@ impl Simulator {
         if config.clickhouse.keys.is_empty() {
             config.clickhouse.keys.push(ApiKey::random_clickhouse());
         }
-        let catalog = Arc::new(match &config.catalog {
-            Some(p) => catalog::Catalog::load(p)?,
-            None => catalog::Catalog::builtin()?,
-        });
-        let dedicated = Arc::new(dedicated::Dedicated::new(catalog.clone(), &config));
-        let modules: Vec<Arc<dyn api::ApiModule>> = vec![
-            dedicated.clone(),
-            Arc::new(iam::Iam::new(catalog.clone(), config.keys.clone()).with_clusters(dedicated)),
-        ];
-        let gateway = Arc::new(gateway::Gateway::new(&config, modules));
+        let (gateway, ch_gateway) = gateways(&config)?;
         let ch = &config.clickhouse;
-        let ch_gateway = Arc::new(gateway::Gateway::clickhouse(
-            ch,
-            &ch.keys,
-            vec![Arc::new(clickhouse::ClickHouse::new(ch))],
-        ));
         let (listener, addr) = bind(config.listen).await?;
         let (ch_listener, ch_addr) = bind(ch.listen).await?;
 
@@ -163,6 +179,8 @@ impl Simulator {
     }
 
     /// `https://127.0.0.1:PORT` (or `http://` without TLS): the Dedicated host; API paths start with `/v1beta1`.
+    /// The legacy v1beta API (`/api/v1beta/...`: projects, backups, restores) is served here too, so this is
+    /// also the legacy host (Terraform's `TIDBCLOUD_HOST`).
     pub fn base_url(&self) -> String {
         format!(
             "{}://{}",

@@ -25,10 +25,11 @@ enum LogFormat {
 }
 
 /// A local simulator of the TiDB Cloud management API: Dedicated v1beta1 (clusters, node groups, regions,
-/// node specs, imports, integrations) and IAM v1beta1 (projects, API keys), with HTTP digest authentication,
+/// node specs, imports, integrations), IAM v1beta1 (projects, API keys) and legacy v1beta (projects, backups,
+/// restores, under /api/v1beta on the same listener), with HTTP digest authentication,
 /// per-key quotas and rate-limit headers, a realistic state machine, fault injection and an admin API under
 /// /_sim/ (health, counters, reset, faults) — and, on a second listener, of the ClickHouse Cloud v1 API
-/// (organizations, services) with Basic authentication, 10 requests per 10 s per key and the same admin API.
+/// (organizations, services and the calls around a service read, API keys, roles) with Basic authentication, 10 requests per 10 s per key and the same admin API.
 #[derive(Debug, Parser)]
 #[command(name = "clouddb-sim", version)]
 struct Cli {
@@ -98,6 +99,21 @@ struct Cli {
     /// Deleted TiDB node group MODIFYING → gone (404).
     #[arg(long, value_parser = humantime::parse_duration)]
     delay_node_group_delete: Option<Duration>,
+    /// Private endpoint connection PENDING → ACTIVE.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    delay_private_endpoint_accept: Option<Duration>,
+    /// Private endpoint connection DELETING → gone (404).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    delay_private_endpoint_delete: Option<Duration>,
+    /// Legacy v1beta backup PENDING → RUNNING.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    delay_backup_start: Option<Duration>,
+    /// Legacy v1beta backup RUNNING → SUCCESS.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    delay_backup_run: Option<Duration>,
+    /// Legacy v1beta restore: new cluster RESTORING → ACTIVE.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    delay_restore: Option<Duration>,
     /// Catalogue of regions, node specs, projects and node quotas (JSON; default: the built-in
     /// sim/data/catalog.json).
     #[arg(long)]
@@ -238,6 +254,17 @@ fn config(cli: &Cli) -> Result<SimConfig, CliError> {
     set(&mut delays.node_group_create, cli.delay_node_group_create);
     set(&mut delays.node_group_modify, cli.delay_node_group_modify);
     set(&mut delays.node_group_delete, cli.delay_node_group_delete);
+    set(
+        &mut delays.private_endpoint_accept,
+        cli.delay_private_endpoint_accept,
+    );
+    set(
+        &mut delays.private_endpoint_delete,
+        cli.delay_private_endpoint_delete,
+    );
+    set(&mut delays.backup_start, cli.delay_backup_start);
+    set(&mut delays.backup_run, cli.delay_backup_run);
+    set(&mut delays.restore, cli.delay_restore);
     let node_quota = cli
         .node_quota
         .iter()
@@ -379,6 +406,10 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         let ids: Vec<&str> = sim.keys().iter().map(|k| k.public_key.as_str()).collect();
         println!("API keys: {}", ids.join(", "));
     }
+    println!(
+        "legacy v1beta API (backups, restores, projects; TIDBCLOUD_HOST): {}/api/v1beta",
+        sim.base_url()
+    );
     println!(
         "admin API: {}/_sim/health, /_sim/counters, /_sim/faults, /_sim/reset",
         sim.base_url()

@@ -4,6 +4,7 @@
 //! Every success is HTTP 200 with the envelope `{status, requestId, result}` (DELETE: no `result`); errors
 //! are `{status, error: "CODE: detail", requestId}`. Transitions happen lazily, on the next request after
 //! their time has come, as in the TiDB module.
+pub mod extras;
 pub mod model;
 
 use crate::api::{
@@ -199,6 +200,7 @@ impl ServiceRecord {
             ("transparentDataEncryptionKeyId", &self.tde_key_id),
             ("profile", &self.profile),
             ("complianceType", &self.compliance_type),
+            ("iamRole", &extras::iam_role(self)),
         ] {
             if let Some(val) = val {
                 obj.insert(k.into(), json!(val));
@@ -256,6 +258,7 @@ pub struct ClickHouse {
     organization_created: String,
     delays: ClickHouseDelays,
     state: Mutex<State>,
+    extras: extras::Extras,
 }
 
 const R_ORGS: &str = "/v1/organizations";
@@ -274,6 +277,7 @@ impl ClickHouse {
             organization_created: timestamp(),
             delays: config.delays.clone(),
             state: Mutex::new(State::default()),
+            extras: extras::Extras::new(config),
         }
     }
 
@@ -311,6 +315,7 @@ impl ClickHouse {
         if segs.len() < 2 || segs[0] != "v1" || segs[1] != "organizations" {
             return None;
         }
+        self.extras.touch(&req.public_key);
         let m = req.method;
         let routed = |route: &'static str, result: Result<ApiResponse, ApiError>| {
             Some(Routed { route, result })
@@ -358,7 +363,7 @@ impl ClickHouse {
                 Method::Patch => with_org(R_PASSWORD, org, &|| self.password(id, req)),
                 _ => Some(method_not_allowed(R_PASSWORD, req)),
             },
-            _ => None,
+            rest => self.route_extras(req, rest),
         }
     }
 
@@ -618,13 +623,23 @@ impl ClickHouse {
         let just_stopped = svc
             .stopped_since
             .is_some_and(|t| t.elapsed() < self.delays.delete_conflict_after_stop);
-        if !DELETABLE.contains(&svc.state.as_str()) || just_stopped {
+        if !DELETABLE.contains(&svc.state.as_str()) {
             let allowed: Vec<String> = DELETABLE.iter().map(|x| format!("'{x}'")).collect();
             return Err(ApiError::new(
                 409,
                 format!(
                     "Only instance in one of the following states: {} can be terminated. Current state: '{}'",
                     allowed.join(","),
+                    svc.state
+                ),
+            ));
+        }
+        if just_stopped {
+            // `stopped` is a deletable state: the message must not claim otherwise (issue #509's window).
+            return Err(ApiError::new(
+                409,
+                format!(
+                    "Service {id} was stopped moments ago and is still releasing its resources; retry the termination shortly. Current state: '{}'",
                     svc.state
                 ),
             ));
@@ -1014,5 +1029,6 @@ impl ApiModule for ClickHouse {
 
     fn reset(&self) {
         *self.state.lock().unwrap_or_else(|p| p.into_inner()) = State::default();
+        self.extras.reset();
     }
 }

@@ -5,9 +5,12 @@ mod endpoint_settings;
 mod imports;
 mod integrations;
 pub mod model;
+pub mod network;
 mod node_groups;
 mod project_counts;
 mod regions;
+mod restore;
+pub mod sql_users;
 
 use crate::api::{
     ApiModule, ApiRequest, ApiResponse, Method, Routed, method_not_allowed, split_verb,
@@ -32,6 +35,10 @@ pub struct State {
     pub imports: Vec<ImportRecord>,
     pub integrations: Vec<IntegrationRecord>,
     pub rejected_integration_keys: HashSet<String>,
+    pub private_endpoints: Vec<network::PecRecord>,
+    pub network_containers: Vec<network::NetworkContainer>,
+    pub vpc_peerings: Vec<network::VpcPeeringRecord>,
+    pub sql_users: Vec<sql_users::SqlUserRecord>,
 }
 
 impl State {
@@ -56,6 +63,8 @@ impl State {
         for i in self.imports.iter_mut() {
             i.advance(now);
         }
+        self.tick_network(now);
+        self.tick_sql_users();
     }
 
     pub fn cluster(&self, id: &str) -> Result<&ClusterRecord, ApiError> {
@@ -151,6 +160,9 @@ impl Dedicated {
         let segs = req.segments();
         if segs.first() != Some(&"v1beta1") {
             return None;
+        }
+        if let Some(r) = self.network_route(req) {
+            return Some(r);
         }
         let m = req.method;
         let routed = |route: &'static str, result: Result<ApiResponse, ApiError>| {
@@ -374,6 +386,9 @@ impl ApiModule for Dedicated {
     /// a MySQL login would prove, without the simulator ever revealing a password);
     /// `POST /_sim/dedicated/integrations:rejectApiKey {"apiKey"}` makes integrations with that key fail.
     fn admin(&self, req: &ApiRequest) -> Option<Routed> {
+        if let Some(r) = self.network_admin(req) {
+            return Some(r);
+        }
         let segs = req.segments();
         match (req.method, &segs[..]) {
             (Method::Post, ["dedicated", "clusters", seg])
