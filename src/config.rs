@@ -136,6 +136,12 @@ pub struct RunConfig {
     #[arg(long, env = "CLOUDDB_LOG_FORMAT", default_value = "text")]
     pub log_format: String,
 
+    /// OTLP/HTTP endpoint to export traces to, e.g. `http://otel-collector:4318` (spans go to
+    /// `<endpoint>/v1/traces`): one span per reconcile with child spans per cloud call and Kubernetes write.
+    /// Unset: no trace export.
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<String>,
+
     /// Leader election (`--leader-election*`, see `crate::leader`).
     #[command(flatten)]
     pub leader_election: crate::leader::LeaderElectionConfig,

@@ -65,7 +65,6 @@ fn main() -> std::process::ExitCode {
             std::process::ExitCode::SUCCESS
         }
         Command::Run(cfg) => {
-            telemetry::init(&cfg.log_format);
             let rt = match tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()
@@ -76,6 +75,14 @@ fn main() -> std::process::ExitCode {
                     return std::process::ExitCode::FAILURE;
                 }
             };
+            let _telemetry =
+                match telemetry::init(&cfg.log_format, cfg.otlp_endpoint.as_deref(), rt.handle()) {
+                    Ok(t) => t,
+                    Err(e) => {
+                        eprintln!("{e}");
+                        return std::process::ExitCode::FAILURE;
+                    }
+                };
             match rt.block_on(run(*cfg)) {
                 Ok(()) => std::process::ExitCode::SUCCESS,
                 Err(e) => {

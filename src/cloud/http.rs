@@ -9,6 +9,7 @@ use bytes::Bytes;
 use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
+use tracing::Instrument;
 use url::Url;
 
 use super::{Budget, CloudError, Priority};
@@ -421,7 +422,31 @@ impl Transport {
         } else {
             Priority::Write
         };
+        let span = tracing::info_span!(
+            "cloud request",
+            otel.kind = "client",
+            provider = self.provider,
+            method = %call.method,
+            route = call.route,
+            key_id = %self.key_id,
+            status = tracing::field::Empty,
+            budget_wait_ms = tracing::field::Empty,
+        );
+        self.exchange(call, url, priority, authorize)
+            .instrument(span)
+            .await
+    }
+
+    async fn exchange(
+        &self,
+        call: &Call<'_>,
+        url: &Url,
+        priority: Priority,
+        authorize: impl FnOnce(reqwest::RequestBuilder) -> reqwest::RequestBuilder,
+    ) -> Result<Answer, CloudError> {
+        let waited = Instant::now();
         self.budget.acquire(priority).await;
+        tracing::Span::current().record("budget_wait_ms", waited.elapsed().as_millis() as u64);
         let mut rb = self
             .http
             .request(call.method.clone(), url.clone())
@@ -447,6 +472,7 @@ impl Transport {
             .record_cloud_request(self.provider, &self.key_id, call.route, status, elapsed);
         match result {
             Ok((status, headers, body)) => {
+                tracing::Span::current().record("status", status.as_u16());
                 tracing::debug!(
                     provider = self.provider,
                     method = %call.method,
@@ -454,7 +480,7 @@ impl Transport {
                     status = status.as_u16(),
                     key_id = %self.key_id,
                     elapsed_ms = elapsed.as_millis() as u64,
-                    trace_id = header_str(&headers, "x-debug-trace-id").unwrap_or_default(),
+                    cloud_trace_id = header_str(&headers, "x-debug-trace-id").unwrap_or_default(),
                     request_id = header_str(&headers, "x-request-id").unwrap_or_default(),
                     "cloud request"
                 );

@@ -15,6 +15,7 @@ use kube::{Client, Resource, ResourceExt};
 use secrecy::SecretString;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use tracing::Instrument;
 
 use crate::api::common::{DeletionPolicy, FINALIZER, IN_USE_FINALIZER};
 use crate::cloud::CloudError;
@@ -133,6 +134,7 @@ where
         &PatchParams::apply(FIELD_MANAGER).force(),
         &Patch::Apply(&patch),
     )
+    .instrument(write_span("apply", &format!("{}/status", K::kind(&()))))
     .await
     .map(|_| ())
 }
@@ -217,6 +219,7 @@ where
         &PatchParams::default(),
         &Patch::Json::<()>(patch),
     )
+    .instrument(write_span("patch", &K::kind(&())))
     .await
     .map(|_| ())
 }
@@ -1013,6 +1016,7 @@ where
                 &PatchParams::apply(FIELD_MANAGER).force(),
                 &Patch::Apply(&value),
             )
+            .instrument(write_span("apply", "Secret"))
             .await
             .map_err(Failure::Kube)?;
         Ok(())
@@ -1295,6 +1299,26 @@ where
             (false, true) => Entry::Apply,
         },
     )
+}
+
+/// The span of one reconcile of `kind` `namespace/name`; its `trace_id` (the OpenTelemetry trace, when traces
+/// are exported) appears in every log line of the reconcile.
+pub fn reconcile_span(kind: &str, namespace: &str, name: &str) -> tracing::Span {
+    let span = tracing::info_span!(
+        "reconcile",
+        kind,
+        object = %format!("{namespace}/{name}"),
+        trace_id = tracing::field::Empty
+    );
+    if let Some(id) = crate::telemetry::current_trace_id(&span) {
+        span.record("trace_id", tracing::field::display(id));
+    }
+    span
+}
+
+/// The span of one Kubernetes write (`verb` on `resource`, e.g. `patch` `TidbCloudCluster/status`).
+pub fn write_span(verb: &'static str, resource: &str) -> tracing::Span {
+    tracing::info_span!("kubernetes write", verb, resource = %resource)
 }
 
 /// Counts a finished reconcile of `kind` (`ok` / `error`) and passes the result on.

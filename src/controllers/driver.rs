@@ -20,14 +20,15 @@ use std::future::Future;
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::Secret;
-use kube::Resource;
 use kube::api::Api;
 use kube::core::object::HasStatus;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::runtime::reflector::Lookup;
+use kube::{Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use tracing::Instrument;
 
 use super::Context;
 use super::core::{self, Base, ConditionedStatus, Failure, Outcome, ReconcileError};
@@ -273,15 +274,20 @@ pub async fn reconcile<K: CloudKind>(
     let ns = obj
         .namespace()
         .ok_or(ReconcileError::MissingField("metadata.namespace"))?;
+    let span = core::reconcile_span(K::KIND, &ns, &obj.name_any());
     let api = Api::<K>::namespaced(ctx.kube.clone(), &ns);
-    let entry = core::entry(&*obj, &api).await;
-    let mut run = Base::new(&*obj, &api, &ctx, &ns, (K::KIND, K::CRD_NAME, K::MANAGED));
-    let result = match entry {
-        Err(e) => Err(e),
-        Ok(core::Entry::Done(action)) => Ok(action),
-        Ok(core::Entry::Cleanup) => cleanup(&mut run).await,
-        Ok(core::Entry::Apply) => apply(&mut run).await,
-    };
+    let result = async {
+        let entry = core::entry(&*obj, &api).await;
+        let mut run = Base::new(&*obj, &api, &ctx, &ns, (K::KIND, K::CRD_NAME, K::MANAGED));
+        match entry {
+            Err(e) => Err(e),
+            Ok(core::Entry::Done(action)) => Ok(action),
+            Ok(core::Entry::Cleanup) => cleanup(&mut run).await,
+            Ok(core::Entry::Apply) => apply(&mut run).await,
+        }
+    }
+    .instrument(span)
+    .await;
     core::counted(&ctx, K::KIND, result)
 }
 
