@@ -1,10 +1,13 @@
-//! GitOps health of our real objects: what Flux (kstatus, `sigs.k8s.io/cli-utils/pkg/kstatus/status.Compute`)
-//! and Argo CD (our Lua health script `charts/clouddb-operator/files/argocd-health.lua`, run through gopher-lua
-//! as Argo CD runs it) make of the objects the real operator writes, at each stage of their life.
+//! GitOps health of our real objects: what kstatus (`sigs.k8s.io/cli-utils/pkg/kstatus/status.Compute`, Flux's
+//! default), Flux with our `healthCheckExprs` (the CEL expressions of `examples/gitops/flux-kustomization.yaml`,
+//! evaluated with cel-go as kustomize-controller evaluates them) and Argo CD (our Lua health script
+//! `charts/clouddb-operator/files/argocd-health.lua`, run through gopher-lua as Argo CD runs it) make of the
+//! objects the real operator writes, for every kind, at each stage of their life.
 //!
-//! Both are computed by the Go helper `tools/gitops-health` (env `GITOPS_HEALTH`, else the newest binary
+//! All three are computed by the Go helper `tools/gitops-health` (env `GITOPS_HEALTH`, else the newest binary
 //! `tools/gitops-health/build.sh` left in its cache). Without it these tests print SKIPPED, except under CI.
-//! The objects are read from the real kube-apiserver, serialized with serde_json and piped to the helper.
+//! The objects are read from the real kube-apiserver as JSON (untyped, as Flux and Argo CD read them) and piped
+//! to the helper.
 
 mod support;
 
@@ -13,8 +16,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use clouddb_operator::api::{TidbCloudImport, TidbCloudIntegration};
+use clouddb_operator::api::clickhouseservice::ClickHouseService;
+use clouddb_operator::api::{TidbCloudCluster, TidbCloudImport, TidbCloudIntegration};
 use clouddb_sim::{Delays, SimConfig};
+use kube::api::{Api, ApiResource, DynamicObject};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use support::operator::*;
@@ -30,6 +35,9 @@ struct Health {
     kstatus_message: String,
     argo: String,
     argo_message: String,
+    flux: String,
+    flux_message: String,
+    flux_source: String,
 }
 
 fn repo_root() -> &'static Path {
@@ -74,13 +82,23 @@ fn gitops_health_or_skip() -> Option<PathBuf> {
     newest
 }
 
-/// kstatus and Argo CD health of one object, as the helper computes them.
+const FLUX_EXAMPLE: &str = "examples/gitops/flux-kustomization.yaml";
+
+/// kstatus, Flux (the healthCheckExprs of examples/gitops/flux-kustomization.yaml) and Argo CD health of one
+/// object, as the helper computes them.
 fn health(helper: &Path, object: &impl Serialize) -> Health {
+    health_with(helper, object, &repo_root().join(FLUX_EXAMPLE))
+}
+
+/// [`health`] with the Flux healthCheckExprs of the Kustomization(s) in `flux`.
+fn health_with(helper: &Path, object: &impl Serialize, flux: &Path) -> Health {
     let input = serde_json::to_vec(object).expect("serialize the object");
     let script = repo_root().join("charts/clouddb-operator/files/argocd-health.lua");
     let mut child = Command::new(helper)
         .arg("-lua")
         .arg(&script)
+        .arg("-flux")
+        .arg(flux)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -105,20 +123,44 @@ fn health(helper: &Path, object: &impl Serialize) -> Health {
     serde_json::from_str(lines[0]).unwrap_or_else(|e| panic!("bad output line {}: {e}", lines[0]))
 }
 
-/// Asserts the kstatus and Argo CD statuses (the messages go into the failure text).
+/// Asserts the kstatus, Argo CD and Flux healthCheckExprs statuses (the messages go into the failure text).
+/// The Flux status must come from our healthCheckExprs (an entry for the object's kind), not from Flux's
+/// kstatus fallback.
 #[track_caller]
-fn assert_health(h: &Health, kstatus: &str, argo: &str, when: &str) {
+fn assert_health(h: &Health, kstatus: &str, argo: &str, flux: &str, when: &str) {
     assert_eq!(
-        (h.kstatus.as_str(), h.argo.as_str()),
-        (kstatus, argo),
-        "{when}: {} {}: kstatus {:?} ({}), Argo CD {:?} ({})",
+        (
+            h.kstatus.as_str(),
+            h.argo.as_str(),
+            h.flux.as_str(),
+            h.flux_source.as_str()
+        ),
+        (kstatus, argo, flux, "healthCheckExprs"),
+        "{when}: {} {}: kstatus {:?} ({}), Argo CD {:?} ({}), Flux {:?} from {} ({})",
         h.kind,
         h.name,
         h.kstatus,
         h.kstatus_message,
         h.argo,
-        h.argo_message
+        h.argo_message,
+        h.flux,
+        h.flux_source,
+        h.flux_message
     );
+}
+
+/// The object `name` of kind `K` as the kube-apiserver serves it (untyped JSON: absent fields stay absent).
+async fn raw<K: TestKind>(env: &OperatorEnv, name: &str) -> serde_json::Value {
+    let api: Api<DynamicObject> = Api::namespaced_with(
+        env.env.admin.clone(),
+        env.ns(),
+        &ApiResource::erase::<K>(&()),
+    );
+    let o = api
+        .get(name)
+        .await
+        .unwrap_or_else(|e| panic!("get {} {name}: {e}", K::kind(&())));
+    serde_json::to_value(o).expect("serialize")
 }
 
 fn generations(o: &impl Serialize) -> (Option<i64>, Option<i64>) {
@@ -138,56 +180,79 @@ async fn cluster_health_through_create_spec_change_and_deletion() {
         return;
     };
 
-    // Created and converged: Current / Healthy.
+    // Created and converged: Current / Healthy / Current.
     env.apply("orders", basic_spec()).await;
-    let ready = env.wait_ready("orders").await;
-    let h = health(&helper, &ready);
+    env.wait_ready("orders").await;
+    let h = health(&helper, &raw::<TidbCloudCluster>(&env, "orders").await);
     assert_eq!(
         (h.kind.as_str(), h.name.as_str()),
         ("TidbCloudCluster", "orders")
     );
-    assert_health(&h, "Current", "Healthy", "after create");
+    assert_health(&h, "Current", "Healthy", "Current", "after create");
 
     // A spec change the operator has not seen yet (it is down): generation > observedGeneration.
     env.kill_operator();
     let mut spec = basic_spec();
     spec["tidb"]["nodeCount"] = json!(3);
     env.patch_spec("orders", spec).await;
-    let changed = env.tcc.get("orders").await.expect("get orders");
+    let changed = raw::<TidbCloudCluster>(&env, "orders").await;
     let (generation, observed) = generations(&changed);
     assert!(
         generation > observed && observed.is_some(),
         "generation {generation:?}, observedGeneration {observed:?}"
     );
     let h = health(&helper, &changed);
-    assert_health(&h, "InProgress", "Progressing", "right after a spec change");
+    assert_health(
+        &h,
+        "InProgress",
+        "Progressing",
+        "InProgress",
+        "right after a spec change",
+    );
     assert!(h.kstatus_message.contains("generation"), "{h:?}");
 
     // A new object the operator has not seen at all (no status): Argo CD waits for it; kstatus alone calls an
-    // object without status.observedGeneration or conditions Current (why docs/gitops.md adds healthCheckExprs).
+    // object without status.observedGeneration or conditions Current (why docs/gitops.md adds healthCheckExprs);
+    // with the healthCheckExprs, Flux cannot evaluate them without a `status` (the top-level variable does not
+    // exist): Unknown, which keeps the health check waiting as InProgress would.
     env.apply("fresh", basic_spec()).await;
-    let fresh = env.tcc.get("fresh").await.expect("get fresh");
-    assert!(fresh.status.is_none(), "{:?}", fresh.status);
+    let fresh = raw::<TidbCloudCluster>(&env, "fresh").await;
+    assert!(fresh.get("status").is_none(), "{fresh}");
     let h = health(&helper, &fresh);
-    assert_health(&h, "Current", "Progressing", "before the operator saw it");
-
-    // The operator converges on the change: Current / Healthy again.
-    env.start_operator();
-    let converged = env.wait_ready("orders").await;
     assert_health(
-        &health(&helper, &converged),
+        &h,
+        "Current",
+        "Progressing",
+        "Unknown",
+        "before the operator saw it",
+    );
+    assert!(h.flux_message.contains("no such attribute"), "{h:?}");
+
+    // The operator converges on the change: Current / Healthy / Current again.
+    env.start_operator();
+    env.wait_ready("orders").await;
+    assert_health(
+        &health(&helper, &raw::<TidbCloudCluster>(&env, "orders").await),
         "Current",
         "Healthy",
+        "Current",
         "after the change converged",
     );
 
-    // Deleted while the finalizer holds it (operator down): Terminating / Progressing "Terminating".
+    // Deleted while the finalizer holds it (operator down): Terminating / Progressing "Terminating"; Flux's
+    // healthCheckExprs do not look at deletionTimestamp, but the deletion bumped metadata.generation.
     env.kill_operator();
     env.delete("orders").await;
-    let deleting = env.tcc.get("orders").await.expect("get orders");
-    assert!(deleting.metadata.deletion_timestamp.is_some());
+    let deleting = raw::<TidbCloudCluster>(&env, "orders").await;
+    assert!(deleting["metadata"]["deletionTimestamp"].is_string());
     let h = health(&helper, &deleting);
-    assert_health(&h, "Terminating", "Progressing", "while deleting");
+    assert_health(
+        &h,
+        "Terminating",
+        "Progressing",
+        "InProgress",
+        "while deleting",
+    );
     assert_eq!(h.argo_message, "Terminating");
 
     // The operator finishes the deletion.
@@ -209,8 +274,14 @@ async fn invalid_cluster_spec_is_failed_and_degraded() {
     let stalled = env
         .wait_condition("broken", "Stalled", "True", "InvalidSpec")
         .await;
-    let h = health(&helper, &stalled);
-    assert_health(&h, "Failed", "Degraded", "with an unknown nodeSpecKey");
+    let h = health(&helper, &raw::<TidbCloudCluster>(&env, "broken").await);
+    assert_health(
+        &h,
+        "Failed",
+        "Degraded",
+        "Failed",
+        "with an unknown nodeSpecKey",
+    );
     let message = condition(&stalled, "Stalled")
         .expect("Stalled")
         .message
@@ -218,11 +289,17 @@ async fn invalid_cluster_spec_is_failed_and_degraded() {
     assert_eq!(h.kstatus_message, message);
     assert!(h.argo_message.contains(&message), "{h:?}");
 
-    // Fixed: Current / Healthy.
+    // Fixed: Current / Healthy / Current.
     env.patch_spec("broken", json!({"tidb": {"nodeSpecKey": "8C16G"}}))
         .await;
-    let fixed = env.wait_ready("broken").await;
-    assert_health(&health(&helper, &fixed), "Current", "Healthy", "once fixed");
+    env.wait_ready("broken").await;
+    assert_health(
+        &health(&helper, &raw::<TidbCloudCluster>(&env, "broken").await),
+        "Current",
+        "Healthy",
+        "Current",
+        "once fixed",
+    );
 }
 
 #[tokio::test]
@@ -238,27 +315,28 @@ async fn integration_health_missing_cluster_then_active() {
         json!({"clusterRef": {"name": "orders"}, "type": "PROMETHEUS"}),
     )
     .await;
-    let missing = env
-        .wait_condition_of::<TidbCloudIntegration>("prom", "Stalled", "True", "ClusterNotFound")
+    env.wait_condition_of::<TidbCloudIntegration>("prom", "Stalled", "True", "ClusterNotFound")
         .await;
     assert_health(
-        &health(&helper, &missing),
+        &health(&helper, &raw::<TidbCloudIntegration>(&env, "prom").await),
         "Failed",
         "Degraded",
+        "Failed",
         "without its cluster",
     );
 
     env.apply("orders", basic_spec()).await;
     env.wait_ready("orders").await;
-    let active = env
-        .wait_condition_of::<TidbCloudIntegration>("prom", "Ready", "True", "Active")
+    env.wait_condition_of::<TidbCloudIntegration>("prom", "Ready", "True", "Active")
         .await;
+    let active = raw::<TidbCloudIntegration>(&env, "prom").await;
     let (generation, observed) = generations(&active);
     assert_eq!(generation, observed);
     assert_health(
         &health(&helper, &active),
         "Current",
         "Healthy",
+        "Current",
         "once active",
     );
 }
@@ -300,36 +378,227 @@ async fn import_health_while_running_completed_and_failed() {
     .await;
     env.apply_kind::<TidbCloudImport>("q1", s3_import("s3://exports/orders/q1/"))
         .await;
-    let running = env
-        .wait_for::<TidbCloudImport>("q1", "import IMPORTING", TIMEOUT, |i| {
-            i.status.as_ref().and_then(|s| s.state.as_deref()) == Some("IMPORTING")
-        })
-        .await;
+    env.wait_for::<TidbCloudImport>("q1", "import IMPORTING", TIMEOUT, |i| {
+        i.status.as_ref().and_then(|s| s.state.as_deref()) == Some("IMPORTING")
+    })
+    .await;
+    let running = raw::<TidbCloudImport>(&env, "q1").await;
+    assert_eq!(running["status"]["state"], "IMPORTING", "{running}");
     assert_health(
         &health(&helper, &running),
         "InProgress",
         "Progressing",
+        "InProgress",
         "while importing",
     );
-    let done = env
-        .wait_condition_of::<TidbCloudImport>("q1", "Ready", "True", "Completed")
+    env.wait_condition_of::<TidbCloudImport>("q1", "Ready", "True", "Completed")
         .await;
-    assert_health(&health(&helper, &done), "Current", "Healthy", "completed");
+    assert_health(
+        &health(&helper, &raw::<TidbCloudImport>(&env, "q1").await),
+        "Current",
+        "Healthy",
+        "Current",
+        "completed",
+    );
 
     // The simulator fails imports whose URI contains "sim-fail".
     env.apply_kind::<TidbCloudImport>("broken", s3_import("s3://exports/sim-fail/"))
         .await;
-    let failed = env
-        .wait_condition_of::<TidbCloudImport>("broken", "Stalled", "True", "ImportFailed")
+    env.wait_condition_of::<TidbCloudImport>("broken", "Stalled", "True", "ImportFailed")
         .await;
-    assert_health(&health(&helper, &failed), "Failed", "Degraded", "failed");
+    assert_health(
+        &health(&helper, &raw::<TidbCloudImport>(&env, "broken").await),
+        "Failed",
+        "Degraded",
+        "Failed",
+        "failed",
+    );
 }
 
-const KINDS: [&str; 3] = [
-    "TidbCloudCluster",
-    "TidbCloudImport",
-    "TidbCloudIntegration",
-];
+fn clickhouse_spec() -> serde_json::Value {
+    json!({"provider": "aws", "region": "us-east-1", "ipAccessList": [{"source": "10.0.0.0/8", "description": "ci"}]})
+}
+
+/// Waits until the ClickHouseService `name` is Ready=True on its current generation.
+async fn clickhouse_ready(env: &OperatorEnv, name: &str) {
+    env.wait_for::<ClickHouseService>(
+        name,
+        &format!("ClickHouseService {name} Ready on its current generation"),
+        TIMEOUT * 3,
+        |o| {
+            condition_of(o, "Ready").is_some_and(|c| c.status == "True")
+                && o.status.as_ref().and_then(|s| s.observed_generation) == o.metadata.generation
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn clickhouse_service_health_throttled_ready_invalid_changed_and_deleted() {
+    let Some(helper) = gitops_health_or_skip() else {
+        return;
+    };
+    let Some(mut env) = OperatorEnv::start("gitops-chs").await else {
+        return;
+    };
+
+    // Every ClickHouse Cloud call answers 429 until the fault is lifted: Reconciling=True (Throttled).
+    env.clickhouse_admin(
+        reqwest::Method::POST,
+        "faults",
+        Some(json!({"kind": "throttle"})),
+    )
+    .await;
+    env.apply_kind::<ClickHouseService>("analytics", clickhouse_spec())
+        .await;
+    env.wait_condition_of::<ClickHouseService>("analytics", "Reconciling", "True", "Throttled")
+        .await;
+    assert_health(
+        &health(&helper, &raw::<ClickHouseService>(&env, "analytics").await),
+        "InProgress",
+        "Progressing",
+        "InProgress",
+        "throttled",
+    );
+
+    // The API answers again: the service is created and Ready.
+    env.clickhouse_admin(reqwest::Method::DELETE, "faults", None)
+        .await;
+    clickhouse_ready(&env, "analytics").await;
+    let ready = raw::<ClickHouseService>(&env, "analytics").await;
+    let h = health(&helper, &ready);
+    assert_eq!(
+        (h.kind.as_str(), h.name.as_str()),
+        ("ClickHouseService", "analytics")
+    );
+    assert_health(&h, "Current", "Healthy", "Current", "once ready");
+
+    // The test can fail: expressions that do not say what ours say give another verdict on the same object.
+    flux_verdicts_follow_the_expressions(&helper, &ready);
+
+    // A password shorter than the minimum: Stalled (InvalidSpec).
+    env.put_secret("short", &[("password", "short")]).await;
+    env.apply_kind::<ClickHouseService>(
+        "weak",
+        json!({"provider": "aws", "region": "us-east-1",
+               "password": {"secretRef": {"name": "short", "key": "password"}}}),
+    )
+    .await;
+    env.wait_condition_of::<ClickHouseService>("weak", "Stalled", "True", "InvalidSpec")
+        .await;
+    assert_health(
+        &health(&helper, &raw::<ClickHouseService>(&env, "weak").await),
+        "Failed",
+        "Degraded",
+        "Failed",
+        "with a too short password",
+    );
+
+    // A spec change the operator has not seen (it is down).
+    env.kill_operator();
+    let mut spec = clickhouse_spec();
+    spec["numReplicas"] = json!(2);
+    env.apply_kind::<ClickHouseService>("analytics", spec).await;
+    let changed = raw::<ClickHouseService>(&env, "analytics").await;
+    let (generation, observed) = generations(&changed);
+    assert!(
+        generation > observed && observed.is_some(),
+        "generation {generation:?}, observedGeneration {observed:?}"
+    );
+    assert_health(
+        &health(&helper, &changed),
+        "InProgress",
+        "Progressing",
+        "InProgress",
+        "right after a spec change",
+    );
+
+    // Deleted while the finalizer holds it (operator down).
+    env.delete_kind::<ClickHouseService>("analytics").await;
+    let deleting = raw::<ClickHouseService>(&env, "analytics").await;
+    assert!(deleting["metadata"]["deletionTimestamp"].is_string());
+    let h = health(&helper, &deleting);
+    assert_health(
+        &h,
+        "Terminating",
+        "Progressing",
+        "InProgress",
+        "while deleting",
+    );
+    env.start_operator();
+    env.wait_gone_of::<ClickHouseService>("analytics").await;
+}
+
+/// The Flux verdict on `ready` (a Ready object) is the shipped expressions' and not a constant: a `current`
+/// asking for Ready=False leaves it InProgress, a `failed` that always holds makes it Failed, an expression that
+/// does not parse is an error, and a Kustomization without an entry for its kind falls back to kstatus.
+fn flux_verdicts_follow_the_expressions(helper: &Path, ready: &serde_json::Value) {
+    let example = read(FLUX_EXAMPLE);
+    let dir = tempdir();
+    let variant = |name: &str, yaml: String| {
+        let path = dir.join(name);
+        std::fs::write(&path, yaml).expect("write a Kustomization variant");
+        health_with(helper, ready, &path)
+    };
+    let ready_term = "e.type == 'Ready' && e.status == 'True'";
+    assert!(
+        example.contains(ready_term),
+        "the example's current expression changed"
+    );
+    let h = variant(
+        "inverted.yaml",
+        example.replace(ready_term, "e.type == 'Ready' && e.status == 'False'"),
+    );
+    assert_eq!(
+        (h.flux.as_str(), h.flux_message.as_str()),
+        ("InProgress", "no expression is true"),
+        "{h:?}"
+    );
+    let h = variant(
+        "always-failed.yaml",
+        example.replace("failed: &failed \"", "failed: &failed \"true || "),
+    );
+    assert_eq!(h.flux, "Failed", "{h:?}");
+    let h = variant(
+        "unparsable.yaml",
+        example.replace(ready_term, "e.type == 'Ready' && (e.status == 'True'"),
+    );
+    assert_eq!(h.flux, "Error", "{h:?}");
+    assert!(h.flux_message.contains("parse"), "{h:?}");
+    let kind = ready["kind"].as_str().expect("kind");
+    let h = variant(
+        "other-kind.yaml",
+        example.replace(&format!("kind: {kind}\n"), "kind: SomethingElse\n"),
+    );
+    assert_eq!(
+        (h.flux.as_str(), h.flux_source.as_str()),
+        ("Current", "kstatus"),
+        "{h:?}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A fresh temporary directory.
+fn tempdir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "gitops-health-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_nanos()
+    ));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+/// Every kind the operator serves (its CRDs, sorted by CRD name): the one list the health rules must cover.
+fn kinds() -> Vec<String> {
+    clouddb_operator::api::crds()
+        .iter()
+        .map(|crd| crd.spec.names.kind.clone())
+        .collect()
+}
 
 /// The fenced ```yaml blocks of a Markdown file, parsed.
 fn yaml_blocks(markdown: &str) -> Vec<serde_json::Value> {
@@ -348,8 +617,10 @@ fn read(path: &str) -> String {
     std::fs::read_to_string(repo_root().join(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
-/// docs/gitops.md carries the shipped Lua script byte for byte under the argocd-cm key of each kind, and the
-/// same Flux healthCheckExprs as examples/gitops/flux-kustomization.yaml, for each kind.
+/// docs/gitops.md carries the shipped Lua script byte for byte under the argocd-cm key of each kind the operator
+/// serves, and the same Flux healthCheckExprs as examples/gitops/flux-kustomization.yaml, one entry for each of
+/// those kinds, all with the same three expressions (so the live tests above, which evaluate the example's,
+/// hold for the docs' too).
 #[test]
 fn docs_and_examples_carry_the_shipped_health_rules() {
     let lua = read("charts/clouddb-operator/files/argocd-health.lua");
@@ -359,7 +630,9 @@ fn docs_and_examples_carry_the_shipped_health_rules() {
         .find(|b| b["kind"] == "ConfigMap")
         .expect("an argocd-cm block in docs/gitops.md");
     assert_eq!(cm["metadata"]["name"], "argocd-cm");
-    for kind in KINDS {
+    let kinds = kinds();
+    assert!(kinds.iter().any(|k| k == "ClickHouseService"), "{kinds:?}");
+    for kind in &kinds {
         let key = format!("resource.customizations.health.clouddb.dev_{kind}");
         assert_eq!(
             cm["data"][&key].as_str(),
@@ -380,13 +653,28 @@ fn docs_and_examples_carry_the_shipped_health_rules() {
         .find(|d| d["kind"] == "Kustomization")
         .expect("a Flux Kustomization in the example");
     assert_eq!(&kustomization["spec"]["healthCheckExprs"], doc_exprs);
-    let kinds: Vec<&str> = doc_exprs
+    let kinds_with_exprs: Vec<String> = doc_exprs
         .as_array()
         .expect("a list")
         .iter()
-        .map(|e| e["kind"].as_str().expect("kind"))
+        .map(|e| e["kind"].as_str().expect("kind").to_string())
         .collect();
-    assert_eq!(kinds, KINDS);
+    assert_eq!(kinds_with_exprs, kinds);
+    let entries = doc_exprs.as_array().expect("a list");
+    for e in entries {
+        assert_eq!(e["apiVersion"], "clouddb.dev/v1alpha1", "{e}");
+        for field in ["current", "inProgress", "failed"] {
+            assert_eq!(e[field], entries[0][field], "{field} of {}", e["kind"]);
+            assert!(e[field].is_string(), "{field} of {}", e["kind"]);
+        }
+    }
     let application = read("examples/gitops/argocd-application.yaml");
-    assert!(application.contains("resource.customizations.health.clouddb.dev_TidbCloudCluster"));
+    for kind in &kinds {
+        assert!(
+            application.contains(&format!(
+                "resource.customizations.health.clouddb.dev_{kind}"
+            )),
+            "examples/gitops/argocd-application.yaml names the argocd-cm key of {kind}"
+        );
+    }
 }

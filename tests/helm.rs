@@ -110,6 +110,7 @@ fn helm_lint_passes_for_the_main_value_combinations() {
         vec!["--set-json", watch.as_str()],
         vec!["--set", "metrics.serviceMonitor.enabled=true"],
         vec!["--set", "replicas=2"],
+        vec!["--set", "grafana.dashboard.enabled=true"],
     ] {
         let mut args = vec!["lint", "--strict", chart];
         args.extend(extra.iter().copied());
@@ -448,6 +449,258 @@ fn template_with_service_monitor_selects_the_metrics_service() {
     assert!(of_kind(&objects, "ServiceMonitor").is_empty());
 }
 
+/// The metric names the operator exports, read from `src/metrics.rs` (so a renamed metric fails the dashboard
+/// test): the registry prefix + each registered name, with the suffixes the OpenMetrics text format gives its
+/// type (counter: `_total`; histogram: `_bucket`, `_sum`, `_count`; gauge: none). Returns (family, sample names).
+fn exported_metrics() -> Vec<(String, Vec<String>)> {
+    let src = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/metrics.rs"))
+        .expect("src/metrics.rs");
+    let prefix = src
+        .split("Registry::with_prefix(\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("Registry::with_prefix(\"...\") in src/metrics.rs");
+    let mut metrics = Vec::new();
+    for call in src.split("registry.register(").skip(1) {
+        // registry.register("name", "help" (one literal, may hold \" and \ line continuations), family.clone())
+        let call = call.trim_start();
+        let name = call
+            .strip_prefix('"')
+            .and_then(|rest| rest.split('"').next())
+            .expect("a metric name literal");
+        let after_name = &call[name.len() + 2..];
+        let help_start = after_name.find('"').expect("help literal") + 1;
+        let mut chars = after_name[help_start..].char_indices();
+        let mut help_end = None;
+        while let Some((i, c)) = chars.next() {
+            match c {
+                '\\' => {
+                    chars.next();
+                }
+                '"' => {
+                    help_end = Some(help_start + i + 1);
+                    break;
+                }
+                _ => {}
+            }
+        }
+        let rest = &after_name[help_end.expect("closed help literal")..];
+        let var = rest
+            .trim_start_matches([',', ' ', '\n'])
+            .split(".clone()")
+            .next()
+            .expect("family variable")
+            .trim();
+        let decl = src
+            .split(&format!("let {var}"))
+            .nth(1)
+            .and_then(|d| d.split(';').next())
+            .unwrap_or_else(|| panic!("declaration of {var} in src/metrics.rs"));
+        let family = format!("{prefix}_{name}");
+        let samples = if decl.contains("Histogram") {
+            ["_bucket", "_sum", "_count"]
+                .iter()
+                .map(|s| format!("{family}{s}"))
+                .collect()
+        } else if decl.contains("Counter") {
+            vec![format!("{family}_total")]
+        } else if decl.contains("Gauge") {
+            vec![family.clone()]
+        } else {
+            panic!("unknown metric type of {family}: {decl}")
+        };
+        metrics.push((family, samples));
+    }
+    assert!(metrics.len() >= 7, "{metrics:?}");
+    metrics
+}
+
+/// The metric names (`clouddb_...` identifiers) a PromQL expression mentions.
+fn metric_names(expr: &str, prefix: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut rest = expr;
+    while let Some(i) = rest.find(prefix) {
+        let before_ok = rest[..i]
+            .chars()
+            .next_back()
+            .is_none_or(|c| !(c.is_ascii_alphanumeric() || c == '_'));
+        let tail = &rest[i..];
+        let end = tail
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(tail.len());
+        if before_ok {
+            names.push(tail[..end].to_string());
+        }
+        rest = &tail[end..];
+    }
+    names
+}
+
+/// Every PromQL expression of a Grafana dashboard: panel targets (rows' nested panels too) and query variables.
+fn dashboard_queries(dashboard: &Value) -> Vec<String> {
+    fn panels(list: &Value, out: &mut Vec<String>) {
+        for p in list.as_array().into_iter().flatten() {
+            for t in p["targets"].as_array().into_iter().flatten() {
+                out.push(t["expr"].as_str().expect("target expr").to_string());
+            }
+            panels(&p["panels"], out);
+        }
+    }
+    let mut out = Vec::new();
+    panels(&dashboard["panels"], &mut out);
+    for v in dashboard["templating"]["list"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        if v["type"] == "query" {
+            let q = &v["query"];
+            out.push(
+                q["query"]
+                    .as_str()
+                    .or(q.as_str())
+                    .expect("query")
+                    .to_string(),
+            );
+        }
+    }
+    out
+}
+
+#[test]
+fn template_grafana_dashboard_only_when_enabled_and_queries_exported_metrics() {
+    let Some(helm) = helm_or_skip() else { return };
+    const NAME: &str = "clouddb-operator-dashboard";
+    let dashboards = |objects: &[Value]| -> Vec<Value> {
+        of_kind(objects, "ConfigMap")
+            .into_iter()
+            .filter(|c| c["metadata"]["name"] == NAME)
+            .cloned()
+            .collect()
+    };
+    // Off by default.
+    let objects = helm.template(RELEASE, RELEASE_NS, &[]);
+    assert!(
+        dashboards(&objects).is_empty(),
+        "a dashboard ConfigMap by default"
+    );
+
+    // On: one ConfigMap with the sidecar's label, in the release namespace.
+    let objects = helm.template(
+        RELEASE,
+        RELEASE_NS,
+        &["--set", "grafana.dashboard.enabled=true"],
+    );
+    check_common(&objects, RELEASE_NS);
+    let cms = dashboards(&objects);
+    assert_eq!(cms.len(), 1);
+    let cm = &cms[0];
+    assert_eq!(cm["metadata"]["namespace"], RELEASE_NS);
+    assert_eq!(cm["metadata"]["labels"]["grafana_dashboard"], "1");
+    assert_eq!(
+        cm["metadata"]["labels"]["app.kubernetes.io/part-of"],
+        "clouddb-operator"
+    );
+    let data = cm["data"].as_object().expect("data");
+    assert_eq!(data.len(), 1, "one dashboard file");
+    let (file, json) = data.iter().next().expect("the dashboard");
+    assert!(file.ends_with(".json"), "{file}");
+    let dashboard: Value = serde_json::from_str(json.as_str().expect("text"))
+        .unwrap_or_else(|e| panic!("the dashboard JSON parses: {e}"));
+    assert_eq!(dashboard["uid"], "clouddb-operator");
+    assert!(dashboard["title"].is_string());
+    // The ConfigMap carries files/grafana-dashboard.json as it is.
+    let shipped: Value = serde_json::from_str(
+        &std::fs::read_to_string(chart_dir().join("files/grafana-dashboard.json")).expect("file"),
+    )
+    .expect("files/grafana-dashboard.json parses");
+    assert_eq!(dashboard, shipped);
+
+    // Every metric the dashboard queries is one the operator exports, and every exported family is shown.
+    let exported = exported_metrics();
+    let known: BTreeSet<&str> = exported
+        .iter()
+        .flat_map(|(_, samples)| samples.iter().map(String::as_str))
+        .collect();
+    let queries = dashboard_queries(&dashboard);
+    assert!(queries.len() >= 10, "{queries:?}");
+    let mut used = BTreeSet::new();
+    for q in &queries {
+        let names = metric_names(q, "clouddb_");
+        assert!(!names.is_empty(), "a query without a clouddb metric: {q}");
+        for n in names {
+            assert!(
+                known.contains(n.as_str()),
+                "the dashboard queries {n}, which src/metrics.rs does not export ({known:?}): {q}"
+            );
+            used.insert(n);
+        }
+    }
+    for (family, samples) in &exported {
+        assert!(
+            samples.iter().any(|s| used.contains(s)),
+            "no dashboard panel shows {family}"
+        );
+    }
+    // Every panel queries the data source picked in the dashboard.
+    assert!(
+        dashboard["templating"]["list"]
+            .as_array()
+            .expect("variables")
+            .iter()
+            .any(|v| v["type"] == "datasource" && v["query"] == "prometheus")
+    );
+
+    // The labels, namespace and annotations are configurable.
+    let objects = helm.template(
+        RELEASE,
+        RELEASE_NS,
+        &[
+            "--set",
+            "grafana.dashboard.enabled=true",
+            "--set",
+            "grafana.dashboard.namespace=monitoring",
+            "--set",
+            "grafana.dashboard.labels.grafana_dashboard=null",
+            "--set",
+            "grafana.dashboard.labels.team=databases",
+            "--set",
+            "grafana.dashboard.annotations.grafana_folder=Databases",
+        ],
+    );
+    let cm = &dashboards(&objects)[0];
+    assert_eq!(cm["metadata"]["namespace"], "monitoring");
+    assert_eq!(cm["metadata"]["labels"]["team"], "databases");
+    assert!(
+        cm["metadata"]["labels"].get("grafana_dashboard").is_none(),
+        "{cm}"
+    );
+    assert_eq!(cm["metadata"]["annotations"]["grafana_folder"], "Databases");
+}
+
+#[test]
+fn exported_metrics_are_read_from_the_source() {
+    let families: Vec<String> = exported_metrics().into_iter().map(|(f, _)| f).collect();
+    for f in [
+        "clouddb_reconciles",
+        "clouddb_reconcile_errors",
+        "clouddb_cloud_requests",
+        "clouddb_cloud_request_duration_seconds",
+        "clouddb_rate_limit_waits",
+        "clouddb_rate_limit_wait_seconds",
+        "clouddb_budget_remaining",
+    ] {
+        assert!(families.iter().any(|x| x == f), "{f} in {families:?}");
+    }
+    assert_eq!(
+        metric_names(
+            "histogram_quantile(0.9, rate(clouddb_a_bucket{x=\"y\"}[5m])) / notclouddb_b + clouddb_c",
+            "clouddb_"
+        ),
+        ["clouddb_a_bucket", "clouddb_c"]
+    );
+}
+
 #[test]
 fn template_options_extra_ca_and_deletion_protection() {
     let Some(helm) = helm_or_skip() else { return };
@@ -493,6 +746,8 @@ fn values_schema_and_checks_refuse_bad_values() {
         ("poll.steady=ten minutes", "steady"),
         ("leaderElection.leaseDuration=1500ms", "leaseDuration"),
         ("watchNamespaces[0]=Not_A_Namespace", "watchNamespaces"),
+        ("grafana.dashboard.enabled=yes", "enabled"),
+        ("grafana.dashboard.namespace=Not_A_Namespace", "namespace"),
     ] {
         let out = helm.run(&["template", RELEASE, chart, "--set", set]);
         assert!(!out.ok, "helm template --set {set} should fail");

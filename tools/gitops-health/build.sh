@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds gitops-health (this Go module: kstatus + Argo CD Lua health of Kubernetes objects, see main.go) with the
+# Builds gitops-health (this Go module: kstatus, Argo CD Lua and Flux healthCheckExprs (CEL) health of Kubernetes
+# objects, see main.go and flux.go) with the
 # modules pinned in go.mod/go.sum, fetched through the Go module proxy.
 # Output: $HOME/.cache/clouddb-operator/gitops-health/<hash of go.mod, go.sum, the sources and the Go version>/
 # gitops-health ; prints the binary's path. A second run with the binary present returns at once.

@@ -7,13 +7,17 @@
 //     run through github.com/yuin/gopher-lua the way Argo CD runs resource.customizations.health scripts:
 //     only the base, table, package and a restricted os library are opened, the object is the global `obj`
 //     (JSON decoded to Lua tables, arrays 1-based), the script returns a table {status=..., message=...},
-//     and a status outside Healthy/Progressing/Degraded/Suspended/Missing/Unknown is an error.
+//     and a status outside Healthy/Progressing/Degraded/Suspended/Missing/Unknown is an error;
+//   - flux: what Flux's kustomize-controller makes of the object with the spec.healthCheckExprs of the Flux
+//     Kustomization(s) in a YAML file (default examples/gitops/flux-kustomization.yaml), evaluated with
+//     github.com/google/cel-go as github.com/fluxcd/pkg/runtime/cel does it (see flux.go). A kind without an
+//     entry falls back to kstatus, as in Flux (fluxSource tells which one was used).
 //
-// Usage: gitops-health [-lua FILE] [FILE|-]
+// Usage: gitops-health [-lua FILE] [-flux FILE] [FILE|-]
 //
 // Input: one object, a List (kind ending in "List" with items), a JSON array of objects, or several JSON
 // documents one after another; read from FILE or stdin. Output: one JSON line per object:
-// {"kind","name","kstatus","kstatusMessage","argo","argoMessage"}.
+// {"kind","name","kstatus","kstatusMessage","argo","argoMessage","flux","fluxMessage","fluxSource"}.
 // The exit code is 0 unless the input or the script cannot be read (per-object errors go into the messages,
 // with status "Error").
 package main
@@ -44,6 +48,9 @@ type Result struct {
 	KStatusMessage string `json:"kstatusMessage"`
 	Argo           string `json:"argo"`
 	ArgoMessage    string `json:"argoMessage"`
+	Flux           string `json:"flux"`
+	FluxMessage    string `json:"fluxMessage"`
+	FluxSource     string `json:"fluxSource"`
 }
 
 // The Argo CD health status codes (github.com/argoproj/gitops-engine/pkg/health).
@@ -54,8 +61,10 @@ var argoStatuses = map[string]bool{
 func main() {
 	luaPath := flag.String("lua", "charts/clouddb-operator/files/argocd-health.lua",
 		"the Argo CD health Lua script")
+	fluxPath := flag.String("flux", "examples/gitops/flux-kustomization.yaml",
+		"YAML with the Flux Kustomization(s) whose spec.healthCheckExprs are evaluated")
 	flag.Usage = func() {
-		fmt.Fprintf(flag.CommandLine.Output(), "usage: gitops-health [-lua FILE] [FILE|-]\n")
+		fmt.Fprintf(flag.CommandLine.Output(), "usage: gitops-health [-lua FILE] [-flux FILE] [FILE|-]\n")
 		flag.PrintDefaults()
 	}
 	flag.Parse()
@@ -66,6 +75,14 @@ func main() {
 	script, err := os.ReadFile(*luaPath)
 	if err != nil {
 		fatal(err)
+	}
+	fluxYAML, err := os.ReadFile(*fluxPath)
+	if err != nil {
+		fatal(err)
+	}
+	checks, err := loadHealthCheckExprs(fluxYAML)
+	if err != nil {
+		fatal(fmt.Errorf("%s: %w", *fluxPath, err))
 	}
 	var in io.Reader = os.Stdin
 	if p := flag.Arg(0); p != "" && p != "-" {
@@ -82,7 +99,7 @@ func main() {
 	}
 	out := json.NewEncoder(os.Stdout)
 	for _, o := range objects {
-		if err := out.Encode(evaluate(o, string(script))); err != nil {
+		if err := out.Encode(evaluate(o, string(script), checks)); err != nil {
 			fatal(err)
 		}
 	}
@@ -138,7 +155,7 @@ func readObjects(r io.Reader) ([]*unstructured.Unstructured, error) {
 	return objects, nil
 }
 
-func evaluate(u *unstructured.Unstructured, script string) Result {
+func evaluate(u *unstructured.Unstructured, script string, checks []healthCheck) Result {
 	r := Result{Kind: u.GetKind(), Name: u.GetName()}
 	if res, err := status.Compute(u); err != nil {
 		r.KStatus, r.KStatusMessage = "Error", err.Error()
@@ -150,6 +167,7 @@ func evaluate(u *unstructured.Unstructured, script string) Result {
 	} else {
 		r.Argo, r.ArgoMessage = st, msg
 	}
+	r.Flux, r.FluxMessage, r.FluxSource = fluxHealth(u, checks)
 	return r
 }
 

@@ -1,6 +1,7 @@
--- Argo CD health check for the clouddb.dev/v1alpha1 kinds TidbCloudCluster, TidbCloudImport and
--- TidbCloudIntegration (one script for all three). Install it in argocd-cm as
--- resource.customizations.health.clouddb.dev_<Kind> (docs/gitops.md).
+-- Argo CD health check for every clouddb.dev/v1alpha1 kind (ClickHouseService, TidbCloudCluster,
+-- TidbCloudImport, TidbCloudIntegration): nothing in it depends on the kind, so a new kind needs only its key.
+-- Install it in argocd-cm as resource.customizations.health.clouddb.dev_<Kind>, one key per kind
+-- (docs/gitops.md).
 --
 -- It reads the kstatus-style status the operator writes (status.observedGeneration, conditions Ready,
 -- Reconciling, Stalled) the same way kstatus (Flux) does:
