@@ -1136,7 +1136,7 @@ mod connection_tests {
 use std::sync::Arc;
 
 use futures::StreamExt;
-use kube::runtime::reflector::ObjectRef;
+use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 
 /// Which Secrets a kind depends on, for the watches that bring a resource back when one changes.
@@ -1170,9 +1170,39 @@ pub async fn run_controller<K, Rec, Fut, Pol>(
     Fut: futures::TryFuture<Ok = Action, Error = ReconcileError> + Send + 'static,
     Pol: Fn(Arc<K>, &ReconcileError, Arc<Context>) -> Action,
 {
+    let none = |controller, _: &Store<K>| controller;
+    run_controller_with(
+        ctx,
+        (kind, claims),
+        (api, secrets, refs),
+        none,
+        (reconcile, error_policy),
+        shutdown,
+    )
+    .await;
+}
+
+/// [`run_controller`] plus the kind's own `watches` (e.g. of the TidbCloudClusters its objects reference): given
+/// the controller and the cache of `K`, they return the controller with theirs added.
+pub async fn run_controller_with<K, Rec, Fut, Pol>(
+    ctx: Arc<Context>,
+    (kind, claims): (&'static str, fn(&K) -> super::ownership::Claims),
+    (api, secrets, refs): (Api<K>, Api<Secret>, SecretRefs<K>),
+    watches: impl FnOnce(kube::runtime::Controller<K>, &Store<K>) -> kube::runtime::Controller<K>,
+    (reconcile, error_policy): (Rec, Pol),
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+    Rec: FnMut(Arc<K>, Arc<Context>) -> Fut,
+    Fut: futures::TryFuture<Ok = Action, Error = ReconcileError> + Send + 'static,
+    Pol: Fn(Arc<K>, &ReconcileError, Arc<Context>) -> Action,
+{
     let (objects, store) = super::watch::primary(api);
     ctx.claims.register(kind, store.clone(), claims);
-    let controller = kube::runtime::Controller::for_stream(objects, store.clone());
+    let controller = watches(
+        kube::runtime::Controller::for_stream(objects, store.clone()),
+        &store,
+    );
     let release_ctx = ctx.clone();
     let (default_ns, default_name) = refs.default_credentials.clone();
     let default_store = store.clone();

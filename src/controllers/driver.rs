@@ -22,18 +22,21 @@ use std::sync::Arc;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::Api;
 use kube::core::object::HasStatus;
-use kube::runtime::controller::Action;
+use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::EventType;
-use kube::runtime::reflector::Lookup;
+use kube::runtime::reflector::{Lookup, ObjectRef, Store};
+use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tracing::Instrument;
 
 use super::Context;
+use super::clusterref;
 use super::core::{self, Base, ConditionedStatus, Failure, Outcome, ReconcileError};
 use super::ownership::{self, Claims, CloudIdKind, Found};
-use crate::api::common::DeletionPolicy;
+use crate::api::common::{ClusterRef, DeletionPolicy};
+use crate::api::tidbcloudcluster::TidbCloudCluster;
 use crate::cloud::CloudError;
 use crate::conditions::Desired;
 use crate::config::RunConfig;
@@ -109,7 +112,7 @@ pub trait CloudKind:
     + DeserializeOwned
     + Serialize
     + Debug
-    + Lookup
+    + Lookup<DynamicType = ()>
     + HasStatus<Status = Self::State>
     + Send
     + Sync
@@ -244,6 +247,43 @@ pub async fn run<K: CloudKind>(
     secrets: Api<Secret>,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
+    run_with(ctx, api, secrets, |controller, _| controller, shutdown).await;
+}
+
+/// [`run`] for a kind whose objects work on a TidbCloudCluster they reference: a change of that cluster
+/// reconciles them too ([`wakes_on`] decides which; `clusters`: the same scope as `api`).
+pub async fn run_on_clusters<K: OnCluster>(
+    ctx: Arc<Context>,
+    api: Api<K>,
+    clusters: Api<TidbCloudCluster>,
+    secrets: Api<Secret>,
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+) {
+    let watches = move |controller: Controller<K>, store: &Store<K>| {
+        let store = store.clone();
+        controller.watches(
+            clusters,
+            watcher::Config::default(),
+            move |cluster: TidbCloudCluster| {
+                store
+                    .state()
+                    .into_iter()
+                    .filter(|o| wakes_on(&**o, &cluster))
+                    .map(|o| ObjectRef::from_obj(&*o))
+                    .collect::<Vec<_>>()
+            },
+        )
+    };
+    run_with(ctx, api, secrets, watches, shutdown).await;
+}
+
+async fn run_with<K: CloudKind>(
+    ctx: Arc<Context>,
+    api: Api<K>,
+    secrets: Api<Secret>,
+    watches: impl FnOnce(Controller<K>, &Store<K>) -> Controller<K>,
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+) {
     let refs = core::SecretRefs {
         uses_default_credentials: |o: &K| o.credentials_secret().is_none(),
         default_credentials: K::default_credentials(&ctx.config),
@@ -252,18 +292,42 @@ pub async fn run<K: CloudKind>(
     let policy = |obj: Arc<K>, err: &ReconcileError, ctx: Arc<Context>| {
         core::error_policy(K::KIND, &*obj, err, &ctx)
     };
-    core::run_controller(
+    core::run_controller_with(
         ctx,
-        K::KIND,
-        api,
-        secrets,
-        refs,
-        |o: &K| o.claims(),
-        reconcile::<K>,
-        policy,
+        (K::KIND, |o: &K| o.claims()),
+        (api, secrets, refs),
+        watches,
+        (reconcile::<K>, policy),
         shutdown,
     )
     .await;
+}
+
+// ---- kinds that work on a TidbCloudCluster --------------------------------------------------------------
+
+/// A kind whose objects work on a TidbCloudCluster (`spec.clusterRef`, or `spec.clusterId`): imports,
+/// integrations. Run with [`run_on_clusters`].
+pub trait OnCluster: CloudKind {
+    /// `spec.clusterRef`.
+    fn cluster_ref(&self) -> Option<&ClusterRef>;
+    /// The cloud cluster id its work was recorded on (status).
+    fn recorded_cluster(&self) -> Option<&str>;
+    /// Whether it still follows its cluster at all (e.g. not a finished import).
+    fn follows_cluster(&self) -> bool {
+        true
+    }
+}
+
+/// Whether an event of `cluster` concerns `obj` (pure): it references that cluster and still follows it, and
+/// either its cloud work has not started (it waits for the cluster to be Ready), or the cluster is being
+/// deleted or now stands for another cloud cluster ([`clusterref::event_matters`]). Keeps the frequent status
+/// updates of a cluster from waking every referrer.
+pub fn wakes_on<K: OnCluster>(obj: &K, cluster: &TidbCloudCluster) -> bool {
+    let ns = obj.namespace().unwrap_or_default();
+    let started = obj.status().and_then(|s| K::status_id(s)).is_some();
+    clusterref::refers_to(obj.cluster_ref(), &ns, cluster)
+        && obj.follows_cluster()
+        && clusterref::event_matters(cluster, obj.recorded_cluster(), started)
 }
 
 /// Entry point for one object: finalizer, then apply or cleanup; counted.
