@@ -171,7 +171,6 @@ async fn run(cfg: RunConfig) -> Result<(), MainError> {
             ctx.clone(),
             scoped::<TidbCloudImport>(&kube, scope),
             scoped(&kube, scope),
-            scoped(&kube, scope),
             shutdown(),
         )));
         controllers.push(tokio::spawn(tidbcloudintegration::run(

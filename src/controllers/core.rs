@@ -1148,7 +1148,7 @@ pub struct SecretRefs<K> {
 /// Runs a controller of `K` until `shutdown` resolves: the primary watch, the default credentials Secret (by
 /// name; it may live outside the watched namespaces), every Secret of the watched namespaces mapped to the
 /// resources that reference it, and connection Secrets mapped back to their owner (re-created if someone
-/// deletes them).
+/// deletes them); plus the kind's own `watches` (given the controller and its cache).
 #[allow(clippy::too_many_arguments)]
 pub async fn run_controller<K, Rec, Fut, Pol>(
     ctx: Arc<Context>,
@@ -1157,6 +1157,10 @@ pub async fn run_controller<K, Rec, Fut, Pol>(
     secrets: Api<Secret>,
     refs: SecretRefs<K>,
     claims: fn(&K) -> super::ownership::Claims,
+    watches: impl FnOnce(
+        kube::runtime::Controller<K>,
+        kube::runtime::reflector::Store<K>,
+    ) -> kube::runtime::Controller<K>,
     reconcile: Rec,
     error_policy: Pol,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
@@ -1168,7 +1172,10 @@ pub async fn run_controller<K, Rec, Fut, Pol>(
 {
     let (objects, store) = super::watch::primary(api);
     ctx.claims.register(kind, store.clone(), claims);
-    let controller = kube::runtime::Controller::for_stream(objects, store.clone());
+    let controller = watches(
+        kube::runtime::Controller::for_stream(objects, store.clone()),
+        store.clone(),
+    );
     let release_ctx = ctx.clone();
     let (default_ns, default_name) = refs.default_credentials.clone();
     let default_store = store.clone();

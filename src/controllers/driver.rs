@@ -23,9 +23,10 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::Resource;
 use kube::api::Api;
 use kube::core::object::HasStatus;
+use kube::runtime::Controller;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
-use kube::runtime::reflector::Lookup;
+use kube::runtime::reflector::{Lookup, Store};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -108,7 +109,7 @@ pub trait CloudKind:
     + DeserializeOwned
     + Serialize
     + Debug
-    + Lookup
+    + Lookup<DynamicType = ()>
     + HasStatus<Status = Self::State>
     + Send
     + Sync
@@ -232,6 +233,15 @@ pub trait CloudKind:
     fn before_finish(_run: &mut Base<'_, Self>, _outcome: &Outcome) -> Vec<Desired> {
         Vec::new()
     }
+    /// Watches beyond the object and its Secrets (e.g. the cluster it references), mapped to objects of this
+    /// kind through `store` (the controller's cache); `api` is the primary API (its namespace scope).
+    fn watches(
+        controller: Controller<Self>,
+        _store: Store<Self>,
+        _api: &Api<Self>,
+    ) -> Controller<Self> {
+        controller
+    }
 }
 
 // ---- running a kind -------------------------------------------------------------------------------------
@@ -251,6 +261,7 @@ pub async fn run<K: CloudKind>(
     let policy = |obj: Arc<K>, err: &ReconcileError, ctx: Arc<Context>| {
         core::error_policy(K::KIND, &*obj, err, &ctx)
     };
+    let scope = api.clone();
     core::run_controller(
         ctx,
         K::KIND,
@@ -258,6 +269,7 @@ pub async fn run<K: CloudKind>(
         secrets,
         refs,
         |o: &K| o.claims(),
+        move |controller, store| K::watches(controller, store, &scope),
         reconcile::<K>,
         policy,
         shutdown,
