@@ -539,6 +539,56 @@ mod tests {
         );
     }
 
+    fn import(name: &str, cluster: &str, state: Option<&str>) -> TidbCloudImport {
+        let mut i: TidbCloudImport = serde_json::from_value(serde_json::json!({
+            "apiVersion": "clouddb.dev/v1alpha1", "kind": "TidbCloudImport",
+            "metadata": {"name": name, "namespace": "ns"},
+            "spec": {"clusterRef": {"name": cluster}, "fileType": "CSV",
+                     "source": {"type": "S3", "uri": "s3://b/o/", "s3": {"roleArn": "arn:aws:iam::1:role/r"}}},
+        }))
+        .expect("import");
+        i.status = state.map(|s| TidbCloudImportStatus {
+            cluster_id: Some("7".into()),
+            import_id: Some(format!("{name}-id")),
+            state: Some(s.into()),
+            ..Default::default()
+        });
+        i
+    }
+
+    #[test]
+    fn a_cluster_wakes_its_waiting_imports_and_started_ones_only_when_it_goes() {
+        use kube::runtime::reflector;
+        let (store, mut writer) = reflector::store();
+        for i in [
+            import("waiting", "orders", None),
+            import("running", "orders", Some("IMPORTING")),
+            import("done", "orders", Some("COMPLETED")),
+            import("other", "billing", None),
+        ] {
+            writer.apply_watcher_event(&watcher::Event::Apply(i));
+        }
+        let mut cluster: TidbCloudCluster = serde_json::from_value(serde_json::json!({
+            "apiVersion": "clouddb.dev/v1alpha1", "kind": "TidbCloudCluster",
+            "metadata": {"name": "orders", "namespace": "ns"},
+            "spec": {"regionId": "r", "tidb": {"nodeSpecKey": "2C4G", "nodeCount": 1},
+                     "tikv": {"nodeSpecKey": "2C4G", "nodeCount": 3, "storageSizeGi": 200}},
+            "status": {"clusterId": "7"},
+        }))
+        .expect("cluster");
+        let names = |c: &TidbCloudCluster| {
+            let mut n: Vec<String> = referrers(&store, c).into_iter().map(|r| r.name).collect();
+            n.sort();
+            n
+        };
+        assert_eq!(names(&cluster), ["waiting"]);
+        cluster.metadata.deletion_timestamp =
+            Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                k8s_openapi::jiff::Timestamp::UNIX_EPOCH,
+            ));
+        assert_eq!(names(&cluster), ["running", "waiting"]);
+    }
+
     #[test]
     fn only_a_finished_import_is_reported_from_status() {
         let mut status = TidbCloudImportStatus {
