@@ -9,7 +9,7 @@ use super::models::{
     TargetTableInfo,
 };
 use crate::api::tidbcloudimport::{self as api, TidbCloudImportSpec, TidbCloudImportStatus};
-use crate::controllers::tidbcloudimport::ObservedImport;
+use crate::controllers::tidbcloudimport::decide::ObservedImport;
 
 /// Object storage secrets read from the referenced Secrets just before the create call (never stored).
 #[derive(Default)]
