@@ -8,12 +8,10 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use kube::api::Api;
 use kube::runtime::wait::{await_condition, conditions};
 
-use clouddb_operator::api::clickhouseservice::ClickHouseService;
-use clouddb_operator::api::tidbcloudimport::TidbCloudImport;
-use clouddb_operator::api::tidbcloudintegration::TidbCloudIntegration;
 use clouddb_operator::cloud::http::read_ca_file;
 use clouddb_operator::config::RunConfig;
 use clouddb_operator::controllers::Context;
+use clouddb_operator::controllers::watch::Shared;
 use clouddb_operator::controllers::{
     clickhouseservice, tidbcloudcluster, tidbcloudimport, tidbcloudintegration,
 };
@@ -162,33 +160,18 @@ async fn run(cfg: RunConfig) -> Result<(), MainError> {
     };
     let mut controllers = Vec::new();
     for scope in scopes {
-        controllers.push(tokio::spawn(tidbcloudcluster::run(
-            ctx.clone(),
-            scoped(&kube, scope),
-            scoped(&kube, scope),
-            shutdown(),
-        )));
-        controllers.push(tokio::spawn(clickhouseservice::run(
-            ctx.clone(),
-            scoped::<ClickHouseService>(&kube, scope),
-            scoped(&kube, scope),
-            shutdown(),
-        )));
-        controllers.push(tokio::spawn(tidbcloudimport::run(
-            ctx.clone(),
-            scoped::<TidbCloudImport>(&kube, scope),
-            scoped(&kube, scope),
-            scoped(&kube, scope),
-            shutdown(),
-        )));
-        controllers.push(tokio::spawn(tidbcloudintegration::run(
-            ctx.clone(),
-            scoped::<TidbCloudIntegration>(&kube, scope),
-            scoped(&kube, scope),
-            scoped(&kube, scope),
-            shutdown(),
-        )));
+        // One watch per kind and scope, shared by the controllers that need it: subscribe them all, then start it.
+        let shared = Shared::new(kube.clone(), scope);
+        let runs = [
+            tidbcloudcluster::run(ctx.clone(), &shared, shutdown()),
+            clickhouseservice::run(ctx.clone(), scoped(&kube, scope), &shared, shutdown()),
+            tidbcloudimport::run(ctx.clone(), scoped(&kube, scope), &shared, shutdown()),
+            tidbcloudintegration::run(ctx.clone(), scoped(&kube, scope), &shared, shutdown()),
+        ];
+        controllers.push(tokio::spawn(shared.run(shutdown())));
+        controllers.extend(runs.into_iter().map(tokio::spawn));
     }
+
     // /readyz stays true only while every CRD is installed, established and not being deleted.
     for crd in api::crds() {
         let name = crd.metadata.name.unwrap_or_default();

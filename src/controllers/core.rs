@@ -1136,8 +1136,12 @@ mod connection_tests {
 use std::sync::Arc;
 
 use futures::StreamExt;
+use kube::runtime::Controller;
+use kube::runtime::reflector::ReflectHandle;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
+
+use super::watch::Guarded;
 
 /// Which Secrets a kind depends on, for the watches that bring a resource back when one changes.
 pub struct SecretRefs<K> {
@@ -1149,60 +1153,58 @@ pub struct SecretRefs<K> {
     pub referenced: fn(&K) -> Vec<String>,
 }
 
-/// Runs a controller of `K` until `shutdown` resolves: the primary watch, the default credentials Secret (by
-/// name; it may live outside the watched namespaces), every Secret of the watched namespaces mapped to the
-/// resources that reference it, and connection Secrets mapped back to their owner (re-created if someone
-/// deletes them).
-#[allow(clippy::too_many_arguments)]
-pub async fn run_controller<K, Rec, Fut, Pol>(
-    ctx: Arc<Context>,
-    kind: &'static str,
-    api: Api<K>,
-    secrets: Api<Secret>,
-    refs: SecretRefs<K>,
-    claims: fn(&K) -> super::ownership::Claims,
-    reconcile: Rec,
-    error_policy: Pol,
-    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
-) where
-    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
-    Rec: FnMut(Arc<K>, Arc<Context>) -> Fut,
-    Fut: futures::TryFuture<Ok = Action, Error = ReconcileError> + Send + 'static,
-    Pol: Fn(Arc<K>, &ReconcileError, Arc<Context>) -> Action,
-{
-    let none = |controller, _: &Store<K>| controller;
-    run_controller_with(
-        ctx,
-        (kind, claims),
-        (api, secrets, refs),
-        none,
-        (reconcile, error_policy),
-        shutdown,
-    )
-    .await;
+/// Where a controller's objects come from.
+pub enum Primary<K: Resource<DynamicType = ()> + Clone + 'static> {
+    /// Its own watch of this scope.
+    Own(Box<Api<K>>),
+    /// A watch shared with other controllers ([`super::watch::Shared`]): its events and its cache.
+    Shared(ReflectHandle<Guarded<K>>, Store<Guarded<K>>),
 }
 
-/// [`run_controller`] plus the kind's own `watches` (e.g. of the TidbCloudClusters its objects reference): given
-/// the controller and the cache of `K`, they return the controller with theirs added.
-pub async fn run_controller_with<K, Rec, Fut, Pol>(
+/// Runs a controller of `K` until `shutdown` resolves: the primary objects (each behind a [`Guarded`], so one
+/// that cannot be parsed never stops the others), the default credentials Secret (by name; it may live outside
+/// the watched namespaces), the scope's shared Secret watch mapped to the resources that reference a Secret,
+/// and connection Secrets mapped back to their owner (re-created if someone deletes them); plus the kind's own
+/// `watches` (e.g. of the TidbCloudClusters its objects reference), given the controller and its cache.
+pub async fn run_controller<K, Rec, Fut, Pol>(
     ctx: Arc<Context>,
     (kind, claims): (&'static str, fn(&K) -> super::ownership::Claims),
-    (api, secrets, refs): (Api<K>, Api<Secret>, SecretRefs<K>),
-    watches: impl FnOnce(kube::runtime::Controller<K>, &Store<K>) -> kube::runtime::Controller<K>,
+    (primary, secrets, refs): (
+        Primary<K>,
+        ReflectHandle<PartialObjectMeta<Secret>>,
+        SecretRefs<K>,
+    ),
+    watches: impl FnOnce(Controller<Guarded<K>>, &Store<Guarded<K>>) -> Controller<Guarded<K>>,
     (reconcile, error_policy): (Rec, Pol),
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) where
-    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
-    Rec: FnMut(Arc<K>, Arc<Context>) -> Fut,
+    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + DeserializeOwned
+        + Debug
+        + Send
+        + Sync
+        + 'static,
+    Rec: FnMut(Arc<Guarded<K>>, Arc<Context>) -> Fut,
     Fut: futures::TryFuture<Ok = Action, Error = ReconcileError> + Send + 'static,
-    Pol: Fn(Arc<K>, &ReconcileError, Arc<Context>) -> Action,
+    Pol: Fn(Arc<Guarded<K>>, &ReconcileError, Arc<Context>) -> Action,
 {
-    let (objects, store) = super::watch::primary(api);
-    ctx.claims.register(kind, store.clone(), claims);
-    let controller = watches(
-        kube::runtime::Controller::for_stream(objects, store.clone()),
-        &store,
-    );
+    let (controller, store) = match primary {
+        Primary::Own(api) => {
+            let api = *api;
+            let (objects, store) =
+                super::watch::primary(super::watch::same_scope::<K, Guarded<K>>(&api));
+            (Controller::for_stream(objects, store.clone()), store)
+        }
+        Primary::Shared(events, store) => {
+            (Controller::for_shared_stream(events, store.clone()), store)
+        }
+    };
+    ctx.claims
+        .register(kind, store.clone(), move |o: &Guarded<K>| {
+            o.0.as_ref().map(claims).unwrap_or_default()
+        });
+    let controller = watches(controller, &store);
     let release_ctx = ctx.clone();
     let (default_ns, default_name) = refs.default_credentials.clone();
     let default_store = store.clone();
@@ -1219,39 +1221,35 @@ pub async fn run_controller_with<K, Rec, Fut, Pol>(
                 default_store
                     .state()
                     .into_iter()
-                    .filter(|o| uses_default(o))
+                    .filter(|o| o.0.as_ref().is_ok_and(uses_default))
                     .map(|o| ObjectRef::from_obj(&*o))
                     .collect::<Vec<_>>()
             },
         )
-        .watches(
-            super::watch::secret_metadata(secrets),
-            watcher::Config::default(),
-            move |secret: PartialObjectMeta<Secret>| {
-                let (ns, name) = (secret.namespace().unwrap_or_default(), secret.name_any());
-                release_unused_credentials(&release_ctx, &secret);
-                // Our connection Secrets are never credentials or passwords: they map back to their owner
-                // of this kind only (no scan of the store: thousands of them arrive at every start).
-                if let Some(owner) = secret.labels().get(CONNECTION_LABEL) {
-                    let owned = secret
-                        .owner_references()
-                        .iter()
-                        .any(|o| o.kind == K::kind(&()) && &o.name == owner);
-                    return if owned {
-                        vec![ObjectRef::new(owner).within(&ns)]
-                    } else {
-                        Vec::new()
-                    };
-                }
-                store
-                    .state()
-                    .into_iter()
-                    .filter(|o| o.namespace().as_deref() == Some(ns.as_str()))
-                    .filter(|o| referenced(o).contains(&name))
-                    .map(|o| ObjectRef::from_obj(&*o))
-                    .collect()
-            },
-        )
+        .watches_shared_stream(secrets, move |secret: Arc<PartialObjectMeta<Secret>>| {
+            let (ns, name) = (secret.namespace().unwrap_or_default(), secret.name_any());
+            release_unused_credentials(&release_ctx, &secret);
+            // Our connection Secrets are never credentials or passwords: they map back to their owner of this
+            // kind only (no scan of the store: thousands of them arrive at every start).
+            if let Some(owner) = secret.labels().get(CONNECTION_LABEL) {
+                let owned = secret
+                    .owner_references()
+                    .iter()
+                    .any(|o| o.kind == K::kind(&()) && &o.name == owner);
+                return if owned {
+                    vec![ObjectRef::new(owner).within(&ns)]
+                } else {
+                    Vec::new()
+                };
+            }
+            store
+                .state()
+                .into_iter()
+                .filter(|o| o.namespace().as_deref() == Some(ns.as_str()))
+                .filter(|o| o.0.as_ref().is_ok_and(|o| referenced(o).contains(&name)))
+                .map(|o| ObjectRef::from_obj(&*o))
+                .collect::<Vec<_>>()
+        })
         .with_config(kube::runtime::controller::Config::default().concurrency(concurrency))
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, ctx)
@@ -1262,6 +1260,47 @@ pub async fn run_controller_with<K, Rec, Fut, Pol>(
         })
         .await;
     tracing::info!(kind, "controller stopped");
+}
+
+/// An object of `kind` the operator cannot parse (e.g. written under an older CRD): reported with a Warning
+/// Event and a log line naming the problem, never reconciled, and never a reason to stop the kind's watch.
+pub async fn report_invalid(
+    ctx: &Context,
+    kind: &str,
+    invalid: &kube::core::error_boundary::InvalidObject,
+) -> Action {
+    let meta = &invalid.metadata;
+    let key = format!(
+        "{}/{}",
+        meta.namespace.clone().unwrap_or_default(),
+        meta.name.clone().unwrap_or_default()
+    );
+    let note = format!(
+        "this {kind} cannot be read by the operator ({}); correct it to match the CRD of this version",
+        invalid.error
+    );
+    tracing::warn!(kind, object = %key, "{note}");
+    ctx.metrics.record_reconcile_error(kind, "InvalidObject");
+    let reference = k8s_openapi::api::core::v1::ObjectReference {
+        api_version: Some(format!("{}/v1alpha1", crate::api::common::GROUP)),
+        kind: Some(kind.to_string()),
+        name: meta.name.clone(),
+        namespace: meta.namespace.clone(),
+        uid: meta.uid.clone(),
+        resource_version: meta.resource_version.clone(),
+        ..Default::default()
+    };
+    let ev = Event {
+        type_: EventType::Warning,
+        reason: "InvalidObject".into(),
+        note: Some(note),
+        action: "Reconcile".into(),
+        secondary: None,
+    };
+    if let Err(e) = ctx.recorder.publish(&ev, &reference).await {
+        tracing::warn!(error = %e, "could not publish Event");
+    }
+    Action::await_change()
 }
 
 /// A credentials Secret someone deletes while it carries our [`IN_USE_FINALIZER`] is let go once no object

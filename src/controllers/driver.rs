@@ -17,15 +17,18 @@
 
 use std::fmt::Debug;
 use std::future::Future;
+
+use futures::FutureExt;
+use futures::future::BoxFuture;
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::Api;
+use kube::core::PartialObjectMeta;
 use kube::core::object::HasStatus;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::EventType;
-use kube::runtime::reflector::{Lookup, ObjectRef, Store};
-use kube::runtime::watcher;
+use kube::runtime::reflector::{Lookup, ObjectRef, ReflectHandle, Store};
 use kube::{Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -33,8 +36,9 @@ use tracing::Instrument;
 
 use super::Context;
 use super::clusterref;
-use super::core::{self, Base, ConditionedStatus, Failure, Outcome, ReconcileError};
+use super::core::{self, Base, ConditionedStatus, Failure, Outcome, Primary, ReconcileError};
 use super::ownership::{self, Claims, CloudIdKind, Found};
+use super::watch::{Guarded, Shared};
 use crate::api::common::{ClusterRef, DeletionPolicy};
 use crate::api::tidbcloudcluster::TidbCloudCluster;
 use crate::cloud::CloudError;
@@ -240,48 +244,66 @@ pub trait CloudKind:
 
 // ---- running a kind -------------------------------------------------------------------------------------
 
-/// Runs the controller of kind `K` until `shutdown` resolves; its cache joins the ownership index.
-pub async fn run<K: CloudKind>(
+/// The controller of kind `K` on `primary` (its own watch, or the scope's shared one) and the scope's shared
+/// Secret watch; runs until `shutdown` resolves. Its cache joins the ownership index. Subscribes to the shared
+/// watches now (before they start), runs when awaited.
+pub fn run<K: CloudKind>(
     ctx: Arc<Context>,
-    api: Api<K>,
-    secrets: Api<Secret>,
+    primary: Primary<K>,
+    shared: &Shared,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
-) {
-    run_with(ctx, api, secrets, |controller, _| controller, shutdown).await;
+) -> BoxFuture<'static, ()> {
+    run_with(
+        ctx,
+        primary,
+        shared.secrets(),
+        |controller, _| controller,
+        shutdown,
+    )
+    .boxed()
 }
 
-/// [`run`] for a kind whose objects work on a TidbCloudCluster they reference: a change of that cluster
-/// reconciles them too ([`wakes_on`] decides which; `clusters`: the same scope as `api`).
-pub async fn run_on_clusters<K: OnCluster>(
+/// [`run`] for a kind whose objects work on a TidbCloudCluster they reference: a change of that cluster (from
+/// the scope's shared TidbCloudCluster watch) reconciles them too; [`wakes_on`] decides which.
+pub fn run_on_clusters<K: OnCluster>(
     ctx: Arc<Context>,
     api: Api<K>,
-    clusters: Api<TidbCloudCluster>,
-    secrets: Api<Secret>,
+    shared: &Shared,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
-) {
-    let watches = move |controller: Controller<K>, store: &Store<K>| {
+) -> BoxFuture<'static, ()> {
+    let (clusters, _) = shared.clusters();
+    let watches = move |controller: Controller<Guarded<K>>, store: &Store<Guarded<K>>| {
         let store = store.clone();
-        controller.watches(
+        controller.watches_shared_stream(
             clusters,
-            watcher::Config::default(),
-            move |cluster: TidbCloudCluster| {
+            move |cluster: Arc<Guarded<TidbCloudCluster>>| {
+                let Ok(cluster) = &cluster.0 else {
+                    return Vec::new();
+                };
                 store
                     .state()
                     .into_iter()
-                    .filter(|o| wakes_on(&**o, &cluster))
+                    .filter(|o| o.0.as_ref().is_ok_and(|o| wakes_on(o, cluster)))
                     .map(|o| ObjectRef::from_obj(&*o))
                     .collect::<Vec<_>>()
             },
         )
     };
-    run_with(ctx, api, secrets, watches, shutdown).await;
+    run_with(
+        ctx,
+        Primary::Own(Box::new(api)),
+        shared.secrets(),
+        watches,
+        shutdown,
+    )
+    .boxed()
 }
 
 async fn run_with<K: CloudKind>(
     ctx: Arc<Context>,
-    api: Api<K>,
-    secrets: Api<Secret>,
-    watches: impl FnOnce(Controller<K>, &Store<K>) -> Controller<K>,
+    primary: Primary<K>,
+    secrets: ReflectHandle<PartialObjectMeta<Secret>>,
+    watches: impl FnOnce(Controller<Guarded<K>>, &Store<Guarded<K>>) -> Controller<Guarded<K>>,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
     let refs = core::SecretRefs {
@@ -289,13 +311,13 @@ async fn run_with<K: CloudKind>(
         default_credentials: K::default_credentials(&ctx.config),
         referenced: |o: &K| o.secrets_read(),
     };
-    let policy = |obj: Arc<K>, err: &ReconcileError, ctx: Arc<Context>| {
+    let policy = |obj: Arc<Guarded<K>>, err: &ReconcileError, ctx: Arc<Context>| {
         core::error_policy(K::KIND, &*obj, err, &ctx)
     };
-    core::run_controller_with(
+    core::run_controller(
         ctx,
         (K::KIND, |o: &K| o.claims()),
-        (api, secrets, refs),
+        (primary, secrets, refs),
         watches,
         (reconcile::<K>, policy),
         shutdown,
@@ -332,17 +354,21 @@ pub fn wakes_on<K: OnCluster>(obj: &K, cluster: &TidbCloudCluster) -> bool {
 
 /// Entry point for one object: finalizer, then apply or cleanup; counted.
 pub async fn reconcile<K: CloudKind>(
-    obj: Arc<K>,
+    guarded: Arc<Guarded<K>>,
     ctx: Arc<Context>,
 ) -> Result<Action, ReconcileError> {
+    let obj = match &guarded.0 {
+        Ok(obj) => obj,
+        Err(invalid) => return Ok(core::report_invalid(&ctx, K::KIND, invalid).await),
+    };
     let ns = obj
         .namespace()
         .ok_or(ReconcileError::MissingField("metadata.namespace"))?;
     let span = core::reconcile_span(K::KIND, &ns, &obj.name_any());
     let api = Api::<K>::namespaced(ctx.kube.clone(), &ns);
     let result = async {
-        let entry = core::entry(&*obj, &api).await;
-        let mut run = Base::new(&*obj, &api, &ctx, &ns, (K::KIND, K::CRD_NAME, K::MANAGED));
+        let entry = core::entry(obj, &api).await;
+        let mut run = Base::new(obj, &api, &ctx, &ns, (K::KIND, K::CRD_NAME, K::MANAGED));
         match entry {
             Err(e) => Err(e),
             Ok(core::Entry::Done(action)) => Ok(action),

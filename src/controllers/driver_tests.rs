@@ -461,9 +461,12 @@ impl Harness {
     async fn reconcile(&self) -> Fake {
         let obj: Fake = serde_json::from_value(lock(&self.cluster.object).clone())
             .expect("the fake object deserializes");
-        driver::reconcile(Arc::new(obj), self.ctx.clone())
-            .await
-            .expect("the reconcile ends without a runtime error");
+        driver::reconcile(
+            Arc::new(kube::core::DeserializeGuard(Ok(obj))),
+            self.ctx.clone(),
+        )
+        .await
+        .expect("the reconcile ends without a runtime error");
         serde_json::from_value(lock(&self.cluster.object).clone()).expect("the fake object")
     }
 

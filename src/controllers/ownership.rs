@@ -53,15 +53,16 @@ trait ClaimSource: Send + Sync {
     fn each(&self, f: &mut dyn FnMut(&Claimant, &Claims));
 }
 
-struct StoreSource<K: Resource<DynamicType = ()> + Clone + 'static> {
+struct StoreSource<K: Resource<DynamicType = ()> + Clone + 'static, F> {
     store: Store<K>,
     kind: &'static str,
-    claims: fn(&K) -> Claims,
+    claims: F,
 }
 
-impl<K> ClaimSource for StoreSource<K>
+impl<K, F> ClaimSource for StoreSource<K, F>
 where
     K: Resource<DynamicType = ()> + Clone + Send + Sync + 'static,
+    F: Fn(&K) -> Claims + Send + Sync,
 {
     fn each(&self, f: &mut dyn FnMut(&Claimant, &Claims)) {
         for obj in self.store.state() {
@@ -84,8 +85,12 @@ pub struct ClaimIndex {
 
 impl ClaimIndex {
     /// Adds a controller's cache of `kind` objects; `claims` says what one object claims.
-    pub fn register<K>(&self, kind: &'static str, store: Store<K>, claims: fn(&K) -> Claims)
-    where
+    pub fn register<K>(
+        &self,
+        kind: &'static str,
+        store: Store<K>,
+        claims: impl Fn(&K) -> Claims + Send + Sync + 'static,
+    ) where
         K: Resource<DynamicType = ()> + Clone + Send + Sync + 'static,
     {
         let source: Arc<dyn ClaimSource> = Arc::new(StoreSource {

@@ -12,7 +12,6 @@
 
 pub mod decide;
 
-use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
 use kube::runtime::events::EventType;
 use secrecy::{ExposeSecret, SecretString};
@@ -39,14 +38,19 @@ const MANAGED_CONDITIONS: &[&str] = &[READY, AVAILABLE, RECONCILING, STALLED];
 /// Shortest password accepted from `spec.password`.
 const MIN_PASSWORD_CHARS: usize = 12;
 
-/// Runs the controller until `shutdown` resolves.
-pub async fn run(
+/// The controller of the scope of `api`, with the scope's `shared` watches.
+pub fn run(
     ctx: std::sync::Arc<super::Context>,
     api: kube::api::Api<ClickHouseService>,
-    secrets: kube::api::Api<Secret>,
+    shared: &super::watch::Shared,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
-) {
-    driver::run::<ClickHouseService>(ctx, api, secrets, shutdown).await;
+) -> futures::future::BoxFuture<'static, ()> {
+    driver::run::<ClickHouseService>(
+        ctx,
+        super::core::Primary::Own(Box::new(api)),
+        shared,
+        shutdown,
+    )
 }
 
 type Run<'a> = Base<'a, ClickHouseService>;

@@ -4,7 +4,6 @@
 
 pub mod decide;
 
-use k8s_openapi::api::core::v1::Secret;
 use kube::runtime::events::EventType;
 use secrecy::{ExposeSecret, SecretString};
 
@@ -39,14 +38,19 @@ const SERVING_STATES: &[&str] = &[
 /// Label on connection Secrets naming the resource they belong to.
 pub use super::core::CONNECTION_LABEL;
 
-/// Runs the controller until `shutdown` resolves.
-pub async fn run(
+/// The controller, on the scope's shared TidbCloudCluster watch (imports and integrations read it too).
+pub fn run(
     ctx: std::sync::Arc<super::Context>,
-    api: kube::api::Api<TidbCloudCluster>,
-    secrets: kube::api::Api<Secret>,
+    shared: &super::watch::Shared,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
-) {
-    driver::run::<TidbCloudCluster>(ctx, api, secrets, shutdown).await;
+) -> futures::future::BoxFuture<'static, ()> {
+    let (events, store) = shared.clusters();
+    driver::run::<TidbCloudCluster>(
+        ctx,
+        super::core::Primary::Shared(events, store),
+        shared,
+        shutdown,
+    )
 }
 
 type Run<'a> = Base<'a, TidbCloudCluster>;

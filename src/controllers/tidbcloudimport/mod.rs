@@ -11,7 +11,6 @@
 
 pub mod decide;
 
-use k8s_openapi::api::core::v1::Secret;
 use kube::api::Api;
 use kube::runtime::events::EventType;
 use secrecy::ExposeSecret;
@@ -21,7 +20,6 @@ use super::clusterref::{self, Target};
 use super::core::{self, Base, Failure, Outcome, SecretRefError};
 use super::driver::{self, CloudKind, Flow, Next, Policy, Stop};
 use super::ownership::CloudIdKind;
-use crate::api::tidbcloudcluster::TidbCloudCluster;
 use crate::api::tidbcloudimport::{
     ACCESS_KEY_ID, ImportCreateIntent, SECRET_ACCESS_KEY, TidbCloudImport, TidbCloudImportStatus,
 };
@@ -39,15 +37,15 @@ const MANAGED_CONDITIONS: &[&str] = &[READY, RECONCILING, STALLED];
 /// every object by name: this one is not a valid Secret name, so no Secret ever answers to it.
 const NO_CONNECTION_SECRET: &str = "TidbCloudImport-has-no-connection-Secret";
 
-/// Runs the controller until `shutdown` resolves.
-pub async fn run(
+/// The controller of the scope of `api`, woken by the TidbCloudClusters its objects reference (the scope's
+/// `shared` watch).
+pub fn run(
     ctx: std::sync::Arc<super::Context>,
     api: Api<TidbCloudImport>,
-    clusters: Api<TidbCloudCluster>,
-    secrets: Api<Secret>,
+    shared: &super::watch::Shared,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
-) {
-    driver::run_on_clusters::<TidbCloudImport>(ctx, api, clusters, secrets, shutdown).await;
+) -> futures::future::BoxFuture<'static, ()> {
+    driver::run_on_clusters::<TidbCloudImport>(ctx, api, shared, shutdown)
 }
 
 /// Imports wake on their cluster's events ([`driver::wakes_on`]): while waiting for it, and once started only
@@ -498,6 +496,7 @@ async fn source_secrets(run: &Run<'_>) -> Flow<SourceSecrets> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::tidbcloudcluster::TidbCloudCluster;
     use kube::ResourceExt;
     use kube::runtime::watcher;
 

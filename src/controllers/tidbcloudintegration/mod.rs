@@ -11,7 +11,6 @@
 
 pub mod decide;
 
-use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
 use kube::runtime::events::EventType;
 use secrecy::SecretString;
@@ -22,7 +21,6 @@ use super::core::{self, Base, Failure, Outcome};
 use super::driver::{self, CloudKind, Flow, Next, OnCluster, OnGone, Policy, Stop};
 use super::ownership::CloudIdKind;
 use crate::api::common::ClusterRef;
-use crate::api::tidbcloudcluster::TidbCloudCluster;
 use crate::api::tidbcloudintegration::{
     IntegrationCreateIntent, TidbCloudIntegration, TidbCloudIntegrationStatus,
 };
@@ -40,15 +38,15 @@ const MANAGED_CONDITIONS: &[&str] = &[READY, RECONCILING, STALLED];
 /// finishes: this name is not a valid Secret name (upper case), so no Secret has it and nothing is touched.
 const NO_CONNECTION_SECRET: &str = "NO-CONNECTION-SECRET";
 
-/// Runs the controller until `shutdown` resolves (also woken by changes of the referenced TidbCloudClusters).
-pub async fn run(
+/// The controller of the scope of `api`, woken by the TidbCloudClusters its objects reference (the scope's
+/// `shared` watch).
+pub fn run(
     ctx: std::sync::Arc<super::Context>,
     api: kube::api::Api<TidbCloudIntegration>,
-    clusters: kube::api::Api<TidbCloudCluster>,
-    secrets: kube::api::Api<Secret>,
+    shared: &super::watch::Shared,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
-) {
-    driver::run_on_clusters::<TidbCloudIntegration>(ctx, api, clusters, secrets, shutdown).await;
+) -> futures::future::BoxFuture<'static, ()> {
+    driver::run_on_clusters::<TidbCloudIntegration>(ctx, api, shared, shutdown)
 }
 
 type Run<'a> = Base<'a, TidbCloudIntegration>;
@@ -458,6 +456,7 @@ async fn api_key(run: &Run<'_>) -> Flow<Option<VendorKey>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::tidbcloudcluster::TidbCloudCluster;
     use crate::api::tidbcloudcluster::TidbCloudClusterStatus;
 
     fn integration(status: Option<TidbCloudIntegrationStatus>) -> TidbCloudIntegration {
