@@ -227,3 +227,72 @@ async fn readyz_is_not_ready_while_a_crd_is_missing() {
     )
     .await;
 }
+
+/// An object the operator cannot parse (here: written while a looser CRD was installed) is reported with an
+/// `InvalidObject` Warning Event and never stops the (shared) watch of its kind: another object of the same kind
+/// still goes Ready.
+#[tokio::test]
+async fn an_unreadable_object_is_reported_and_never_stops_its_kind() {
+    use kube::api::{ApiResource, DynamicObject, PostParams};
+
+    let _turn = CRDS.lock().await;
+    let Some(cp) = control_plane_with_all_crds().await else {
+        return;
+    };
+    let admin = cp.admin_client().await.expect("admin client");
+    // A looser schema, as an older operator version might have installed: `spec` takes anything.
+    let crd = api::crds()
+        .into_iter()
+        .find(|c| c.metadata.name.as_deref() == Some(TCC_CRD))
+        .expect("the TidbCloudCluster CRD");
+    let mut loose = serde_json::to_value(&crd).expect("CRD as JSON");
+    let schema = &mut loose["spec"]["versions"][0]["schema"]["openAPIV3Schema"];
+    schema["properties"]["spec"] =
+        json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true});
+    if let Some(o) = schema.as_object_mut() {
+        o.remove("x-kubernetes-validations");
+    }
+    let yaml = serde_yaml::to_string(&loose).expect("CRD as YAML");
+    apply_crd_yaml(&admin, &yaml, TIMEOUT)
+        .await
+        .expect("install the looser CRD");
+
+    let Some(env) = OperatorEnv::start("crd-invalid").await else {
+        return;
+    };
+    let ar = ApiResource::erase::<TidbCloudCluster>(&());
+    let raw: Api<DynamicObject> = Api::namespaced_with(env.env.admin.clone(), env.ns(), &ar);
+    let mut broken = basic_spec();
+    broken["tidb"]["nodeCount"] = json!("three");
+    let obj: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "clouddb.dev/v1alpha1", "kind": "TidbCloudCluster",
+        "metadata": {"name": "broken"}, "spec": broken,
+    }))
+    .expect("a dynamic object");
+    raw.create(&PostParams::default(), &obj)
+        .await
+        .expect("the looser CRD accepts the object");
+    env.apply("healthy", basic_spec()).await;
+    env.wait_ready("healthy").await;
+    eventually("an InvalidObject Event", TIMEOUT, async || {
+        let reasons = env.event_reasons("broken").await;
+        if reasons.iter().any(|r| r == "InvalidObject") {
+            Ok(())
+        } else {
+            Err(format!("Events of the unreadable object: {reasons:?}"))
+        }
+    })
+    .await
+    .expect("an InvalidObject Warning Event for the unreadable object");
+    assert!(
+        env.logs().contains("cannot be read by the operator"),
+        "the operator logs what is wrong with the object"
+    );
+    raw.delete("broken", &Default::default())
+        .await
+        .expect("delete the unreadable object");
+    await_deleted(raw, "broken", TIMEOUT)
+        .await
+        .expect("the unreadable object (no finalizer) goes at once");
+    install_all_crds(&admin).await;
+}
