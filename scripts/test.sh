@@ -8,7 +8,7 @@ K8S_BIN_DIR=$(tools/control-plane/build.sh)
 export K8S_BIN_DIR
 HELM=$(tools/helm/build.sh)   # helm v4 from the Go module proxy, cached; tests/helm.rs uses it
 export HELM
-GITOPS_HEALTH=$(tools/gitops-health/build.sh)   # kstatus + Argo CD Lua + Flux CEL health helper, cached; tests/gitops_health.rs
+GITOPS_HEALTH=$(tools/gitops-health/build.sh)   # kstatus + Argo CD Lua + Flux CEL health helper, cached; tests/gitops_health.rs, tests/reasons.rs
 export GITOPS_HEALTH
 cargo fmt --all -- --check
 cargo clippy --locked --workspace --all-targets -- -D warnings

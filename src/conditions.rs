@@ -124,6 +124,7 @@ fn truncate(s: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::reasons;
 
     fn ts(secs: i64) -> Timestamp {
         Timestamp::from_second(secs).expect("valid timestamp")
@@ -135,24 +136,34 @@ mod tests {
     fn transition_time_kept_while_status_unchanged() {
         let first = merge(
             &[],
-            &[Desired::new(READY, Status::False, "Creating", "creating")],
+            &[Desired::new(
+                READY,
+                Status::False,
+                reasons::CREATING,
+                "creating",
+            )],
             MANAGED,
             Some(1),
             ts(100),
         );
         let second = merge(
             &first,
-            &[Desired::new(READY, Status::False, "Updating", "other")],
+            &[Desired::new(
+                READY,
+                Status::False,
+                reasons::UPDATING,
+                "other",
+            )],
             MANAGED,
             Some(2),
             ts(200),
         );
         assert_eq!(second[0].last_transition_time, Time(ts(100)));
-        assert_eq!(second[0].reason, "Updating");
+        assert_eq!(second[0].reason, reasons::UPDATING);
         assert_eq!(second[0].observed_generation, Some(2));
         let third = merge(
             &second,
-            &[Desired::new(READY, Status::True, "Ready", "ok")],
+            &[Desired::new(READY, Status::True, reasons::READY, "ok")],
             MANAGED,
             Some(2),
             ts(300),
@@ -165,8 +176,8 @@ mod tests {
         let existing = merge(
             &[],
             &[
-                Desired::new(STALLED, Status::True, "InvalidSpec", "bad"),
-                Desired::new("Custom", Status::True, "X", "y"),
+                Desired::new(STALLED, Status::True, reasons::INVALID_SPEC, "bad"),
+                Desired::new("Custom", Status::True, reasons::PROGRESSING, "y"),
             ],
             &[STALLED],
             Some(1),
@@ -174,7 +185,7 @@ mod tests {
         );
         let next = merge(
             &existing,
-            &[Desired::new(READY, Status::True, "Ready", "ok")],
+            &[Desired::new(READY, Status::True, reasons::READY, "ok")],
             MANAGED,
             Some(1),
             ts(2),
@@ -190,7 +201,12 @@ mod tests {
         let msg = "é".repeat(20_000);
         let c = merge(
             &[],
-            &[Desired::new(READY, Status::False, "X", msg)],
+            &[Desired::new(
+                READY,
+                Status::False,
+                reasons::PROGRESSING,
+                msg,
+            )],
             MANAGED,
             None,
             ts(1),

@@ -9,6 +9,7 @@ use super::ownership::{ClaimIndex, Claimant, CloudIdKind, managed_elsewhere_mess
 use crate::api::common::{ClusterRef, CredentialsSpec};
 use crate::api::tidbcloudcluster::TidbCloudCluster;
 use crate::conditions::{self, READY};
+use crate::reasons;
 
 /// The cloud state a referenced cluster must be in before work starts on it.
 const ACTIVE: &str = "ACTIVE";
@@ -71,14 +72,14 @@ pub fn resolve(
         (Some(r), None) => r,
         _ => {
             return Target::Broken {
-                reason: "InvalidClusterRef",
+                reason: reasons::INVALID_CLUSTER_REF,
                 message: "set exactly one of spec.clusterRef and spec.clusterId".into(),
             };
         }
     };
     if let Some(ns) = r.namespace.as_deref().filter(|ns| *ns != own_ns) {
         return Target::Broken {
-            reason: "InvalidClusterRef",
+            reason: reasons::INVALID_CLUSTER_REF,
             message: format!(
                 "spec.clusterRef points to namespace {ns}, but only TidbCloudClusters in this namespace ({own_ns}) \
                  can be referenced; remove clusterRef.namespace or use spec.clusterId"
@@ -87,7 +88,7 @@ pub fn resolve(
     }
     let Some(cluster) = found else {
         return Target::Broken {
-            reason: "ClusterNotFound",
+            reason: reasons::CLUSTER_NOT_FOUND,
             message: format!(
                 "TidbCloudCluster {own_ns}/{} not found; create it or correct spec.clusterRef",
                 r.name
@@ -96,7 +97,7 @@ pub fn resolve(
     };
     if cluster.metadata.deletion_timestamp.is_some() {
         return Target::Broken {
-            reason: "ClusterDeleting",
+            reason: reasons::CLUSTER_DELETING,
             message: format!("TidbCloudCluster {own_ns}/{} is being deleted", r.name),
         };
     }
@@ -155,7 +156,7 @@ pub fn guard(claims: &ClaimIndex, id: &str, own_ns: &str) -> Option<Target> {
         .filter(|c| c.namespace != own_ns)
         .collect();
     (!elsewhere.is_empty()).then(|| Target::Broken {
-        reason: "ClusterManagedElsewhere",
+        reason: reasons::CLUSTER_MANAGED_ELSEWHERE,
         message: managed_elsewhere_message("cluster", id, &elsewhere),
     })
 }
@@ -228,7 +229,12 @@ mod tests {
             conditions: vec![Condition {
                 type_: READY.into(),
                 status: if ready { "True" } else { "False" }.into(),
-                reason: if ready { "Ready" } else { "Creating" }.into(),
+                reason: if ready {
+                    reasons::READY
+                } else {
+                    reasons::CREATING
+                }
+                .into(),
                 message: "m".into(),
                 observed_generation: None,
                 last_transition_time: Time(k8s_openapi::jiff::Timestamp::UNIX_EPOCH),
@@ -254,7 +260,7 @@ mod tests {
         assert!(matches!(
             resolve(None, None, "ns", None),
             Target::Broken {
-                reason: "InvalidClusterRef",
+                reason: reasons::INVALID_CLUSTER_REF,
                 ..
             }
         ));
@@ -304,7 +310,7 @@ mod tests {
         };
         assert_eq!(
             reason(resolve(Some(&r("orders", None)), None, "ns", None)),
-            "ClusterNotFound"
+            reasons::CLUSTER_NOT_FOUND
         );
         let mut deleting = cluster(true, "ACTIVE", Some("7"));
         deleting.metadata.deletion_timestamp = Some(Time(k8s_openapi::jiff::Timestamp::UNIX_EPOCH));
@@ -315,11 +321,11 @@ mod tests {
                 "ns",
                 Some(&deleting)
             )),
-            "ClusterDeleting"
+            reasons::CLUSTER_DELETING
         );
         assert_eq!(
             reason(resolve(Some(&r("orders", Some("other"))), None, "ns", None)),
-            "InvalidClusterRef"
+            reasons::INVALID_CLUSTER_REF
         );
     }
 

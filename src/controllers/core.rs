@@ -562,14 +562,14 @@ pub fn cloud_outcome(
 ) -> Outcome {
     match e {
         CloudError::Unauthorized { .. } | CloudError::Forbidden { .. } => Outcome::Stalled {
-            reason: "CredentialsRejected",
+            reason: crate::reasons::CREDENTIALS_REJECTED,
             message: format!(
                 "the cloud rejected the credentials while trying to {what}: {e}; fix the credentials Secret"
             ),
             requeue: Some(timing.credentials),
         },
         CloudError::RateLimited { retry_after, .. } => Outcome::Transient {
-            reason: "Throttled",
+            reason: crate::reasons::THROTTLED,
             message: format!(
                 "rate limited while trying to {what}; retrying in {}s",
                 retry_after.as_secs().max(1)
@@ -577,7 +577,7 @@ pub fn cloud_outcome(
             requeue: *retry_after + Duration::from_millis(rand::random::<u64>() % 1000),
         },
         CloudError::InvalidArgument { .. } => Outcome::Stalled {
-            reason: "CloudRejected",
+            reason: crate::reasons::CLOUD_REJECTED,
             message: format!("the cloud refused to {what}: {e}"),
             requeue: Some(timing.steady),
         },
@@ -588,7 +588,7 @@ pub fn cloud_outcome(
                 backoff()
             };
             Outcome::Transient {
-                reason: "Retrying",
+                reason: crate::reasons::RETRYING,
                 message: format!(
                     "could not {what}: {e}; retrying in {}s",
                     delay.as_secs().max(1)
@@ -597,7 +597,7 @@ pub fn cloud_outcome(
             }
         }
         _ => Outcome::Stalled {
-            reason: "CloudError",
+            reason: crate::reasons::CLOUD_ERROR,
             message: format!("could not {what}: {e}"),
             requeue: Some(timing.steady),
         },
@@ -659,7 +659,7 @@ pub async fn read_secret_keys(
 ) -> Result<Result<Vec<SecretString>, Outcome>, kube::Error> {
     let api = Api::<Secret>::namespaced(client.clone(), namespace);
     let missing = |e: SecretRefError| Outcome::Stalled {
-        reason: "CredentialsMissing",
+        reason: crate::reasons::CREDENTIALS_MISSING,
         message: format!(
             "credentials unavailable: {e}; create it with keys {}",
             keys.join(", ")
@@ -1072,7 +1072,7 @@ where
             self.ctx,
             self.obj,
             EventType::Normal,
-            "ConnectionSecretRetained",
+            crate::reasons::CONNECTION_SECRET_RETAINED,
             "Delete",
             format!(
                 "namespace {} is being deleted: connection Secret copied to {target_ns}/{copy_name}",
@@ -1476,8 +1476,13 @@ where
     /// the caller put into the status, before the create call.
     pub async fn persist_creating(&mut self, message: &str) -> Result<(), Failure> {
         self.persist_status_with(&[
-            Desired::new(READY, Status::False, "Creating", message),
-            Desired::new(conditions::RECONCILING, Status::True, "Creating", message),
+            Desired::new(READY, Status::False, crate::reasons::CREATING, message),
+            Desired::new(
+                conditions::RECONCILING,
+                Status::True,
+                crate::reasons::CREATING,
+                message,
+            ),
         ])
         .await
     }
@@ -1575,7 +1580,7 @@ where
         if observe_only {
             self.event(
                 EventType::Normal,
-                "Released",
+                crate::reasons::RELEASED,
                 "Delete",
                 format!("observe-only: the {noun} in {cloud} is left untouched"),
             )
@@ -1592,7 +1597,7 @@ where
             let why = retain_reason(explicit, cascade, self.crd_name);
             self.event(
                 EventType::Normal,
-                "Retained",
+                crate::reasons::RETAINED,
                 "Delete",
                 format!("{noun} {} left in {cloud}: {why}", id.unwrap_or("(none)")),
             )
@@ -1604,7 +1609,7 @@ where
         }
         if protected {
             return Ok(Some(Some(Outcome::Stalled {
-                reason: "DeletionProtected",
+                reason: crate::reasons::DELETION_PROTECTED,
                 message: format!(
                     "deletionProtection is true: the {noun} in {cloud} will not be deleted; set spec.deletionProtection \
                      to false (or deletionPolicy: Retain) to let the deletion finish"
@@ -1622,7 +1627,7 @@ where
 /// reported, none means the cloud matches.
 pub fn observing(differences: &[String]) -> Outcome {
     Outcome::Converged {
-        reason: "Observing",
+        reason: crate::reasons::OBSERVING,
         message: if differences.is_empty() {
             "observe-only: the cloud matches the spec".into()
         } else {
@@ -1643,7 +1648,7 @@ pub fn converged(resting: Option<(&'static str, &str)>, ready: String) -> Outcom
             message: message.to_string(),
         },
         None => Outcome::Converged {
-            reason: "Ready",
+            reason: crate::reasons::READY,
             message: ready,
         },
     }
@@ -1669,7 +1674,7 @@ where
     pub async fn adopted(&self, first: bool, noun: &str, id: &str, name: &str) {
         if first {
             let text = format!("adopted existing {noun} {id} ({name})");
-            self.event(EventType::Normal, "Adopted", "Adopt", text)
+            self.event(EventType::Normal, crate::reasons::ADOPTED, "Adopt", text)
                 .await;
         }
     }
@@ -1677,7 +1682,7 @@ where
     /// The `Deleted` Event: the cloud `noun` is gone, the deletion is done.
     pub async fn gone(&self, noun: &str) -> Result<Option<Outcome>, Failure> {
         let text = format!("the cloud {noun} is gone");
-        self.event(EventType::Normal, "Deleted", "Delete", text)
+        self.event(EventType::Normal, crate::reasons::DELETED, "Delete", text)
             .await;
         Ok(None)
     }
@@ -1702,7 +1707,7 @@ where
             .await
             .map_err(Failure::Kube)?;
         Ok(value.map_err(|e| Outcome::Stalled {
-            reason: "PasswordSecretMissing",
+            reason: crate::reasons::PASSWORD_SECRET_MISSING,
             message: format!("{field}: {e}"),
             requeue: None,
         }))

@@ -408,12 +408,15 @@ async fn apply_flow<K: CloudKind>(run: &mut Base<'_, K>) -> Flow<Outcome> {
             let id = K::remote_id(&remote).to_string();
             run.event(
                 EventType::Normal,
-                "Created",
+                crate::reasons::CREATED,
                 "Create",
                 format!("creating {} {id} in {}", K::NOUN, K::CLOUD),
             )
             .await;
-            Ok(run.progressing("Creating", format!("the {} is being created", K::NOUN)))
+            Ok(run.progressing(
+                crate::reasons::CREATING,
+                format!("the {} is being created", K::NOUN),
+            ))
         }
     }
 }
@@ -434,7 +437,7 @@ async fn observe<K: CloudKind>(
         && spec_id != status_id
     {
         return report(Outcome::Stalled {
-            reason: "Conflict",
+            reason: crate::reasons::CONFLICT,
             message: format!(
                 "spec.{field} {spec_id} differs from the {} this resource already manages ({status_id}); \
                  remove the change to spec.{field}",
@@ -450,7 +453,7 @@ async fn observe<K: CloudKind>(
             let others = run.ctx.claims.claimants(K::ID_KIND, &id, &uid);
             if !others.is_empty() {
                 return report(Outcome::Stalled {
-                    reason: "ClusterManagedElsewhere",
+                    reason: crate::reasons::CLUSTER_MANAGED_ELSEWHERE,
                     message: ownership::managed_elsewhere_message(K::NOUN, &id, &others),
                     requeue: Some(run.ctx.config.poll_steady),
                 });
@@ -462,7 +465,7 @@ async fn observe<K: CloudKind>(
         let Some(remote) = found else {
             if adopting {
                 return report(Outcome::Stalled {
-                    reason: "CloudResourceNotFound",
+                    reason: crate::reasons::CLOUD_RESOURCE_NOT_FOUND,
                     message: format!(
                         "{} {id} named in spec.{field} does not exist (or is not visible to these credentials); \
                          correct spec.{field}",
@@ -475,7 +478,7 @@ async fn observe<K: CloudKind>(
         };
         if let Some(why) = run.obj.identity_conflict(&remote) {
             return report(Outcome::Stalled {
-                reason: "Conflict",
+                reason: crate::reasons::CONFLICT,
                 message: why,
                 requeue: None,
             });
@@ -483,7 +486,7 @@ async fn observe<K: CloudKind>(
         if adopting {
             run.event(
                 EventType::Normal,
-                "Adopted",
+                crate::reasons::ADOPTED,
                 "Adopt",
                 format!("adopted existing {} {id}", K::NOUN),
             )
@@ -510,7 +513,7 @@ async fn observe<K: CloudKind>(
             let id = K::remote_id(&remote).to_string();
             run.event(
                 EventType::Normal,
-                "Adopted",
+                crate::reasons::ADOPTED,
                 "Create",
                 format!(
                     "found {} {id} created by an earlier attempt; adopting it instead of creating another",
@@ -523,7 +526,7 @@ async fn observe<K: CloudKind>(
             Ok(Some(remote))
         }
         Found::Ambiguous(ids) => report(Outcome::Stalled {
-            reason: "AmbiguousCreate",
+            reason: crate::reasons::AMBIGUOUS_CREATE,
             message: ownership::ambiguous_message(K::NOUN, K::CLOUD, field, &ids),
             requeue: None,
         }),
@@ -537,7 +540,7 @@ async fn gone<K: CloudKind>(run: &mut Base<'_, K>, id: &str) -> Flow<Option<K::R
     if policy.on_gone == OnGone::Recreate && !run.obj.observe_only() {
         run.event(
             EventType::Warning,
-            "CloudResourceGone",
+            crate::reasons::CLOUD_RESOURCE_GONE,
             "Observe",
             format!(
                 "{} {id} no longer exists in {}; creating a new, empty one (onCloudResourceGone: Recreate)",
@@ -551,7 +554,7 @@ async fn gone<K: CloudKind>(run: &mut Base<'_, K>, id: &str) -> Flow<Option<K::R
         return Ok(None);
     }
     report(Outcome::Stalled {
-        reason: "CloudResourceGone",
+        reason: crate::reasons::CLOUD_RESOURCE_GONE,
         message: format!(
             "{} {id} no longer exists in {} and was not deleted by this resource; its data is not re-created. \
              Restore it and set spec.{} to its id, set spec.onCloudResourceGone: Recreate to create a new, empty \
@@ -624,7 +627,7 @@ async fn cleanup_flow<K: CloudKind>(run: &mut Base<'_, K>) -> Flow<Option<Outcom
                     Found::One(r) => Some(r),
                     Found::Ambiguous(ids) => {
                         return report(Outcome::Stalled {
-                            reason: "AmbiguousCreate",
+                            reason: crate::reasons::AMBIGUOUS_CREATE,
                             message: ownership::ambiguous_message(
                                 K::NOUN,
                                 K::CLOUD,

@@ -23,6 +23,7 @@ use crate::controllers::core::{Base, ConditionedStatus, Outcome};
 use crate::controllers::driver::{self, CloudKind, Flow, Next, OnGone, Policy};
 use crate::controllers::ownership::{Claims, CloudIdKind};
 use crate::controllers::{Context, ownership};
+use crate::reasons;
 
 // ---- the fake kind ---------------------------------------------------------------------------------------
 
@@ -211,7 +212,7 @@ impl CloudKind for Fake {
                 (),
             ),
             Some(r) => Next::Done(Outcome::Converged {
-                reason: "Ready",
+                reason: reasons::READY,
                 message: format!("{} is there", r.id),
             }),
         })
@@ -561,7 +562,7 @@ async fn several_unclaimed_matches_stall_and_list_them() {
     );
     let o = h.reconcile().await;
     let (reason, message) = stalled(&o).expect("stalled");
-    assert_eq!(reason, "AmbiguousCreate");
+    assert_eq!(reason, reasons::AMBIGUOUS_CREATE);
     assert!(
         message.contains("7, 8") && message.contains("spec.adoptId"),
         "{message}"
@@ -584,7 +585,7 @@ async fn adopting_an_id_another_object_manages_is_refused_before_any_cloud_call(
     h.claimed_elsewhere("7");
     let o = h.reconcile().await;
     let (reason, message) = stalled(&o).expect("stalled");
-    assert_eq!(reason, "ClusterManagedElsewhere");
+    assert_eq!(reason, reasons::CLUSTER_MANAGED_ELSEWHERE);
     assert!(message.contains("Fake elsewhere/other"), "{message}");
     assert!(!h.log().has("cloud"), "{:?}", h.log().lines());
 }
@@ -598,7 +599,10 @@ async fn a_resource_gone_outside_is_reported_unless_recreate_is_asked() {
         vec![],
     );
     let o = h.reconcile().await;
-    assert_eq!(stalled(&o).map(|s| s.0), Some("CloudResourceGone".into()));
+    assert_eq!(
+        stalled(&o).map(|s| s.0),
+        Some(reasons::CLOUD_RESOURCE_GONE.into())
+    );
     assert!(!h.log().has("cloud create"));
 
     let h = Harness::new(
@@ -723,7 +727,10 @@ async fn deletion_follows_policy_cascade_and_protection() {
             );
         }
         if c.protected {
-            assert_eq!(stalled(&o).map(|s| s.0), Some("DeletionProtected".into()));
+            assert_eq!(
+                stalled(&o).map(|s| s.0),
+                Some(reasons::DELETION_PROTECTED.into())
+            );
         }
     }
 }

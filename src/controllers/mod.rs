@@ -29,6 +29,7 @@ use crate::providers::tidbcloud::catalog::Catalog;
 use crate::providers::tidbcloud::client::{ApiKey, TidbCloudClient};
 use crate::providers::tidbcloud::observe::Observer;
 use crate::providers::tidbcloud::pool::ClientPool;
+use crate::reasons;
 
 /// Everything reconciles need, shared by every controller of the process: one Kubernetes client, one Event
 /// recorder, one metrics registry, one backoff table, and per provider one client pool (so one budget per API
@@ -166,7 +167,7 @@ impl Context {
             .tidb_clients
             .client_for(key)
             .map_err(|e| core::Outcome::Stalled {
-                reason: "CredentialsRejected",
+                reason: reasons::CREDENTIALS_REJECTED,
                 message: format!("credentials Secret {} cannot be used: {e}", creds.source),
                 requeue: Some(self.config.poll_credentials),
             }))
@@ -213,7 +214,7 @@ impl Context {
             .clickhouse_clients
             .client_for(key)
             .map_err(|e| core::Outcome::Stalled {
-                reason: "CredentialsRejected",
+                reason: reasons::CREDENTIALS_REJECTED,
                 message: format!("credentials Secret {ns}/{name} cannot be used: {e}"),
                 requeue: Some(self.config.poll_credentials),
             }))

@@ -31,6 +31,7 @@ use crate::config::RunConfig;
 use crate::providers::clickhouse::ClickHouseClient;
 use crate::providers::clickhouse::models::{Command, Service};
 use crate::providers::clickhouse::translate;
+use crate::reasons;
 
 pub const KIND: &str = "ClickHouseService";
 const CRD_NAME: &str = "clickhouseservices.clouddb.dev";
@@ -286,7 +287,7 @@ async fn converge(
             );
             let resting = run.obj.spec.stopped;
             core::converged(
-                resting.then_some(("Stopped", "the service is stopped as requested")),
+                resting.then_some((reasons::STOPPED, "the service is stopped as requested")),
                 ready,
             )
         }
@@ -341,7 +342,7 @@ async fn act(
                 .await
                 .map_err(driver::cloud("wake the idle service"))?;
             return Ok(run.progressing(
-                "Waking",
+                reasons::WAKING,
                 format!("waking the idle service to {description}"),
             ));
         }
@@ -349,26 +350,30 @@ async fn act(
     };
     let (reason, event_reason) = match step {
         Step::Update(_) | Step::Scale(_) => (
-            "Updating",
-            if drift { "DriftCorrected" } else { "Updating" },
+            reasons::UPDATING,
+            if drift {
+                reasons::DRIFT_CORRECTED
+            } else {
+                reasons::UPDATING
+            },
         ),
-        Step::SetPassword => ("SettingPassword", "PasswordSet"),
-        Step::Stop => ("Stopping", "Stopping"),
-        Step::Start => ("Starting", "Starting"),
+        Step::SetPassword => (reasons::SETTING_PASSWORD, reasons::PASSWORD_SET),
+        Step::Stop => (reasons::STOPPING, reasons::STOPPING),
+        Step::Start => (reasons::STARTING, reasons::STARTING),
     };
     if matches!(step, Step::SetPassword) {
         write_connection_secret(run, password.as_ref()).await?;
     }
     let note = match event_reason {
-        "DriftCorrected" => {
+        reasons::DRIFT_CORRECTED => {
             format!("the service was changed outside Kubernetes; restoring the spec: {description}")
         }
-        "PasswordSet" => {
+        reasons::PASSWORD_SET => {
             "the service's password was set; the connection Secret holds it".to_string()
         }
         _ => description.clone(),
     };
-    let type_ = if event_reason == "DriftCorrected" {
+    let type_ = if event_reason == reasons::DRIFT_CORRECTED {
         EventType::Warning
     } else {
         EventType::Normal
@@ -410,7 +415,7 @@ async fn desired_password(run: &Run<'_>) -> Flow<Password> {
     let len = value.expose_secret().chars().count();
     if len < MIN_PASSWORD_CHARS {
         return driver::report(Outcome::Stalled {
-            reason: "InvalidSpec",
+            reason: reasons::INVALID_SPEC,
             message: format!(
                 "spec.password: the value in Secret {} key {:?} must have at least {MIN_PASSWORD_CHARS} characters (it has {len})",
                 r.secret_ref.name, r.secret_ref.key
@@ -477,9 +482,9 @@ async fn delete(
                 Err(e) => return Err(driver::cloud("stop the service before deleting it")(e)),
             }
             let text = format!("stopping service {id} before deleting it");
-            run.event(EventType::Normal, "Stopping", "Delete", text)
+            run.event(EventType::Normal, reasons::STOPPING, "Delete", text)
                 .await;
-            ("Stopping", "stopping the service before deleting it")
+            (reasons::STOPPING, "stopping the service before deleting it")
         }
         DeletionStep::Delete => {
             observer.wrote(&id);
@@ -492,21 +497,24 @@ async fn delete(
                 Err(e @ CloudError::FailedPrecondition { .. }) => {
                     tracing::debug!(object = %run.key, error = %e, "delete refused for now; retrying");
                     return Ok(Some(run.progressing(
-                        "Deleting",
+                        reasons::DELETING,
                         format!("ClickHouse Cloud refused the deletion for now ({e}); retrying"),
                     )));
                 }
                 Err(e) => return Err(driver::cloud("delete the service")(e)),
             }
             let text = format!("deleting service {id}");
-            run.event(EventType::Normal, "Deleting", "Delete", text)
+            run.event(EventType::Normal, reasons::DELETING, "Delete", text)
                 .await;
             (
-                "Deleting",
+                reasons::DELETING,
                 "waiting for ClickHouse Cloud to delete the service",
             )
         }
-        DeletionStep::Wait => ("Deleting", "waiting for the service to stop or disappear"),
+        DeletionStep::Wait => (
+            reasons::DELETING,
+            "waiting for the service to stop or disappear",
+        ),
     };
     Ok(Some(run.progressing(reason, message.to_string())))
 }
@@ -518,19 +526,23 @@ fn available(status: &ClickHouseServiceStatus) -> Option<Desired> {
     Some(Desired::new(
         AVAILABLE,
         serving.into(),
-        if serving { "Available" } else { "NotAvailable" },
+        if serving {
+            reasons::AVAILABLE
+        } else {
+            reasons::NOT_AVAILABLE
+        },
         format!("service state is {state}"),
     ))
 }
 
 fn wait_reason(state: &str) -> &'static str {
     match state {
-        "provisioning" => "Creating",
-        "starting" | "awaking" => "Starting",
-        "stopping" => "Stopping",
-        "terminating" | "softdeleting" => "Deleting",
-        "NotFound" => "NotFound",
-        _ => "Progressing",
+        "provisioning" => reasons::CREATING,
+        "starting" | "awaking" => reasons::STARTING,
+        "stopping" => reasons::STOPPING,
+        "terminating" | "softdeleting" => reasons::DELETING,
+        "NotFound" => reasons::NOT_FOUND,
+        _ => reasons::PROGRESSING,
     }
 }
 
@@ -540,9 +552,9 @@ mod tests {
 
     #[test]
     fn wait_reasons_name_the_transition() {
-        assert_eq!(wait_reason("provisioning"), "Creating");
-        assert_eq!(wait_reason("awaking"), "Starting");
-        assert_eq!(wait_reason("degraded"), "Progressing");
+        assert_eq!(wait_reason("provisioning"), reasons::CREATING);
+        assert_eq!(wait_reason("awaking"), reasons::STARTING);
+        assert_eq!(wait_reason("degraded"), reasons::PROGRESSING);
     }
 
     #[test]

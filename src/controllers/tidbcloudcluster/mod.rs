@@ -22,6 +22,7 @@ use crate::config::RunConfig;
 use crate::providers::tidbcloud::client::TidbCloudClient;
 use crate::providers::tidbcloud::models::Cluster;
 use crate::providers::tidbcloud::translate;
+use crate::reasons;
 
 pub const KIND: &str = "TidbCloudCluster";
 const CRD_NAME: &str = "tidbcloudclusters.clouddb.dev";
@@ -215,7 +216,7 @@ impl CloudKind for TidbCloudCluster {
                     observer.saw(&c);
                     Self::record(&mut run.status, &c);
                     let text = format!("deleting cluster {}", c.cluster_id);
-                    run.event(EventType::Normal, "Deleting", "Delete", text)
+                    run.event(EventType::Normal, reasons::DELETING, "Delete", text)
                         .await;
                 }
                 Err(e) if e.is_not_found() => return Ok(None),
@@ -223,7 +224,7 @@ impl CloudKind for TidbCloudCluster {
             }
         }
         Ok(Some(run.progressing(
-            "Deleting",
+            reasons::DELETING,
             "waiting for TiDB Cloud to delete the cluster".into(),
         )))
     }
@@ -262,7 +263,7 @@ async fn converge(
     if !problems.is_empty() {
         let message = format!("the spec cannot be satisfied: {}", problems.join("; "));
         return driver::report(Outcome::Stalled {
-            reason: "InvalidSpec",
+            reason: reasons::INVALID_SPEC,
             message,
             requeue: None,
         });
@@ -314,7 +315,7 @@ async fn converge(
                 .obj
                 .spec
                 .paused
-                .then_some(("Paused", "the cluster is paused as requested"));
+                .then_some((reasons::PAUSED, "the cluster is paused as requested"));
             let id = run.status.cluster_id.clone().unwrap_or_default();
             let ready = format!("cluster {id} is ACTIVE and matches the spec");
             core::converged(resting, ready)
@@ -363,13 +364,18 @@ async fn act(
                 let text = format!(
                     "the cluster was changed outside Kubernetes; restoring the spec: {description}"
                 );
-                run.event(EventType::Warning, "DriftCorrected", "Update", text)
+                run.event(EventType::Warning, reasons::DRIFT_CORRECTED, "Update", text)
                     .await;
             } else {
-                run.event(EventType::Normal, "Updating", "Update", description.clone())
-                    .await;
+                run.event(
+                    EventType::Normal,
+                    reasons::UPDATING,
+                    "Update",
+                    description.clone(),
+                )
+                .await;
             }
-            ("Updating", Some(c))
+            (reasons::UPDATING, Some(c))
         }
         Step::Pause => {
             let c = client
@@ -380,12 +386,12 @@ async fn act(
                 .map_err(driver::cloud("pause the cluster"))?;
             run.event(
                 EventType::Normal,
-                "Pausing",
+                reasons::PAUSING,
                 "Pause",
                 "pausing the cluster".into(),
             )
             .await;
-            ("Pausing", Some(c))
+            (reasons::PAUSING, Some(c))
         }
         Step::Resume => {
             let c = client
@@ -396,12 +402,12 @@ async fn act(
                 .map_err(driver::cloud("resume the cluster"))?;
             run.event(
                 EventType::Normal,
-                "Resuming",
+                reasons::RESUMING,
                 "Resume",
                 "resuming the cluster".into(),
             )
             .await;
-            ("Resuming", Some(c))
+            (reasons::RESUMING, Some(c))
         }
         Step::ResetPassword => {
             let Some(pw) = password.as_ref() else {
@@ -416,12 +422,12 @@ async fn act(
             write_connection_secret(run, Some(pw)).await?;
             run.event(
                 EventType::Normal,
-                "PasswordReset",
+                reasons::PASSWORD_RESET,
                 "ResetPassword",
                 "root password reset to the value of the referenced Secret".into(),
             )
             .await;
-            ("ResettingPassword", None)
+            (reasons::RESETTING_PASSWORD, None)
         }
     };
     if let Some(c) = updated {
@@ -462,7 +468,7 @@ async fn desired_password(run: &Run<'_>) -> Flow<DesiredPassword> {
                 r.secret_ref.name, r.secret_ref.key
             );
             return driver::report(Outcome::Stalled {
-                reason: "InvalidSpec",
+                reason: reasons::INVALID_SPEC,
                 message,
                 requeue: None,
             });
@@ -535,7 +541,11 @@ fn available(status: &TidbCloudClusterStatus) -> Option<Desired> {
     Some(Desired::new(
         AVAILABLE,
         serving.into(),
-        if serving { "Available" } else { "NotAvailable" },
+        if serving {
+            reasons::AVAILABLE
+        } else {
+            reasons::NOT_AVAILABLE
+        },
         format!("cluster state is {state}"),
     ))
 }
@@ -548,13 +558,13 @@ struct DesiredPassword {
 
 fn wait_reason(state: &str) -> &'static str {
     match state {
-        "CREATING" => "Creating",
-        "MODIFYING" => "Updating",
-        "PAUSING" => "Pausing",
-        "RESUMING" => "Resuming",
-        "DELETING" => "Deleting",
-        "NotFound" => "NotFound",
-        _ => "Progressing",
+        "CREATING" => reasons::CREATING,
+        "MODIFYING" => reasons::UPDATING,
+        "PAUSING" => reasons::PAUSING,
+        "RESUMING" => reasons::RESUMING,
+        "DELETING" => reasons::DELETING,
+        "NotFound" => reasons::NOT_FOUND,
+        _ => reasons::PROGRESSING,
     }
 }
 

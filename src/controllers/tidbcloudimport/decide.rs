@@ -8,6 +8,7 @@ use crate::controllers::core;
 use crate::providers::tidbcloud::models::Import;
 use crate::providers::tidbcloud::translate;
 use crate::providers::tidbcloud::translate_import;
+use crate::reasons;
 
 /// Clock skew allowed between the operator and the cloud when matching an import to a create intent.
 const ADOPTION_SLACK: chrono::Duration = chrono::Duration::seconds(120);
@@ -105,18 +106,18 @@ pub fn phase(id: &str, o: &ObservedImport) -> Phase {
     let size = human_bytes(&o.total_size);
     match o.state.as_str() {
         "PREPARING" => Phase::Running {
-            reason: "Preparing",
+            reason: reasons::PREPARING,
             message: format!("import {id} is PREPARING ({size} to import)"),
         },
         "IMPORTING" => Phase::Running {
-            reason: "Importing",
+            reason: reasons::IMPORTING,
             message: format!(
                 "import {id} is IMPORTING: {}% of {size}",
                 o.complete_percent
             ),
         },
         "CANCELING" => Phase::Running {
-            reason: "Canceling",
+            reason: reasons::CANCELING,
             message: format!("import {id} is being canceled"),
         },
         "COMPLETED" => Phase::Completed {
@@ -142,7 +143,7 @@ pub fn phase(id: &str, o: &ObservedImport) -> Phase {
             ),
         },
         other => Phase::Running {
-            reason: "Progressing",
+            reason: reasons::PROGRESSING,
             message: format!("import {id} is in state {other:?}"),
         },
     }
@@ -182,14 +183,14 @@ pub fn made_by(intent: &ImportCreateIntent, import: &Import, key_id: &str) -> bo
 pub fn gone(import_id: &str, cluster_id: &str, cluster_gone: bool) -> (&'static str, String) {
     if cluster_gone {
         (
-            "ClusterGone",
+            reasons::CLUSTER_GONE,
             format!(
                 "cluster {cluster_id} no longer exists in TiDB Cloud: import {import_id} cannot finish"
             ),
         )
     } else {
         (
-            "ImportNotFound",
+            reasons::IMPORT_NOT_FOUND,
             format!(
                 "import {import_id} no longer exists in cluster {cluster_id}; delete this resource and create a new one \
                  to import again"
@@ -301,13 +302,13 @@ mod tests {
             other => panic!("{other:?}"),
         }
         let broken = Target::Broken {
-            reason: "InvalidClusterRef",
+            reason: reasons::INVALID_CLUSTER_REF,
             message: "other namespace".into(),
         };
         assert_eq!(
             decide(&broken),
             Step::Blocked {
-                reason: "InvalidClusterRef",
+                reason: reasons::INVALID_CLUSTER_REF,
                 message: "other namespace".into()
             }
         );
@@ -318,14 +319,14 @@ mod tests {
         assert_eq!(
             phase("9", &observed("IMPORTING", 40, "")),
             Phase::Running {
-                reason: "Importing",
+                reason: reasons::IMPORTING,
                 message: "import 9 is IMPORTING: 40% of 1.5 GiB".into()
             }
         );
         assert!(matches!(
             phase("9", &observed("PREPARING", 0, "")),
             Phase::Running {
-                reason: "Preparing",
+                reason: reasons::PREPARING,
                 ..
             }
         ));
@@ -346,7 +347,7 @@ mod tests {
         assert!(matches!(
             phase("9", &observed("SOMETHING_NEW", 0, "")),
             Phase::Running {
-                reason: "Progressing",
+                reason: reasons::PROGRESSING,
                 ..
             }
         ));
@@ -450,13 +451,13 @@ mod tests {
     #[test]
     fn a_vanished_import_says_whether_its_cluster_went_with_it() {
         let (reason, message) = gone("9", "7", true);
-        assert_eq!(reason, "ClusterGone");
+        assert_eq!(reason, reasons::CLUSTER_GONE);
         assert!(
             message.contains("cluster 7") && message.contains("import 9"),
             "{message}"
         );
         let (reason, message) = gone("9", "7", false);
-        assert_eq!(reason, "ImportNotFound");
+        assert_eq!(reason, reasons::IMPORT_NOT_FOUND);
         assert!(message.contains("create a new one"), "{message}");
     }
 

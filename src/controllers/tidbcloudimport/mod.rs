@@ -29,6 +29,7 @@ use crate::config::RunConfig;
 use crate::providers::tidbcloud::client::TidbCloudClient;
 use crate::providers::tidbcloud::models::Import;
 use crate::providers::tidbcloud::translate_import::{self, SourceSecrets};
+use crate::reasons;
 
 pub const KIND: &str = "TidbCloudImport";
 const CRD_NAME: &str = "tidbcloudimports.clouddb.dev";
@@ -296,7 +297,7 @@ impl CloudKind for TidbCloudImport {
             Cleanup::Done => {
                 if observed.state == "CANCELED" && recorded_state(run) != Some("CANCELED") {
                     let text = format!("import {id} is CANCELED");
-                    run.event(EventType::Normal, "Canceled", "Delete", text)
+                    run.event(EventType::Normal, reasons::CANCELED, "Delete", text)
                         .await;
                 }
                 Ok(None)
@@ -313,14 +314,14 @@ impl CloudKind for TidbCloudImport {
                     "the resource is being deleted: canceling import {id} ({} at {}%)",
                     observed.state, observed.complete_percent
                 );
-                run.event(EventType::Normal, "Canceling", "Delete", text)
+                run.event(EventType::Normal, reasons::CANCELING, "Delete", text)
                     .await;
                 let message = format!("canceling import {id} before the resource goes away");
-                Ok(Some(run.progressing("Canceling", message)))
+                Ok(Some(run.progressing(reasons::CANCELING, message)))
             }
             Cleanup::WaitCanceled => {
                 let message = format!("waiting for import {id} to be CANCELED");
-                Ok(Some(run.progressing("Canceling", message)))
+                Ok(Some(run.progressing(reasons::CANCELING, message)))
             }
         }
     }
@@ -362,8 +363,13 @@ async fn follow(run: &mut Run<'_>, seen: Seen) -> Outcome {
     if let (Phase::Completed { message }, Seen::Live(_)) = (&phase, &seen)
         && recorded_state(run) != Some("COMPLETED")
     {
-        run.event(EventType::Normal, "Completed", "Import", message.clone())
-            .await;
+        run.event(
+            EventType::Normal,
+            reasons::COMPLETED,
+            "Import",
+            message.clone(),
+        )
+        .await;
     }
     let with_note = |message: String| match &note {
         Some(n) => format!("{message}; {n}"),
@@ -372,16 +378,16 @@ async fn follow(run: &mut Run<'_>, seen: Seen) -> Outcome {
     match phase {
         Phase::Running { reason, message } => run.progressing(reason, with_note(message)),
         Phase::Completed { message } => Outcome::Converged {
-            reason: "Completed",
+            reason: reasons::COMPLETED,
             message: with_note(message),
         },
         Phase::Failed { message } => Outcome::Stalled {
-            reason: "ImportFailed",
+            reason: reasons::IMPORT_FAILED,
             message: with_note(message),
             requeue: None,
         },
         Phase::Canceled { message } => Outcome::Stalled {
-            reason: "Canceled",
+            reason: reasons::CANCELED,
             message: with_note(message),
             requeue: None,
         },
@@ -395,7 +401,9 @@ async fn start(run: &mut Run<'_>, client: &Client) -> Flow<Next<TidbCloudImport>
     tracing::debug!(object = %run.key, ?step, "decided");
     let (cluster_id, check_cloud) = match step {
         Step::Wait { message } => {
-            return Ok(Next::Done(run.progressing("WaitingForCluster", message)));
+            return Ok(Next::Done(
+                run.progressing(reasons::WAITING_FOR_CLUSTER, message),
+            ));
         }
         Step::Blocked { reason, message } => {
             return driver::report(Outcome::Stalled {
@@ -444,10 +452,10 @@ async fn cloud_cluster_active(run: &Run<'_>, api: &TidbCloudClient, cluster_id: 
                 "waiting for cluster {cluster_id} to be ACTIVE (it is {}); the import starts then",
                 c.state
             );
-            driver::report(run.progressing("WaitingForCluster", message))
+            driver::report(run.progressing(reasons::WAITING_FOR_CLUSTER, message))
         }
         None => driver::report(Outcome::Stalled {
-            reason: "ClusterNotFound",
+            reason: reasons::CLUSTER_NOT_FOUND,
             message: format!(
                 "cluster {cluster_id} (spec.clusterId) does not exist in TiDB Cloud or is not visible to these \
                  credentials"
@@ -464,7 +472,7 @@ async fn source_secrets(run: &Run<'_>) -> Flow<SourceSecrets> {
     let (kube, ns) = (&run.ctx.kube, run.ns);
     let missing = |e: SecretRefError| {
         Stop::Report(Outcome::Stalled {
-            reason: "SourceCredentialsMissing",
+            reason: reasons::SOURCE_CREDENTIALS_MISSING,
             message: format!("source credentials unavailable: {e}"),
             requeue: Some(run.ctx.config.poll_credentials),
         })

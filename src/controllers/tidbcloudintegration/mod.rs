@@ -30,6 +30,7 @@ use crate::config::RunConfig;
 use crate::providers::tidbcloud::client::TidbCloudClient;
 use crate::providers::tidbcloud::models::Integration;
 use crate::providers::tidbcloud::translate_integration::{self, api_key_fingerprint};
+use crate::reasons;
 
 pub const KIND: &str = "TidbCloudIntegration";
 const CRD_NAME: &str = "tidbcloudintegrations.clouddb.dev";
@@ -223,7 +224,7 @@ impl CloudKind for TidbCloudIntegration {
             Ok(false) => format!("integration {id} (or cluster {cluster_id}) is already gone"),
             Err(e) => return Err(driver::cloud("delete the integration")(e)),
         };
-        run.event(EventType::Normal, "Deleted", "Delete", text)
+        run.event(EventType::Normal, reasons::DELETED, "Delete", text)
             .await;
         Ok(None)
     }
@@ -290,7 +291,7 @@ async fn connect(run: &Run<'_>) -> Flow<Connected> {
             Err(e) if e.is_not_found() && deleting => Vec::new(),
             Err(e) if e.is_not_found() => {
                 return driver::report(Outcome::Stalled {
-                    reason: "ClusterGone",
+                    reason: reasons::CLUSTER_GONE,
                     message: format!(
                         "cluster {id} does not exist in TiDB Cloud (any more), or is not visible to these credentials"
                     ),
@@ -324,8 +325,13 @@ async fn converge(
         let text = format!(
             "the referenced cluster is now cloud cluster {cluster_id} (was {old}); creating the integration there"
         );
-        run.event(EventType::Warning, "ClusterReplaced", "Observe", text)
-            .await;
+        run.event(
+            EventType::Warning,
+            reasons::CLUSTER_REPLACED,
+            "Observe",
+            text,
+        )
+        .await;
         run.status.cluster_id = Some(cluster_id.clone());
     }
     let key = api_key(run).await?;
@@ -337,7 +343,7 @@ async fn converge(
             .find(|i| i.integration_type.as_str() == kind)
     {
         return driver::report(Outcome::Stalled {
-            reason: "Conflict",
+            reason: reasons::CONFLICT,
             message: format!(
                 "cluster {cluster_id} already has a {kind} integration ({}) that this resource did not create; \
                  delete it in TiDB Cloud, or delete the TidbCloudIntegration that manages it",
@@ -361,13 +367,13 @@ async fn converge(
         Decision::Active => {
             let message = decide::active_message(&run.status);
             return Ok(Next::Done(Outcome::Converged {
-                reason: "Active",
+                reason: reasons::ACTIVE,
                 message,
             }));
         }
         Decision::Error { reason } => {
             return Ok(Next::Done(Outcome::Stalled {
-                reason: "IntegrationError",
+                reason: reasons::INTEGRATION_ERROR,
                 message: decide::error_message(&run.status, &reason),
                 requeue: Some(run.ctx.config.poll_steady),
             }));
@@ -384,7 +390,7 @@ async fn converge(
             "re-creating the {kind} integration {} ({why}): the API cannot update an integration",
             old.integration.id
         );
-        run.event(EventType::Normal, "Recreating", "Recreate", text)
+        run.event(EventType::Normal, reasons::RECREATING, "Recreate", text)
             .await;
         remove(c, &old)
             .await
@@ -421,7 +427,7 @@ fn waiting(run: &Run<'_>, target: &Target) -> Outcome {
         _ => "waiting for the referenced cluster",
     };
     Outcome::Progressing {
-        reason: "WaitingForCluster",
+        reason: reasons::WAITING_FOR_CLUSTER,
         message: format!("{why}; the integration is created once it is Ready"),
         requeue: run.ctx.config.poll_transitional,
     }
@@ -443,7 +449,7 @@ async fn api_key(run: &Run<'_>) -> Flow<Option<VendorKey>> {
             value,
         })),
         Err(e) => driver::report(Outcome::Stalled {
-            reason: "ApiKeyMissing",
+            reason: reasons::API_KEY_MISSING,
             message: format!(
                 "the {} API key is unavailable: {e}",
                 run.obj.spec.integration_type.as_str()
