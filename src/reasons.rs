@@ -125,6 +125,9 @@ pub const ADOPTED: &str = "Adopted";
 pub const DELETED: &str = "Deleted";
 /// Normal Event: deletion keeps the cloud resource (policy, namespace or CRD deletion).
 pub const RETAINED: &str = "Retained";
+/// Warning Event: the object cannot be parsed by this operator version (e.g. written under a looser, older
+/// CRD); it is never reconciled and never stops the watch of its kind.
+pub const INVALID_OBJECT: &str = "InvalidObject";
 /// Normal Event: an observe-only resource was deleted; the cloud resource is left untouched.
 pub const RELEASED: &str = "Released";
 /// Normal Event: the namespace is deleted; the connection Secret was copied out of it.
@@ -290,6 +293,7 @@ pub const ALL: &[Reason] = &[
     r(CREATED, &[Event(Normal)], EVERY),
     r(ADOPTED, &[Event(Normal)], EVERY),
     r(DELETED, &[Event(Normal)], EVERY),
+    r(INVALID_OBJECT, &[Event(Warning)], EVERY),
     r(RETAINED, &[Event(Normal)], EVERY),
     r(RELEASED, &[Event(Normal)], SERVICES),
     r(CONNECTION_SECRET_RETAINED, &[Event(Normal)], SERVICES),

@@ -1280,7 +1280,8 @@ pub async fn report_invalid(
         invalid.error
     );
     tracing::warn!(kind, object = %key, "{note}");
-    ctx.metrics.record_reconcile_error(kind, "InvalidObject");
+    ctx.metrics
+        .record_reconcile_error(kind, crate::reasons::INVALID_OBJECT);
     let reference = k8s_openapi::api::core::v1::ObjectReference {
         api_version: Some(format!("{}/v1alpha1", crate::api::common::GROUP)),
         kind: Some(kind.to_string()),
@@ -1292,7 +1293,7 @@ pub async fn report_invalid(
     };
     let ev = Event {
         type_: EventType::Warning,
-        reason: "InvalidObject".into(),
+        reason: crate::reasons::INVALID_OBJECT.into(),
         note: Some(note),
         action: "Reconcile".into(),
         secondary: None,
