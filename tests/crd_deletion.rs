@@ -288,6 +288,9 @@ async fn an_unreadable_object_is_reported_and_never_stops_its_kind() {
         env.logs().contains("cannot be read by the operator"),
         "the operator logs what is wrong with the object"
     );
+    // Leave nothing behind for the other tests of this control plane (a CRD deletion waits for every object).
+    env.delete("healthy").await;
+    env.wait_gone("healthy").await;
     raw.delete("broken", &Default::default())
         .await
         .expect("delete the unreadable object");
