@@ -6,7 +6,11 @@
 #     only changed files are rewritten, so a second run rebuilds nothing), and the Dockerfile's exact build command
 #     runs in it: `cargo build --release --locked --bin clouddb-operator` (same profile and flags; in the
 #     CARGO_TARGET_DIR of scripts/test.sh, so the release build stays cached between runs);
-#  3. the binary needs no shared library beyond what the distroless/cc base ships (glibc, libgcc_s).
+#  3. the binary needs no shared library beyond what the distroless/cc base ships (glibc, libgcc_s);
+#  4. the published images, without Docker: clouddb-sim's release binary is built beside the operator's (same
+#     context, same target dir), then scripts/image.sh assembles the OCI images of both from these very binaries,
+#     checks their config, layers and rootfs, runs each binary from its image's rootfs and proves a second build
+#     gives the same digests; and the Dockerfile's user, entrypoint, port and labels are those of the image.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$(pwd)
@@ -85,3 +89,8 @@ for lib in $NEEDED; do
   esac
 done
 echo "image binary OK: $BIN (needs: $(echo $NEEDED))"
+
+# --- 4. the images releases publish, from these binaries (scripts/image.sh), and the Dockerfile agrees -----------
+(cd "$CONTEXT" && cargo build --release --locked --bin clouddb-sim -p clouddb-sim)
+./scripts/image.sh
+python3 scripts/check-image.py --dockerfile Dockerfile "$CARGO_TARGET_DIR/image/clouddb-operator"
