@@ -24,16 +24,17 @@
 # Environment: IMAGE_REPOSITORY (default ghcr.io/clouddb-operator: images are $IMAGE_REPOSITORY/<name>:<version>),
 # SOURCE_DATE_EPOCH (default: the commit time of HEAD), VERSION (default: the workspace version = Chart appVersion).
 set -euo pipefail
+export LC_ALL=C # byte-wise sorting and globbing, whatever the machine's locale
+CALLER=$(pwd)
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-ROOT=$(pwd)
 CACHE=${XDG_CACHE_HOME:-$HOME/.cache}/clouddb-operator
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$CACHE/target}
 OUT=$CARGO_TARGET_DIR/image
 BINARIES=()
 while [ $# -gt 0 ]; do
   case "$1" in
-    --out) OUT=$2; shift 2 ;;
-    --binaries) BINARIES+=("$2"); shift 2 ;;
+    --out) OUT=$(cd "$CALLER" && realpath -m "$2"); shift 2 ;;
+    --binaries) BINARIES+=("${2%%=*}=$(cd "$CALLER" && realpath -m "${2#*=}")"); shift 2 ;;
     *) echo "usage: $0 [--out DIR] [--binaries PLATFORM=DIR]..." >&2; exit 2 ;;
   esac
 done
@@ -119,8 +120,9 @@ stage_base() { # $1 = platform, $2 = binaries dir, $3 = destination
   # update-ca-certificates does, from the package's own files (not /etc/ssl/certs, where local CAs may be added).
   (cd / && grep ' usr/share/ca-certificates/mozilla/' "$(md5sums_of ca-certificates)" | md5sum --check --quiet) \
     || { echo "/usr/share/ca-certificates differs from the ca-certificates package" >&2; return 1; }
-  LC_ALL=C ls /usr/share/ca-certificates/mozilla/*.crt | grep -q . || { echo "no CA certificates" >&2; return 1; }
-  (cd /usr/share/ca-certificates/mozilla && LC_ALL=C cat $(LC_ALL=C ls ./*.crt)) > "$base/etc/ssl/certs/ca-certificates.crt"
+  local certs=(/usr/share/ca-certificates/mozilla/*.crt) # sorted byte-wise (LC_ALL=C)
+  [ -f "${certs[0]}" ] || { echo "no CA certificates in /usr/share/ca-certificates/mozilla" >&2; return 1; }
+  cat "${certs[@]}" > "$base/etc/ssl/certs/ca-certificates.crt"
   echo ca-certificates >> "$WORK/packages.$PLATFORM_ID"
   chmod 0644 "$base/etc/ssl/certs/ca-certificates.crt"
   # What scanners (trivy, grype, syft) read to find the packages: as distroless does, one dpkg status file per
@@ -138,18 +140,21 @@ stage_base() { # $1 = platform, $2 = binaries dir, $3 = destination
   find "$base" -type f -exec chmod go-w {} + ; find "$base" -type d ! -path "$base/tmp" -exec chmod go-w {} +
 }
 
-LAYERS_OP=() LAYERS_SIM=()
-for spec in "${BINARIES[@]}"; do
-  platform=${spec%%=*} bins=${spec#*=}
-  id=${platform//\//-}
-  for b in clouddb-operator clouddb-sim; do
-    [ -x "$bins/$b" ] || { echo "$bins/$b is missing: cargo build --release --locked --bin $b -p $b" >&2; exit 1; }
-    install -D -m 0755 "$bins/$b" "$WORK/$id/$b/$b"
+stage() { # $1 = staging directory; sets LAYERS_OP and LAYERS_SIM
+  local spec platform bins id b
+  LAYERS_OP=() LAYERS_SIM=()
+  for spec in "${BINARIES[@]}"; do
+    platform=${spec%%=*} bins=${spec#*=}
+    id=${platform//\//-}
+    for b in clouddb-operator clouddb-sim; do
+      [ -x "$bins/$b" ] || { echo "$bins/$b is missing: cargo build --release --locked --bin $b -p $b" >&2; exit 1; }
+      install -D -m 0755 "$bins/$b" "$1/$id/$b/$b"
+    done
+    stage_base "$platform" "$bins" "$1/$id/base"
+    LAYERS_OP+=(--layer "$platform=$1/$id/base" --layer "$platform=$1/$id/clouddb-operator")
+    LAYERS_SIM+=(--layer "$platform=$1/$id/base" --layer "$platform=$1/$id/clouddb-sim")
   done
-  stage_base "$platform" "$bins" "$WORK/$id/base"
-  LAYERS_OP+=(--layer "$platform=$WORK/$id/base" --layer "$platform=$WORK/$id/clouddb-operator")
-  LAYERS_SIM+=(--layer "$platform=$WORK/$id/base" --layer "$platform=$WORK/$id/clouddb-sim")
-done
+}
 
 # --- the images ------------------------------------------------------------------------------------------------
 COMMON=(--user 65532:65532 --owner home/nonroot=65532:65532
@@ -173,11 +178,16 @@ build() { # $1 = output dir
     --label "org.opencontainers.image.description=Local simulator of the TiDB Cloud and ClickHouse Cloud management APIs, for tests, demos and offline CI" \
     | sed 's/^/clouddb-sim /'
 }
+stage "$WORK/stage1"
 build "$WORK/out" > "$WORK/out.digests"
-rm -rf "$OUT"; mkdir -p "$(dirname "$OUT")"; mv "$WORK/out" "$OUT"; mv "$WORK/out.digests" "$OUT/digests.txt"
+mkdir -p "$OUT"
+for f in clouddb-operator clouddb-sim clouddb-operator.tar clouddb-sim.tar; do # only what this script writes
+  rm -rf "${OUT:?}/$f"; mv "$WORK/out/$f" "$OUT/$f"
+done
+mv "$WORK/out.digests" "$OUT/digests.txt"
 cat "$OUT/digests.txt"
 
-# --- checks: config, layers, rootfs, the binary run from the rootfs; then a second build, same digests ---------
+# --- checks: config, layers, rootfs, the binary run from the rootfs; then a second staging and build, same digests
 python3 scripts/check-image.py --self-test "$OUT/clouddb-operator"
 for spec in "${BINARIES[@]}"; do
   platform=${spec%%=*} bins=${spec#*=}
@@ -188,6 +198,7 @@ for spec in "${BINARIES[@]}"; do
     --tarball "$OUT/clouddb-sim.tar" --tag "$REGISTRY/clouddb-sim:$VERSION" \
     --binary "$bins/clouddb-sim" --entrypoint '["/clouddb-sim"]' --version "$VERSION"
 done
+stage "$WORK/stage2" # staged afresh: the whole path from the binaries to the digests is what must repeat
 build "$WORK/again" > "$WORK/again.digests"
 if ! diff -u "$OUT/digests.txt" "$WORK/again.digests" >&2; then
   echo "a second build from the same inputs gave different digests: the image build is not reproducible" >&2
