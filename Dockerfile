@@ -2,7 +2,8 @@
 # The operator image for those with a Docker engine: the same release binary CI builds (scripts/lint-image.sh runs
 # the identical cargo command), on a distroless base with no shell, as a non-root user. Releases do not use this
 # file: scripts/image.sh assembles the published image from the release binary without Docker (docs/release.md),
-# with the same user, entrypoint, labels, CA certificates (Debian's ca-certificates) and glibc (Debian 12's).
+# with the same user, entrypoint, labels, CA certificates (Debian's ca-certificates) and glibc (the build machine's
+# Debian packages: Debian 12 in CI and in .github/workflows/release.yml, as here).
 #
 # Base: gcr.io/distroless/cc-debian12, not distroless/static: the binary links glibc dynamically (target
 # x86_64-unknown-linux-gnu; a static glibc would need NSS at run time for DNS, and the musl target is not part of the
