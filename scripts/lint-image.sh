@@ -6,7 +6,13 @@
 #     only changed files are rewritten, so a second run rebuilds nothing), and the Dockerfile's exact build command
 #     runs in it: `cargo build --release --locked --bin clouddb-operator` (same profile and flags; in the
 #     CARGO_TARGET_DIR of scripts/test.sh, so the release build stays cached between runs);
-#  3. the binary needs no shared library beyond what the distroless/cc base ships (glibc, libgcc_s).
+#  3. the binary needs no shared library beyond what the distroless/cc base ships (glibc, libgcc_s);
+#  4. the published images, without Docker: clouddb-sim's release binary is built beside the operator's (same
+#     context, same target dir), then scripts/image.sh assembles the OCI images of both from these very binaries,
+#     checks their config, layers and rootfs, runs each binary from its image's rootfs and proves a second build
+#     gives the same digests; and the Dockerfile's user, entrypoint, port and labels are those of the image;
+#  5. the images pushed with crane (as the release workflow does) into crane's in-memory registry on a local port:
+#     the registry serves exactly the built digests.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$(pwd)
@@ -85,3 +91,26 @@ for lib in $NEEDED; do
   esac
 done
 echo "image binary OK: $BIN (needs: $(echo $NEEDED))"
+
+# --- 4. the images releases publish, from these binaries (scripts/image.sh), and the Dockerfile agrees -----------
+(cd "$CONTEXT" && cargo build --release --locked --bin clouddb-sim -p clouddb-sim)
+./scripts/image.sh
+python3 scripts/check-image.py --dockerfile Dockerfile "$CARGO_TARGET_DIR/image/clouddb-operator"
+
+# --- 5. the release's push, into a throwaway registry (crane's in-memory one, on a free local port) ------------
+# What a registry serves after `crane push <layout> REF` must be what was built: the index digest of digests.txt.
+CRANE=$(tools/image/build.sh)/crane
+REGLOG=$(mktemp)
+"$CRANE" registry serve --address 127.0.0.1:0 2> "$REGLOG" &
+REGPID=$!
+trap 'kill $REGPID 2>/dev/null || true; rm -f "$REGLOG" "$REGLOG.push"' EXIT
+for _ in $(seq 50); do grep -q 'serving on port' "$REGLOG" && break; sleep 0.1; done
+REG=127.0.0.1:$(sed -n 's/.*serving on port \([0-9]*\).*/\1/p' "$REGLOG")
+for name in clouddb-operator clouddb-sim; do
+  built=$(awk -v n="$name" '$1 == n && NF == 2 {print $2}' "$CARGO_TARGET_DIR/image/digests.txt")
+  if ! "$CRANE" push --insecure "$CARGO_TARGET_DIR/image/$name" "$REG/clouddb-operator/$name:test" >/dev/null 2>"$REGLOG.push"
+  then cat "$REGLOG.push" >&2; exit 1; fi
+  served=$("$CRANE" digest --insecure "$REG/clouddb-operator/$name:test")
+  [ "$served" = "$built" ] || { echo "pushed $name: the registry serves $served, built $built" >&2; exit 1; }
+  echo "crane push $name: the registry serves the built digest $built"
+done

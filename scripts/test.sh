@@ -13,4 +13,4 @@ export GITOPS_HEALTH
 cargo fmt --all -- --check
 cargo clippy --locked --workspace --all-targets -- -D warnings
 cargo test --locked --workspace
-./scripts/lint-image.sh       # hadolint + the Dockerfile's exact release build
+./scripts/lint-image.sh       # hadolint + the Dockerfile's exact release build + the OCI images from it (scripts/image.sh)

@@ -357,6 +357,35 @@ fn template_with_default_values_is_cluster_wide_and_least_privilege() {
     );
     let service = object(&objects, "Service", "clouddb-operator-metrics");
     assert_eq!(service["spec"]["ports"][0]["targetPort"], "metrics");
+    assert_default_image_is_the_published_one(&objects);
+}
+
+/// The image a release publishes (docs/release.md): `scripts/image.sh` tags it
+/// `$IMAGE_REPOSITORY/clouddb-operator:<workspace version>` with `IMAGE_REPOSITORY` defaulting to
+/// `ghcr.io/clouddb-operator`, and the chart's appVersion is that version: the default Deployment runs exactly it.
+fn assert_default_image_is_the_published_one(objects: &[Value]) {
+    const PUBLISHED: &str = "ghcr.io/clouddb-operator/clouddb-operator";
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let script = std::fs::read_to_string(root.join("scripts/image.sh")).expect("scripts/image.sh");
+    assert!(
+        script.contains("REGISTRY=${IMAGE_REPOSITORY:-ghcr.io/clouddb-operator}")
+            && script.contains("--tag \"$REGISTRY/clouddb-operator:$VERSION\""),
+        "scripts/image.sh no longer publishes {PUBLISHED}:<version>: update the chart's image.repository and this test"
+    );
+    let chart = std::fs::read_to_string(chart_dir().join("Chart.yaml")).expect("Chart.yaml");
+    let chart: serde_yaml::Value = serde_yaml::from_str(&chart).expect("Chart.yaml is YAML");
+    let app_version = chart["appVersion"].as_str().expect("Chart.yaml appVersion");
+    assert_eq!(
+        app_version,
+        env!("CARGO_PKG_VERSION"),
+        "Chart.yaml appVersion is the workspace version, the tag scripts/image.sh gives the image"
+    );
+    let deployment = &of_kind(objects, "Deployment")[0];
+    assert_eq!(
+        deployment["spec"]["template"]["spec"]["containers"][0]["image"],
+        format!("{PUBLISHED}:{app_version}"),
+        "the default image is the one a release publishes"
+    );
 }
 
 #[test]
