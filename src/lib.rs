@@ -8,5 +8,6 @@ pub mod controllers;
 pub mod http;
 pub mod leader;
 pub mod metrics;
+pub mod model;
 pub mod providers;
 pub mod telemetry;
