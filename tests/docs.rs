@@ -53,7 +53,10 @@ fn the_flags_table_lists_exactly_the_binarys_flags() {
         .filter_map(|l| l.strip_prefix("| `--"))
         .map(|l| format!("--{}", l.split('`').next().unwrap_or_default()))
         .collect();
-    assert!(binary.len() > 20, "parsed the flags of `run --help`: {binary:?}");
+    assert!(
+        binary.len() > 20,
+        "parsed the flags of `run --help`: {binary:?}"
+    );
     let missing: Vec<_> = binary.difference(&documented).collect();
     let stale: Vec<_> = documented.difference(&binary).collect();
     assert!(
@@ -107,7 +110,13 @@ fn the_readme_source_map_names_every_module() {
             missing.push(rel);
         }
     };
-    for dir in ["src", "src/controllers", "src/providers", "src/cloud", "src/api"] {
+    for dir in [
+        "src",
+        "src/controllers",
+        "src/providers",
+        "src/cloud",
+        "src/api",
+    ] {
         for entry in std::fs::read_dir(root().join(dir)).expect("a source folder") {
             let entry = entry.expect("an entry");
             let name = entry.file_name().to_string_lossy().to_string();
@@ -115,7 +124,8 @@ fn the_readme_source_map_names_every_module() {
                 continue;
             }
             let rel = format!("{dir}/{name}");
-            if ["src/controllers", "src/providers", "src/cloud", "src/api"].contains(&rel.as_str()) {
+            if ["src/controllers", "src/providers", "src/cloud", "src/api"].contains(&rel.as_str())
+            {
                 continue;
             }
             visit(rel);
