@@ -8,6 +8,7 @@ pub mod controllers;
 pub mod http;
 pub mod leader;
 pub mod metrics;
+pub mod model;
 pub mod providers;
 pub mod reasons;
 pub mod telemetry;

@@ -604,47 +604,6 @@ pub fn cloud_outcome(
     }
 }
 
-/// A credentials pair read from a Secret (keys `publicKey`, `privateKey`).
-pub struct Credentials {
-    pub public_key: String,
-    pub private_key: SecretString,
-    /// `namespace/name` of the Secret, for messages.
-    pub source: String,
-}
-
-/// Reads the credentials Secret `namespace/name` (keys `publicKey`, `privateKey`); a missing Secret or key is
-/// a `CredentialsMissing` stall.
-pub async fn read_credentials(
-    client: &Client,
-    namespace: &str,
-    name: &str,
-    timing: Timing,
-    protect: bool,
-) -> Result<Result<Credentials, Outcome>, kube::Error> {
-    use secrecy::ExposeSecret;
-    let keys = [
-        crate::api::common::PUBLIC_KEY,
-        crate::api::common::PRIVATE_KEY,
-    ];
-    Ok(
-        read_secret_keys(client, namespace, name, &keys, timing, protect)
-            .await?
-            .map(|mut values| {
-                let private_key = values
-                    .pop()
-                    .unwrap_or_else(|| SecretString::from(String::new()));
-                let public_key = values
-                    .pop()
-                    .unwrap_or_else(|| SecretString::from(String::new()));
-                Credentials {
-                    public_key: public_key.expose_secret().to_string(),
-                    private_key,
-                    source: format!("{namespace}/{name}"),
-                }
-            }),
-    )
-}
-
 /// Reads `keys` of the credentials Secret `namespace/name`, in order (one GET); a missing Secret or key is a
 /// `CredentialsMissing` stall naming the keys expected. With `protect` (a Secret in the object's own
 /// namespace), the Secret gets the [`IN_USE_FINALIZER`] so that a namespace deletion cannot take it before the

@@ -14,9 +14,8 @@
 //! scaling fields, an absent `ipAccessList`, absent `tags` and an absent `releaseChannel` are left as they are.
 
 use std::borrow::Borrow;
-use std::collections::BTreeMap;
 
-use crate::api::clickhouseservice::{ClickHouseServiceSpec, IpAccessEntry, UID_TAG};
+use crate::api::clickhouseservice::{ClickHouseServiceSpec, UID_TAG};
 
 /// The next thing to do (the shared vocabulary, with this kind's steps).
 pub type Decision<O> = crate::controllers::decision::Decision<Step, O>;
@@ -31,115 +30,7 @@ pub fn is_started(state: &str) -> bool {
     matches!(state, RUNNING | IDLE)
 }
 
-/// What we read from the cloud, reduced to what decisions need (built by the provider's translation).
-#[derive(Clone, Debug, PartialEq, Eq, Default)]
-pub struct Observed {
-    pub state: String,
-    pub name: String,
-    pub ip_access_list: Vec<IpAccessEntry>,
-    pub min_replica_memory_gb: Option<i64>,
-    pub max_replica_memory_gb: Option<i64>,
-    pub num_replicas: Option<i64>,
-    pub idle_scaling: Option<bool>,
-    pub idle_timeout_minutes: Option<i64>,
-    pub release_channel: Option<String>,
-    pub mysql_endpoint: bool,
-    /// Tags other than the operator's UID tag.
-    pub tags: BTreeMap<String, String>,
-}
-
-/// Changes to send in one `PATCH /services/{id}`; empty parts are left out.
-#[derive(Clone, Debug, PartialEq, Eq, Default)]
-pub struct ServiceChange {
-    pub name: Option<String>,
-    pub ip_add: Vec<IpAccessEntry>,
-    pub ip_remove: Vec<IpAccessEntry>,
-    pub release_channel: Option<String>,
-    pub mysql_endpoint: Option<bool>,
-    pub tags_add: Vec<(String, String)>,
-    pub tags_remove: Vec<(String, String)>,
-}
-
-impl ServiceChange {
-    pub fn is_empty(&self) -> bool {
-        self == &ServiceChange::default()
-    }
-
-    /// Human summary for Events and conditions.
-    pub fn summary(&self) -> String {
-        let mut parts = Vec::new();
-        if let Some(n) = &self.name {
-            parts.push(format!("name → {n:?}"));
-        }
-        if !self.ip_add.is_empty() || !self.ip_remove.is_empty() {
-            let list = |l: &[IpAccessEntry]| {
-                l.iter()
-                    .map(|e| e.source.clone())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            };
-            let mut s = String::from("IP access list");
-            if !self.ip_add.is_empty() {
-                s += &format!(" +[{}]", list(&self.ip_add));
-            }
-            if !self.ip_remove.is_empty() {
-                s += &format!(" -[{}]", list(&self.ip_remove));
-            }
-            parts.push(s);
-        }
-        if let Some(c) = &self.release_channel {
-            parts.push(format!("release channel → {c}"));
-        }
-        if let Some(m) = self.mysql_endpoint {
-            parts.push(format!("MySQL endpoint {}", if m { "on" } else { "off" }));
-        }
-        if !self.tags_add.is_empty() || !self.tags_remove.is_empty() {
-            parts.push("tags".to_string());
-        }
-        parts.join(", ")
-    }
-}
-
-/// Changes to send in one `PATCH /services/{id}/replicaScaling`.
-#[derive(Clone, Debug, PartialEq, Eq, Default)]
-pub struct ScalingChange {
-    pub min_replica_memory_gb: Option<i64>,
-    pub max_replica_memory_gb: Option<i64>,
-    pub num_replicas: Option<i64>,
-    pub idle_scaling: Option<bool>,
-    pub idle_timeout_minutes: Option<i64>,
-}
-
-impl ScalingChange {
-    pub fn is_empty(&self) -> bool {
-        self == &ScalingChange::default()
-    }
-
-    pub fn summary(&self) -> String {
-        let mut parts = Vec::new();
-        if self.min_replica_memory_gb.is_some() || self.max_replica_memory_gb.is_some() {
-            parts.push(format!(
-                "memory per replica {}–{} GiB",
-                opt(self.min_replica_memory_gb),
-                opt(self.max_replica_memory_gb)
-            ));
-        }
-        if let Some(n) = self.num_replicas {
-            parts.push(format!("{n} replicas"));
-        }
-        if let Some(i) = self.idle_scaling {
-            parts.push(format!("idle scaling {}", if i { "on" } else { "off" }));
-        }
-        if let Some(t) = self.idle_timeout_minutes {
-            parts.push(format!("idle timeout {t} min"));
-        }
-        parts.join(", ")
-    }
-}
-
-fn opt(v: Option<i64>) -> String {
-    v.map(|v| v.to_string()).unwrap_or_else(|| "=".into())
-}
+pub use crate::model::clickhouseservice::{Observed, ScalingChange, ServiceChange};
 
 /// One step of a plan.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -307,7 +198,7 @@ pub fn deletion_step(state: &str) -> DeletionStep {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::clickhouseservice::{CloudProvider, ReleaseChannel};
+    use crate::api::clickhouseservice::{CloudProvider, IpAccessEntry, ReleaseChannel};
 
     fn spec() -> ClickHouseServiceSpec {
         serde_json::from_value(serde_json::json!({"provider": "aws", "region": "us-east-1"}))

@@ -159,8 +159,9 @@ impl CloudKind for ClickHouseService {
     }
 
     async fn connect(run: &Run<'_>) -> Flow<ClickHouseClient> {
+        let credentials = run.obj.spec.credentials.as_ref();
         run.ctx
-            .clickhouse_client(run.ns, run.obj.spec.credentials.as_ref())
+            .connect(&run.ctx.providers.clickhouse, run.ns, credentials)
             .await?
             .map_err(Stop::Report)
     }
@@ -172,14 +173,20 @@ impl CloudKind for ClickHouseService {
         client: &ClickHouseClient,
         id: &str,
     ) -> Result<Option<Service>, CloudError> {
-        run.ctx.clickhouse_observer.service(client, id).await
+        run.ctx
+            .providers
+            .clickhouse
+            .observer
+            .service(client, id)
+            .await
     }
     async fn candidates(
         run: &Run<'_>,
         client: &ClickHouseClient,
         intent: &ServiceCreateIntent,
     ) -> Result<Vec<Service>, CloudError> {
-        let all = run.ctx.clickhouse_observer.services(client, true).await?;
+        let observer = &run.ctx.providers.clickhouse.observer;
+        let all = observer.services(client, true).await?;
         Ok(all
             .iter()
             .filter(|s| s.name == intent.name)
@@ -199,12 +206,15 @@ impl CloudKind for ClickHouseService {
         )))?;
         let name = run.obj.effective_name();
         let req = translate::create_request(&run.obj.spec, &name, &uid);
-        let created = client
+        let created = run
+            .ctx
+            .providers
+            .clickhouse
+            .session(client)
             .create_service(&req)
             .await
             .map_err(driver::cloud("create the service"))?;
         let service = created.service;
-        run.ctx.clickhouse_observer.wrote(&service.id);
         Self::record(&mut run.status, &service);
         // The generated password comes only in this answer: into the connection Secret at once.
         write_connection_secret(run, created.password.as_ref()).await?;
@@ -304,33 +314,32 @@ async fn act(
     password: Option<SecretString>,
 ) -> Flow<Outcome> {
     let id = service.id.clone();
-    let observer = &run.ctx.clickhouse_observer;
-    // Recorded before the call: a list taken while the write is in flight must not answer for it.
-    observer.wrote(&id);
+    // Each write is recorded before the call (a list taken while it is in flight must not answer for it) and
+    // after it, whatever its result.
+    let session = run.ctx.providers.clickhouse.session(client);
     // This generation converged before: whatever differs now was changed outside Kubernetes.
     let drift = run.status.observed_generation == run.obj.metadata.generation;
     let step = &plan.now;
     let description = step.describe();
     let then: Vec<&str> = plan.then.iter().map(Step::verb).collect();
     let result = match step {
-        Step::Update(change) => client
+        Step::Update(change) => session
             .update_service(&id, &translate::patch_request(change))
             .await
             .map(Some),
-        Step::Scale(change) => client
+        Step::Scale(change) => session
             .update_replica_scaling(&id, &translate::scaling_request(change))
             .await
             .map(Some),
-        Step::Stop => client.set_state(&id, Command::Stop).await.map(Some),
-        Step::Start => client.set_state(&id, Command::Start).await.map(Some),
+        Step::Stop => session.set_state(&id, Command::Stop).await.map(Some),
+        Step::Start => session.set_state(&id, Command::Start).await.map(Some),
         Step::SetPassword => {
             let Some(pw) = password.as_ref() else {
                 return Err(Stop::Fail(Failure::Internal("no password to set")));
             };
-            client.set_password(&id, pw).await.map(|()| None)
+            session.set_password(&id, pw).await.map(|()| None)
         }
     };
-    observer.wrote(&id);
     let updated = match result {
         Ok(u) => u,
         // An idle service refuses some changes until it is awake (424): wake it and try again.
@@ -470,13 +479,10 @@ async fn delete(
     service: Service,
 ) -> Flow<Option<Outcome>> {
     let id = service.id.clone();
-    let observer = &run.ctx.clickhouse_observer;
+    let session = run.ctx.providers.clickhouse.session(client);
     let (reason, message) = match decide::deletion_step(&service.state) {
         DeletionStep::Stop => {
-            observer.wrote(&id);
-            let stopped = client.set_state(&id, Command::Stop).await;
-            observer.wrote(&id);
-            match stopped {
+            match session.set_state(&id, Command::Stop).await {
                 Ok(s) => <ClickHouseService as CloudKind>::record(&mut run.status, &s),
                 Err(e) if e.is_not_found() => return Ok(None),
                 Err(e) => return Err(driver::cloud("stop the service before deleting it")(e)),
@@ -487,10 +493,7 @@ async fn delete(
             (reasons::STOPPING, "stopping the service before deleting it")
         }
         DeletionStep::Delete => {
-            observer.wrote(&id);
-            let deleted = client.delete_service(&id).await;
-            observer.wrote(&id);
-            match deleted {
+            match session.delete_service(&id).await {
                 Ok(()) => {}
                 Err(e) if e.is_not_found() => return Ok(None),
                 // 409: not deletable yet (the API may say so for a while after `stopped`): retry.

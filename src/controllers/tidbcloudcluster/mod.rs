@@ -149,8 +149,9 @@ impl CloudKind for TidbCloudCluster {
     }
 
     async fn connect(run: &Run<'_>) -> Flow<TidbCloudClient> {
+        let credentials = run.obj.spec.credentials.as_ref();
         run.ctx
-            .tidb_client(run.ns, run.obj.spec.credentials.as_ref())
+            .connect(&run.ctx.providers.tidbcloud, run.ns, credentials)
             .await?
             .map_err(Stop::Report)
     }
@@ -163,7 +164,9 @@ impl CloudKind for TidbCloudCluster {
         id: &str,
     ) -> Result<Option<Cluster>, CloudError> {
         run.ctx
-            .tidb_observer
+            .providers
+            .tidbcloud
+            .observer
             .cluster(client, run.obj.spec.project_id.as_deref(), id)
             .await
     }
@@ -173,7 +176,9 @@ impl CloudKind for TidbCloudCluster {
         intent: &CreateIntent,
     ) -> Result<Vec<Cluster>, CloudError> {
         run.ctx
-            .tidb_observer
+            .providers
+            .tidbcloud
+            .observer
             .list_fresh(client, intent.project_id.as_deref())
             .await
     }
@@ -193,12 +198,14 @@ impl CloudKind for TidbCloudCluster {
         write_connection_secret(run, password.as_ref()).await?;
         let display_name = run.obj.effective_display_name();
         let req = translate::create_request(&run.obj.spec, &display_name, password);
-        let cluster = client
+        let cluster = run
+            .ctx
+            .providers
+            .tidbcloud
+            .session(client)
             .create_cluster(&req)
             .await
             .map_err(driver::cloud("create the cluster"))?;
-        run.ctx.tidb_observer.wrote(&cluster.cluster_id);
-        run.ctx.tidb_observer.saw(&cluster);
         Ok(cluster)
     }
     async fn delete(
@@ -207,13 +214,9 @@ impl CloudKind for TidbCloudCluster {
         cluster: Cluster,
     ) -> Flow<Option<Outcome>> {
         if cluster.state.as_str() != "DELETING" {
-            let observer = &run.ctx.tidb_observer;
-            observer.wrote(&cluster.cluster_id);
-            let c = client.delete_cluster(&cluster.cluster_id).await;
-            observer.wrote(&cluster.cluster_id);
-            match c {
+            let session = run.ctx.providers.tidbcloud.session(client);
+            match session.delete_cluster(&cluster.cluster_id).await {
                 Ok(c) => {
-                    observer.saw(&c);
                     Self::record(&mut run.status, &c);
                     let text = format!("deleting cluster {}", c.cluster_id);
                     run.event(EventType::Normal, reasons::DELETING, "Delete", text)
@@ -229,7 +232,7 @@ impl CloudKind for TidbCloudCluster {
         )))
     }
     fn forget_observed(ctx: &super::Context, id: &str) {
-        ctx.tidb_observer.forget(id);
+        ctx.providers.tidbcloud.observer.forget(id);
     }
     fn before_finish(run: &mut Run<'_>, outcome: &Outcome) -> Vec<Desired> {
         if matches!(outcome, Outcome::Converged { .. }) {
@@ -256,7 +259,9 @@ async fn converge(
     // The spec against the catalogue (no cloud writes for an impossible spec).
     let problems = run
         .ctx
-        .tidb_catalog
+        .providers
+        .tidbcloud
+        .catalog
         .check(client, &run.obj.spec)
         .await
         .map_err(driver::cloud("read the region catalogue"))?;
@@ -324,12 +329,6 @@ async fn converge(
     Ok(Next::Done(outcome))
 }
 
-/// After a write's answer: the write is done, and the cluster it returned is the freshest view of it.
-fn wrote_and_saw(run: &Run<'_>, id: &str, c: &Cluster) {
-    run.ctx.tidb_observer.wrote(id);
-    run.ctx.tidb_observer.saw(c);
-}
-
 /// Performs `plan.now` on the cluster (the rest follows in later reconciles).
 async fn act(
     run: &mut Run<'_>,
@@ -343,9 +342,9 @@ async fn act(
         remote: cluster,
     } = seen;
     let id = cluster.cluster_id.clone();
-    let observer = &run.ctx.tidb_observer;
-    // Recorded before the call: a snapshot listed while the write is in flight must not answer for it.
-    observer.wrote(&id);
+    // Each write is recorded before the call (a snapshot listed while it is in flight must not answer for the
+    // cluster) and after it; the cluster it returns is the freshest view of it.
+    let session = run.ctx.providers.tidbcloud.session(client);
     // This generation converged before: whatever differs now was changed outside Kubernetes.
     let drift = run.status.observed_generation == run.obj.metadata.generation;
     let verbs: Vec<&str> = plan.iter().map(Step::verb).collect();
@@ -354,11 +353,9 @@ async fn act(
     let (reason, updated) = match step {
         Step::Update(change) => {
             let req = translate::update_request(change);
-            let c = client
+            let c = session
                 .update_cluster(&id, &req)
                 .await
-                .inspect_err(|_| observer.wrote(&id))
-                .inspect(|c| wrote_and_saw(run, &id, c))
                 .map_err(driver::cloud("update the cluster"))?;
             if drift {
                 let text = format!(
@@ -378,11 +375,9 @@ async fn act(
             (reasons::UPDATING, Some(c))
         }
         Step::Pause => {
-            let c = client
+            let c = session
                 .pause_cluster(&id)
                 .await
-                .inspect_err(|_| observer.wrote(&id))
-                .inspect(|c| wrote_and_saw(run, &id, c))
                 .map_err(driver::cloud("pause the cluster"))?;
             run.event(
                 EventType::Normal,
@@ -394,11 +389,9 @@ async fn act(
             (reasons::PAUSING, Some(c))
         }
         Step::Resume => {
-            let c = client
+            let c = session
                 .resume_cluster(&id)
                 .await
-                .inspect_err(|_| observer.wrote(&id))
-                .inspect(|c| wrote_and_saw(run, &id, c))
                 .map_err(driver::cloud("resume the cluster"))?;
             run.event(
                 EventType::Normal,
@@ -413,11 +406,9 @@ async fn act(
             let Some(pw) = password.as_ref() else {
                 return Err(Stop::Fail(Failure::Internal("no password to reset to")));
             };
-            client
+            session
                 .reset_root_password(&id, pw)
                 .await
-                .inspect_err(|_| observer.wrote(&id))
-                .inspect(|_| observer.wrote(&id))
                 .map_err(driver::cloud("reset the root password"))?;
             write_connection_secret(run, Some(pw)).await?;
             run.event(

@@ -2,7 +2,7 @@
 //! existing one stands, what deleting the resource still needs of it, and which imports a lost create may have
 //! made. No I/O; unit-tested without any mock.
 
-use crate::api::tidbcloudimport::{ImportCreateIntent, TidbCloudImportSpec, TidbCloudImportStatus};
+use crate::api::tidbcloudimport::{ImportCreateIntent, TidbCloudImportSpec};
 use crate::controllers::clusterref::Target;
 use crate::controllers::core;
 use crate::providers::tidbcloud::models::Import;
@@ -13,27 +13,7 @@ use crate::reasons;
 /// Clock skew allowed between the operator and the cloud when matching an import to a create intent.
 const ADOPTION_SLACK: chrono::Duration = chrono::Duration::seconds(120);
 
-/// What the cloud says about an import, reduced to what decisions need.
-#[derive(Clone, Debug, PartialEq, Eq, Default)]
-pub struct ObservedImport {
-    pub state: String,
-    pub complete_percent: i32,
-    /// Bytes, as the service sends it (a decimal string).
-    pub total_size: String,
-    pub message: String,
-}
-
-impl ObservedImport {
-    /// The import as last recorded in status.
-    pub fn from_status(status: &TidbCloudImportStatus) -> ObservedImport {
-        ObservedImport {
-            state: status.state.clone().unwrap_or_default(),
-            complete_percent: status.complete_percent.unwrap_or(0),
-            total_size: status.total_size.clone().unwrap_or_default(),
-            message: status.message.clone().unwrap_or_default(),
-        }
-    }
-}
+pub use crate::model::tidbcloudimport::ObservedImport;
 
 /// Import states after which nothing changes any more.
 pub fn is_terminal(state: &str) -> bool {

@@ -205,7 +205,7 @@ impl CloudKind for TidbCloudImport {
         let credentials = spec.credentials.as_ref().or(target.credentials());
         let api = run
             .ctx
-            .tidb_client(run.ns, credentials)
+            .connect(&run.ctx.providers.tidbcloud, run.ns, credentials)
             .await?
             .map_err(Stop::Report)?;
         Ok(Client::Live { api, target })
@@ -441,7 +441,9 @@ async fn cloud_cluster_active(run: &Run<'_>, api: &TidbCloudClient, cluster_id: 
     // Through the shared observer: the clusters' list snapshot answers, not a GET per poll.
     let found = run
         .ctx
-        .tidb_observer
+        .providers
+        .tidbcloud
+        .observer
         .cluster(api, None, cluster_id)
         .await
         .map_err(driver::cloud("read the cluster"))?;

@@ -13,20 +13,7 @@ use crate::providers::tidbcloud::translate;
 /// Clock skew allowed between the operator and the cloud when matching an integration to a create intent.
 const ADOPTION_SLACK: chrono::Duration = chrono::Duration::seconds(120);
 
-/// What the cloud says about an integration, reduced to what decisions need.
-#[derive(Clone, Debug, PartialEq, Eq, Default)]
-pub struct ObservedIntegration {
-    pub id: String,
-    /// `DATADOG`, `NEWRELIC`, `PROMETHEUS`.
-    pub integration_type: String,
-    /// Vendor types only.
-    pub site: Option<String>,
-    /// `ACTIVE`, `ERROR`, `NONE` (vendor types); `ACTIVE` for Prometheus.
-    pub state: String,
-    pub status_reason: Option<String>,
-    pub create_time: String,
-    pub creator: String,
-}
+pub use crate::model::tidbcloudintegration::ObservedIntegration;
 
 /// What the spec asks for.
 #[derive(Clone, Debug, PartialEq, Eq)]

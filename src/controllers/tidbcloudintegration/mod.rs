@@ -281,7 +281,7 @@ async fn connect(run: &Run<'_>) -> Flow<Connected> {
     let credentials = spec.credentials.as_ref().or(target.credentials());
     let client = run
         .ctx
-        .tidb_client(run.ns, credentials)
+        .connect(&run.ctx.providers.tidbcloud, run.ns, credentials)
         .await?
         .map_err(Stop::Report)?;
     let integrations = match &cluster_id {

@@ -12,7 +12,7 @@ use super::models::{
 use crate::api::clickhouseservice::{
     ClickHouseServiceSpec, EffectiveScaling, IpAccessEntry, ServiceEndpoint, UID_TAG,
 };
-use crate::controllers::clickhouseservice::decide::{Observed, ScalingChange, ServiceChange};
+use crate::model::clickhouseservice::{Observed, ScalingChange, ServiceChange};
 
 /// The user name of a service's password.
 pub const USERNAME: &str = "default";

@@ -1,5 +1,6 @@
-//! TiDB Cloud (Dedicated v1beta1) provider: the HTTP client with digest authentication, and the wire
-//! models. The translation between our custom resources and these models lives with the controllers.
+//! TiDB Cloud (Dedicated v1beta1) provider: the HTTP client with digest authentication, the wire models, the
+//! translation between our custom resources and these models, observation, the catalogue, and the
+//! [`Provider`] that holds the process's pool, observer and catalogue.
 
 mod auth;
 pub mod client;
@@ -12,6 +13,9 @@ pub use client::{
 pub mod catalog;
 pub mod observe;
 pub mod pool;
+pub mod provider;
 pub mod translate;
 pub mod translate_import;
 pub mod translate_integration;
+
+pub use provider::{Provider, Session};

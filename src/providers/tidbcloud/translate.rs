@@ -8,7 +8,7 @@ use super::models::{
     TidbNodeSettingUpdate, UpdateClusterRequest,
 };
 use crate::api::tidbcloudcluster::{Endpoint, StorageNodesSpec, TidbCloudClusterSpec};
-use crate::controllers::tidbcloudcluster::decide::{Change, Observed, StorageObserved};
+use crate::model::tidbcloudcluster::{Change, Observed, StorageObserved};
 
 /// What the decide step needs from a cloud cluster.
 pub fn observed(c: &Cluster) -> Observed {

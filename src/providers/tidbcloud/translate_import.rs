@@ -9,7 +9,7 @@ use super::models::{
     TargetTableInfo,
 };
 use crate::api::tidbcloudimport::{self as api, TidbCloudImportSpec, TidbCloudImportStatus};
-use crate::controllers::tidbcloudimport::decide::ObservedImport;
+use crate::model::tidbcloudimport::ObservedImport;
 
 /// Object storage secrets read from the referenced Secrets just before the create call (never stored).
 #[derive(Default)]

@@ -6,7 +6,7 @@ use sha2::{Digest, Sha256};
 
 use super::models::{CreateIntegrationRequest, Integration, IntegrationState};
 use crate::api::tidbcloudintegration::{IntegrationType, TidbCloudIntegrationStatus};
-use crate::controllers::tidbcloudintegration::decide::ObservedIntegration;
+use crate::model::tidbcloudintegration::ObservedIntegration;
 
 /// State reported for a Prometheus integration that exists (the service reports none for it).
 pub const PROMETHEUS_STATE: &str = "ACTIVE";
