@@ -1296,8 +1296,8 @@ pub struct Deletion<'d> {
     pub id: Option<&'d str>,
     /// A create intent is recorded (a cloud resource may exist without a known id).
     pub create_pending: bool,
-    /// Name of the connection Secret.
-    pub connection: String,
+    /// Name of the connection Secret, if the kind writes one.
+    pub connection: Option<String>,
     /// "cluster", "service": what is deleted, for messages.
     pub noun: &'d str,
     /// "TiDB Cloud", "ClickHouse Cloud".
@@ -1513,8 +1513,10 @@ where
     }
 
     /// The end of a deletion: the connection Secret released, our finalizer removed, the backoff forgotten.
-    pub async fn finalize(&mut self, connection: String) -> Result<Action, ReconcileError> {
-        self.connection(connection).release_current().await?;
+    pub async fn finalize(&mut self, connection: Option<String>) -> Result<Action, ReconcileError> {
+        if let Some(connection) = connection {
+            self.connection(connection).release_current().await?;
+        }
         remove_finalizer(self.api, self.obj).await?;
         self.ctx.backoff.reset(&self.key);
         Ok(Action::await_change())
@@ -1551,9 +1553,11 @@ where
             .await
             .map_err(Failure::Kube)?;
         if effective_deletion_policy(explicit, cascade) == DeletionPolicy::Retain {
-            self.connection(connection)
-                .retain(cascade == Cascade::Namespace)
-                .await?;
+            if let Some(connection) = connection {
+                self.connection(connection)
+                    .retain(cascade == Cascade::Namespace)
+                    .await?;
+            }
             let why = retain_reason(explicit, cascade, self.crd_name);
             self.event(
                 EventType::Normal,

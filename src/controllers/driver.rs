@@ -140,14 +140,14 @@ pub trait CloudKind:
     const NOUN: &'static str;
     /// "TiDB Cloud", "ClickHouse Cloud".
     const CLOUD: &'static str;
-    /// The spec field that adopts an existing resource by id ("clusterId").
-    const ID_FIELD: &'static str;
+    /// The spec field that adopts an existing resource by id (`"clusterId"`); `None`: never adopted by id.
+    const ADOPT_FIELD: Option<&'static str>;
     /// What kind of cloud id the object claims.
     const ID_KIND: CloudIdKind;
 
     // ---- identity and settings (pure) ----------------------------------------------------------------
 
-    /// The id of an existing resource to adopt (`spec.<ID_FIELD>`).
+    /// The id of an existing resource to adopt (`spec.<ADOPT_FIELD>`).
     fn spec_id(&self) -> Option<&str>;
     /// The id this object manages, as recorded in status.
     fn status_id(status: &Self::State) -> Option<&str>;
@@ -163,7 +163,8 @@ pub trait CloudKind:
     fn observe_only(&self) -> bool {
         crate::api::common::observe_only(self)
     }
-    fn connection_secret_name(&self) -> String;
+    /// The connection Secret this object writes (`None`: it has none, e.g. imports and integrations).
+    fn connection_secret_name(&self) -> Option<String>;
     /// `namespace/name` of the operator-wide default credentials Secret of this kind.
     fn default_credentials(config: &RunConfig) -> (String, String);
     /// The credentials Secret this object names (in its namespace); `None`: the operator default.
@@ -171,7 +172,9 @@ pub trait CloudKind:
     /// Secrets in the object's namespace it reads (credentials, passwords).
     fn secrets_read(&self) -> Vec<String>;
     /// Why `remote` cannot be this object's resource although its id matches (e.g. another region).
-    fn identity_conflict(&self, remote: &Self::Remote) -> Option<String>;
+    fn identity_conflict(&self, _remote: &Self::Remote) -> Option<String> {
+        None
+    }
     /// Whether `remote` may be what a create under `intent` made, with the API key `key_id` (pure).
     fn made_by(&self, intent: &Self::Intent, remote: &Self::Remote, key_id: &str) -> bool;
 
@@ -432,7 +435,7 @@ async fn observe<K: CloudKind>(
         .filter(|s| !s.is_empty())
         .map(str::to_string);
     let status_id = K::status_id(&run.status).map(str::to_string);
-    let field = K::ID_FIELD;
+    let field = K::ADOPT_FIELD.unwrap_or("id");
     if let (Some(spec_id), Some(status_id)) = (&spec_id, &status_id)
         && spec_id != status_id
     {
@@ -527,7 +530,7 @@ async fn observe<K: CloudKind>(
         }
         Found::Ambiguous(ids) => report(Outcome::Stalled {
             reason: crate::reasons::AMBIGUOUS_CREATE,
-            message: ownership::ambiguous_message(K::NOUN, K::CLOUD, field, &ids),
+            message: ownership::ambiguous_message(K::NOUN, K::CLOUD, K::ADOPT_FIELD, &ids),
             requeue: None,
         }),
     }
@@ -557,11 +560,12 @@ async fn gone<K: CloudKind>(run: &mut Base<'_, K>, id: &str) -> Flow<Option<K::R
         reason: crate::reasons::CLOUD_RESOURCE_GONE,
         message: format!(
             "{} {id} no longer exists in {} and was not deleted by this resource; its data is not re-created. \
-             Restore it and set spec.{} to its id, set spec.onCloudResourceGone: Recreate to create a new, empty \
-             one, or delete this resource",
+             {}set spec.onCloudResourceGone: Recreate to create a new, empty one, or delete this resource",
             K::NOUN,
             K::CLOUD,
-            K::ID_FIELD
+            K::ADOPT_FIELD
+                .map(|f| format!("Restore it and set spec.{f} to its id, "))
+                .unwrap_or_default()
         ),
         requeue: Some(run.ctx.config.poll_steady),
     })
@@ -631,7 +635,7 @@ async fn cleanup_flow<K: CloudKind>(run: &mut Base<'_, K>) -> Flow<Option<Outcom
                             message: ownership::ambiguous_message(
                                 K::NOUN,
                                 K::CLOUD,
-                                K::ID_FIELD,
+                                K::ADOPT_FIELD,
                                 &ids,
                             ),
                             requeue: None,

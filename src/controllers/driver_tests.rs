@@ -122,7 +122,7 @@ impl CloudKind for Fake {
     const MANAGED: &'static [&'static str] = &["Ready", "Reconciling", "Stalled"];
     const NOUN: &'static str = "thing";
     const CLOUD: &'static str = "Fake Cloud";
-    const ID_FIELD: &'static str = "adoptId";
+    const ADOPT_FIELD: Option<&'static str> = Some("adoptId");
     const ID_KIND: CloudIdKind = CloudIdKind::TidbCluster;
 
     fn spec_id(&self) -> Option<&str> {
@@ -159,8 +159,8 @@ impl CloudKind for Fake {
             },
         }
     }
-    fn connection_secret_name(&self) -> String {
-        "fake-connection".into()
+    fn connection_secret_name(&self) -> Option<String> {
+        Some("fake-connection".into())
     }
     fn default_credentials(_: &RunConfig) -> (String, String) {
         ("ops".into(), "creds".into())
@@ -170,9 +170,6 @@ impl CloudKind for Fake {
     }
     fn secrets_read(&self) -> Vec<String> {
         Vec::new()
-    }
-    fn identity_conflict(&self, _: &Remote) -> Option<String> {
-        None
     }
     fn made_by(&self, intent: &FakeIntent, r: &Remote, _key: &str) -> bool {
         r.name == intent.name

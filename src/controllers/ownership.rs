@@ -186,12 +186,21 @@ pub fn pick<R>(
     }
 }
 
-/// The message of an `AmbiguousCreate` stall: the candidates and how to pick one.
-pub fn ambiguous_message(noun: &str, cloud: &str, field: &str, ids: &[String]) -> String {
+/// The message of an `AmbiguousCreate` stall: the candidates and how to pick one — by `spec.<field>` for a
+/// kind that adopts by id, else by removing (in the cloud) the ones this resource did not create.
+pub fn ambiguous_message(noun: &str, cloud: &str, field: Option<&str>, ids: &[String]) -> String {
+    let how = match field {
+        Some(field) => {
+            format!("set spec.{field} to the one this resource created (check them in {cloud})")
+        }
+        None => format!(
+            "check them in {cloud}: remove the ones this resource did not create where {cloud} allows it (the one \
+             left is adopted), or delete this resource"
+        ),
+    };
     format!(
         "an earlier create of this resource may have made a {noun} in {cloud}, but {} {noun}s match it and none \
-         is claimed by another resource: {}; set spec.{field} to the one this resource created (check them in \
-         {cloud}) — the operator never guesses",
+         is claimed by another resource: {}; {how} — the operator never guesses",
         ids.len(),
         ids.join(", ")
     )
@@ -314,9 +323,11 @@ mod tests {
         let m = ambiguous_message(
             "cluster",
             "TiDB Cloud",
-            "clusterId",
+            Some("clusterId"),
             &["2".into(), "3".into()],
         );
         assert!(m.contains("2, 3") && m.contains("spec.clusterId"), "{m}");
+        let m = ambiguous_message("import", "TiDB Cloud", None, &["2".into(), "3".into()]);
+        assert!(m.contains("2, 3") && !m.contains("spec."), "{m}");
     }
 }

@@ -75,7 +75,7 @@ impl CloudKind for ClickHouseService {
     const MANAGED: &'static [&'static str] = MANAGED_CONDITIONS;
     const NOUN: &'static str = "service";
     const CLOUD: &'static str = "ClickHouse Cloud";
-    const ID_FIELD: &'static str = "serviceId";
+    const ADOPT_FIELD: Option<&'static str> = Some("serviceId");
     const ID_KIND: CloudIdKind = CloudIdKind::ClickHouseService;
 
     fn spec_id(&self) -> Option<&str> {
@@ -119,8 +119,8 @@ impl CloudKind for ClickHouseService {
             },
         }
     }
-    fn connection_secret_name(&self) -> String {
-        ClickHouseService::connection_secret_name(self)
+    fn connection_secret_name(&self) -> Option<String> {
+        Some(ClickHouseService::connection_secret_name(self))
     }
     fn default_credentials(config: &RunConfig) -> (String, String) {
         config.default_clickhouse_credentials_ref()

@@ -69,7 +69,7 @@ impl CloudKind for TidbCloudCluster {
     const MANAGED: &'static [&'static str] = MANAGED_CONDITIONS;
     const NOUN: &'static str = "cluster";
     const CLOUD: &'static str = "TiDB Cloud";
-    const ID_FIELD: &'static str = "clusterId";
+    const ADOPT_FIELD: Option<&'static str> = Some("clusterId");
     const ID_KIND: CloudIdKind = CloudIdKind::TidbCluster;
 
     fn spec_id(&self) -> Option<&str> {
@@ -109,8 +109,8 @@ impl CloudKind for TidbCloudCluster {
             on_gone: on_gone(self.spec.on_cloud_resource_gone),
         }
     }
-    fn connection_secret_name(&self) -> String {
-        TidbCloudCluster::connection_secret_name(self)
+    fn connection_secret_name(&self) -> Option<String> {
+        Some(TidbCloudCluster::connection_secret_name(self))
     }
     fn default_credentials(config: &RunConfig) -> (String, String) {
         config.default_credentials_ref()

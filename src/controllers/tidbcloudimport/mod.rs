@@ -34,9 +34,6 @@ use crate::reasons;
 pub const KIND: &str = "TidbCloudImport";
 const CRD_NAME: &str = "tidbcloudimports.clouddb.dev";
 const MANAGED_CONDITIONS: &[&str] = &[READY, RECONCILING, STALLED];
-/// Imports have no connection Secret. The driver releases (and on a cascade, keeps) the connection Secret of
-/// every object by name: this one is not a valid Secret name, so no Secret ever answers to it.
-const NO_CONNECTION_SECRET: &str = "TidbCloudImport-has-no-connection-Secret";
 
 /// The controller of the scope of `api`, woken by the TidbCloudClusters its objects reference (the scope's
 /// `shared` watch).
@@ -124,7 +121,7 @@ impl CloudKind for TidbCloudImport {
     const MANAGED: &'static [&'static str] = MANAGED_CONDITIONS;
     const NOUN: &'static str = "import";
     const CLOUD: &'static str = "TiDB Cloud";
-    const ID_FIELD: &'static str = "importId";
+    const ADOPT_FIELD: Option<&'static str> = None;
     const ID_KIND: CloudIdKind = CloudIdKind::TidbImport;
 
     /// An import is never adopted by id: one resource is the one import it creates.
@@ -169,8 +166,9 @@ impl CloudKind for TidbCloudImport {
     fn observe_only(&self) -> bool {
         false
     }
-    fn connection_secret_name(&self) -> String {
-        NO_CONNECTION_SECRET.to_string()
+    /// None: an import/integration has no connection Secret.
+    fn connection_secret_name(&self) -> Option<String> {
+        None
     }
     fn default_credentials(config: &RunConfig) -> (String, String) {
         config.default_credentials_ref()
@@ -187,9 +185,6 @@ impl CloudKind for TidbCloudImport {
             .into_iter()
             .map(str::to_string)
             .collect()
-    }
-    fn identity_conflict(&self, _seen: &Seen) -> Option<String> {
-        None
     }
     fn made_by(&self, intent: &ImportCreateIntent, seen: &Seen, key_id: &str) -> bool {
         matches!(seen, Seen::Live(i) if decide::made_by(intent, i, key_id))

@@ -35,9 +35,6 @@ use crate::reasons;
 pub const KIND: &str = "TidbCloudIntegration";
 const CRD_NAME: &str = "tidbcloudintegrations.clouddb.dev";
 const MANAGED_CONDITIONS: &[&str] = &[READY, RECONCILING, STALLED];
-/// An integration has no connection Secret, but the driver looks one up by name when a deletion retains or
-/// finishes: this name is not a valid Secret name (upper case), so no Secret has it and nothing is touched.
-const NO_CONNECTION_SECRET: &str = "NO-CONNECTION-SECRET";
 
 /// The controller of the scope of `api`, woken by the TidbCloudClusters its objects reference (the scope's
 /// `shared` watch).
@@ -92,7 +89,7 @@ impl CloudKind for TidbCloudIntegration {
     const CLOUD: &'static str = "TiDB Cloud";
     /// There is no such spec field: an integration is never adopted by id (only in messages of an
     /// `AmbiguousCreate`, which TiDB Cloud's one integration per type and cluster rules out).
-    const ID_FIELD: &'static str = "integrationId";
+    const ADOPT_FIELD: Option<&'static str> = None;
     const ID_KIND: CloudIdKind = CloudIdKind::TidbIntegration;
 
     fn spec_id(&self) -> Option<&str> {
@@ -133,8 +130,9 @@ impl CloudKind for TidbCloudIntegration {
     fn observe_only(&self) -> bool {
         false
     }
-    fn connection_secret_name(&self) -> String {
-        NO_CONNECTION_SECRET.to_string()
+    /// None: an import/integration has no connection Secret.
+    fn connection_secret_name(&self) -> Option<String> {
+        None
     }
     fn default_credentials(config: &RunConfig) -> (String, String) {
         config.default_credentials_ref()
@@ -151,9 +149,6 @@ impl CloudKind for TidbCloudIntegration {
             .into_iter()
             .map(str::to_string)
             .collect()
-    }
-    fn identity_conflict(&self, _: &InCluster) -> Option<String> {
-        None
     }
     fn made_by(&self, intent: &IntegrationCreateIntent, i: &InCluster, key_id: &str) -> bool {
         decide::made_by(intent, &i.cluster_id, &i.integration, key_id)
