@@ -7,6 +7,7 @@ pub mod budget;
 pub mod error;
 pub mod http;
 pub mod pool;
+pub mod writes;
 
 pub use budget::{Budget, BudgetConfig, BudgetRegistry, Priority, ServerQuota};
 pub use error::CloudError;

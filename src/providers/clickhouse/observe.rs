@@ -101,6 +101,12 @@ impl Observer {
     }
 }
 
+impl crate::cloud::writes::RecordsWrites for Observer {
+    fn wrote(&self, id: &str) {
+        Observer::wrote(self, id);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

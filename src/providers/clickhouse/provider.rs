@@ -111,10 +111,7 @@ impl Session<'_> {
         id: &str,
         call: impl Future<Output = Result<T, CloudError>>,
     ) -> Result<T, CloudError> {
-        self.observer.wrote(id);
-        let result = call.await;
-        self.observer.wrote(id);
-        result
+        crate::cloud::writes::recorded(self.observer, id, call).await
     }
 
     /// Creates a service; its id is known (and recorded) once the answer arrives.

@@ -367,6 +367,12 @@ fn jittered(d: Duration) -> Duration {
     d.mul_f64(0.9 + rand::random::<f64>() * 0.2)
 }
 
+impl crate::cloud::writes::RecordsWrites for Observer {
+    fn wrote(&self, id: &str) {
+        Observer::wrote(self, id);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
