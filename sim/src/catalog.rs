@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 const BUILTIN: &str = include_str!("../data/catalog.json");
+const BUILTIN_PATH: &str = "<built-in sim/data/catalog.json>";
 
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogError {
@@ -39,6 +40,17 @@ pub struct CatalogFile {
     pub node_quota: BTreeMap<String, i32>,
     pub node_spec_families: BTreeMap<String, Vec<NodeSpecTemplate>>,
     pub regions: Vec<RegionTemplate>,
+    /// Regions of the Serverless API (Starter / Essential); the built-in list when absent.
+    #[serde(default)]
+    pub serverless_regions: Option<Vec<ServerlessRegionTemplate>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServerlessRegionTemplate {
+    pub region_id: String,
+    pub display_name: String,
+    pub service_plans: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -132,11 +144,13 @@ pub struct Catalog {
     pub regions: Vec<Region>,
     /// Node specs of every region, in catalogue order.
     pub node_specs: Vec<NodeSpec>,
+    /// Regions of the Serverless API, with the service plans each offers.
+    pub serverless_regions: Vec<Region>,
 }
 
 impl Catalog {
     pub fn builtin() -> Result<Catalog, CatalogError> {
-        Self::parse(BUILTIN, "<built-in sim/data/catalog.json>")
+        Self::parse(BUILTIN, BUILTIN_PATH)
     }
 
     pub fn load(path: &Path) -> Result<Catalog, CatalogError> {
@@ -206,7 +220,35 @@ impl Catalog {
                 });
             }
         }
+        let serverless_regions = match file.serverless_regions {
+            Some(list) => list,
+            None if path != BUILTIN_PATH => Self::builtin()?
+                .serverless_regions
+                .into_iter()
+                .map(|r| ServerlessRegionTemplate {
+                    region_id: r.region_id,
+                    display_name: r.display_name,
+                    service_plans: r.service_plans,
+                })
+                .collect(),
+            None => Vec::new(),
+        }
+        .into_iter()
+        .map(|r| Region {
+            name: format!("regions/{}", r.region_id),
+            cloud_provider: r
+                .region_id
+                .split('-')
+                .next()
+                .unwrap_or_default()
+                .to_string(),
+            region_id: r.region_id,
+            display_name: r.display_name,
+            service_plans: r.service_plans,
+        })
+        .collect();
         Ok(Catalog {
+            serverless_regions,
             tidb_version: file.tidb_version,
             organization: file.organization,
             projects: file.projects,
@@ -224,6 +266,13 @@ impl Catalog {
         self.node_specs.iter().find(|s| {
             s.region_id == region_id && s.component_type == component && s.node_spec_key == key
         })
+    }
+
+    /// A Serverless region by id.
+    pub fn serverless_region(&self, region_id: &str) -> Option<&Region> {
+        self.serverless_regions
+            .iter()
+            .find(|r| r.region_id == region_id)
     }
 
     pub fn default_project(&self) -> &Project {
@@ -263,6 +312,12 @@ mod tests {
                 assert!(n >= 2, "{} has {n} {comp} specs", r.region_id);
             }
         }
+        assert!(c.serverless_region("aws-us-east-1").is_some());
+        assert!(
+            c.serverless_regions
+                .iter()
+                .all(|r| !r.service_plans.is_empty())
+        );
         let s = c.node_spec("aws-us-west-2", "TIKV", "8C32G").expect("spec");
         assert!(s.min_storage_size_gi < s.max_storage_size_gi);
         assert_eq!(s.display_name, "8 vCPU, 32 GiB");

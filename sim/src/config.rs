@@ -275,6 +275,84 @@ impl Default for ClickHouseConfig {
     }
 }
 
+/// How long each TiDB Cloud Serverless transition takes. Serverless imports use the import delays of
+/// [`Delays`] (the same state machine as Dedicated imports).
+#[derive(Debug, Clone)]
+pub struct ServerlessDelays {
+    /// A new cluster `CREATING` → `ACTIVE`.
+    pub cluster_create: Duration,
+    /// A deleted cluster `DELETING` → gone (404).
+    pub cluster_delete: Duration,
+    /// A cluster created by `clusters:restore` `RESTORING` → `ACTIVE`.
+    pub restore: Duration,
+    /// A new branch `CREATING` → `ACTIVE`.
+    pub branch_create: Duration,
+    /// A reset branch `RESTORING` → `ACTIVE`.
+    pub branch_reset: Duration,
+    /// A deleted branch is answered `DELETED` for this long, then gone (404).
+    pub branch_delete: Duration,
+}
+
+impl ServerlessDelays {
+    /// Every transition visible but over in about a second (tests).
+    pub fn fast() -> ServerlessDelays {
+        ServerlessDelays {
+            cluster_create: Duration::from_millis(1000),
+            cluster_delete: Duration::from_millis(500),
+            restore: Duration::from_millis(1000),
+            branch_create: Duration::from_millis(1000),
+            branch_reset: Duration::from_millis(800),
+            branch_delete: Duration::from_millis(500),
+        }
+    }
+    /// Roughly what the real service takes (demos): a Starter cluster is up in well under a minute.
+    pub fn realistic() -> ServerlessDelays {
+        ServerlessDelays {
+            cluster_create: Duration::from_secs(30),
+            cluster_delete: Duration::from_secs(10),
+            restore: Duration::from_secs(3 * 60),
+            branch_create: Duration::from_secs(60),
+            branch_reset: Duration::from_secs(60),
+            branch_delete: Duration::from_secs(10),
+        }
+    }
+    /// Transitions complete on the next read.
+    pub fn instant() -> ServerlessDelays {
+        let z = Duration::ZERO;
+        ServerlessDelays {
+            cluster_create: z,
+            cluster_delete: z,
+            restore: z,
+            branch_create: z,
+            branch_reset: z,
+            branch_delete: z,
+        }
+    }
+}
+
+/// The TiDB Cloud Serverless (Starter / Essential) v1beta1 module, served on its own listener because its
+/// paths (`/v1beta1/clusters…`) collide with Dedicated's. It shares the TiDB Cloud keys, digest nonces and
+/// per-key quota ([`SimConfig::keys`], [`SimConfig::quota`]) with the Dedicated listener: one budget per key
+/// across both hosts, as the real service counts 100 requests per minute per key.
+#[derive(Debug, Clone)]
+pub struct ServerlessConfig {
+    /// Address of the Serverless listener; port 0 picks a free one. TLS follows [`SimConfig::tls`] (same CA).
+    pub listen: SocketAddr,
+    pub delays: ServerlessDelays,
+    /// Faults active from the start on the Serverless listener.
+    pub faults: Vec<FaultRule>,
+}
+
+impl Default for ServerlessConfig {
+    fn default() -> Self {
+        ServerlessConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            delays: ServerlessDelays::fast(),
+            faults: Vec::new(),
+        }
+    }
+}
+
 impl ApiKey {
     /// A random ClickHouse Cloud key pair, shaped like real ones (20-character key ID, 42-character secret
     /// starting `4b1d`).
@@ -351,6 +429,8 @@ pub struct SimConfig {
     pub faults: Vec<FaultRule>,
     /// The ClickHouse Cloud module and its listener.
     pub clickhouse: ClickHouseConfig,
+    /// The TiDB Cloud Serverless module and its listener.
+    pub serverless: ServerlessConfig,
 }
 
 impl Default for SimConfig {
@@ -369,6 +449,7 @@ impl Default for SimConfig {
             import_fail_marker: "sim-fail".into(),
             faults: Vec::new(),
             clickhouse: ClickHouseConfig::default(),
+            serverless: ServerlessConfig::default(),
         }
     }
 }

@@ -80,9 +80,39 @@ pub struct CounterRow {
     pub count: u64,
 }
 
+/// The authentication and per-key quotas of a front door. Listeners of one cloud share it (the TiDB
+/// Cloud Dedicated and Serverless hosts sit behind one gateway: the same keys, nonces and per-key budget).
+pub struct FrontDoor {
+    auth: Mutex<Auth>,
+    quotas: Mutex<Quotas>,
+}
+
+impl FrontDoor {
+    fn new(auth: Auth, quota: &QuotaConfig) -> Arc<FrontDoor> {
+        Arc::new(FrontDoor {
+            auth: Mutex::new(auth),
+            quotas: Mutex::new(Quotas::new(quota.clone())),
+        })
+    }
+
+    /// The TiDB Cloud front door: HTTP digest with the `SimConfig` keys and quota.
+    pub fn tidb_cloud(config: &SimConfig) -> Arc<FrontDoor> {
+        Self::new(
+            Auth::Digest(DigestAuth::new(&config.keys, config.nonce_ttl)),
+            &config.quota,
+        )
+    }
+
+    fn auth(&self) -> std::sync::MutexGuard<'_, Auth> {
+        self.auth.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn quotas(&self) -> std::sync::MutexGuard<'_, Quotas> {
+        self.quotas.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
 struct Mutable {
-    auth: Auth,
-    quotas: Quotas,
     faults: Faults,
     counters: BTreeMap<CounterKey, u64>,
     /// The distinct paths counted under `(no route) <path>` (at most [`MAX_UNROUTED_PATHS`]).
@@ -119,6 +149,7 @@ fn loggable_path(target: &str) -> String {
 
 pub struct Gateway {
     front: Front,
+    door: Arc<FrontDoor>,
     modules: Vec<Arc<dyn ApiModule>>,
     quota_limit: u32,
     initial_faults: Vec<FaultRule>,
@@ -149,15 +180,20 @@ fn parse_target(target: &str) -> Result<(String, Vec<(String, String)>), ApiErro
 }
 
 impl Gateway {
-    /// The TiDB Cloud gateway (digest authentication, the `SimConfig` keys, quota and faults).
+    /// The TiDB Cloud gateway (digest authentication, the `SimConfig` keys, quota and faults) with a front
+    /// door of its own.
     pub fn new(config: &SimConfig, modules: Vec<Arc<dyn ApiModule>>) -> Gateway {
-        Self::build(
-            Front::TidbCloud,
-            Auth::Digest(DigestAuth::new(&config.keys, config.nonce_ttl)),
-            &config.quota,
-            &config.faults,
-            modules,
-        )
+        Self::tidb_cloud(FrontDoor::tidb_cloud(config), &config.faults, modules)
+    }
+
+    /// A TiDB Cloud gateway behind `door` (shared with the other TiDB Cloud listener), with its own faults
+    /// and counters.
+    pub fn tidb_cloud(
+        door: Arc<FrontDoor>,
+        faults: &[FaultRule],
+        modules: Vec<Arc<dyn ApiModule>>,
+    ) -> Gateway {
+        Self::build(Front::TidbCloud, door, faults, modules)
     }
 
     /// The ClickHouse Cloud gateway (Basic authentication with `keys`, its own quota and faults).
@@ -168,8 +204,7 @@ impl Gateway {
     ) -> Gateway {
         Self::build(
             Front::ClickHouse,
-            Auth::Basic(BasicAuth::new(keys)),
-            &config.quota,
+            FrontDoor::new(Auth::Basic(BasicAuth::new(keys)), &config.quota),
             &config.faults,
             modules,
         )
@@ -177,8 +212,7 @@ impl Gateway {
 
     fn build(
         front: Front,
-        auth: Auth,
-        quota: &QuotaConfig,
+        door: Arc<FrontDoor>,
         initial_faults: &[FaultRule],
         modules: Vec<Arc<dyn ApiModule>>,
     ) -> Gateway {
@@ -187,14 +221,14 @@ impl Gateway {
             // Rules were validated when the configuration was built; an invalid one is skipped.
             let _ = faults.add(f.clone());
         }
+        let quota_limit = door.quotas().limit();
         Gateway {
             front,
+            door,
             modules,
-            quota_limit: quota.limit,
+            quota_limit,
             initial_faults: initial_faults.to_vec(),
             inner: Mutex::new(Mutable {
-                auth,
-                quotas: Quotas::new(quota.clone()),
                 faults,
                 counters: BTreeMap::new(),
                 unrouted: Default::default(),
@@ -334,7 +368,7 @@ impl Gateway {
 
         // 1. Authentication.
         let now = Instant::now();
-        let auth = match &mut self.lock().auth {
+        let auth = match &mut *self.door.auth() {
             Auth::Digest(d) => match d.verify(raw.authorization, raw.method, raw.target, now) {
                 AuthOutcome::Ok(k) => Ok(k),
                 AuthOutcome::Challenge {
@@ -354,11 +388,11 @@ impl Gateway {
                 let mut headers = Vec::new();
                 if let Some(k) = &known_key {
                     // An identified key's failed round trip still counts against its quota.
-                    let q = self.lock().quotas.take(k, now);
+                    let q = self.door.quotas().take(k, now);
                     headers.extend(self.rate_headers(&q, false));
                 }
                 if let Some(stale) = stale
-                    && let Auth::Digest(d) = &mut self.lock().auth
+                    && let Auth::Digest(d) = &mut *self.door.auth()
                 {
                     headers.push(("www-authenticate", d.challenge(stale, now)));
                 }
@@ -387,7 +421,7 @@ impl Gateway {
 
         // 2. Quota.
         note.key = public_key.clone();
-        let q = self.lock().quotas.take(&public_key, now);
+        let q = self.door.quotas().take(&public_key, now);
         let headers = self.rate_headers(&q, !q.allowed);
         let front_shape = self.front.error_shape();
         if !q.allowed {
@@ -415,7 +449,7 @@ impl Gateway {
         }
         if plan.throttle {
             tracing::info!(method = raw.method, path = %path, key = %key, "fault: throttle (429)");
-            let q = self.lock().quotas.exhaust(&public_key, Instant::now());
+            let q = self.door.quotas().exhaust(&public_key, Instant::now());
             note.route = "(fault: throttle)".into();
             self.count(&public_key, method, "(fault: throttle)", 429);
             return self.error(
@@ -580,7 +614,7 @@ impl Gateway {
                 let mut m = self.lock();
                 m.counters.clear();
                 m.unrouted.clear();
-                m.quotas.reset();
+                self.door.quotas().reset();
                 m.faults.clear();
                 for f in &self.initial_faults {
                     let _ = m.faults.add(f.clone());

@@ -1,9 +1,9 @@
 //! clouddb-sim: a faithful local simulator of the TiDB Cloud and ClickHouse Cloud management APIs.
 //!
-//! Tests start it in-process with [`Simulator::start`]: it listens on two ephemeral loopback ports (HTTPS with
-//! a CA generated at start, or plain HTTP) — TiDB Cloud on one, ClickHouse Cloud on the other — and hands
-//! back the base URLs, the CA certificate path and the API keys. It stops when the returned [`Simulator`] is
-//! dropped.
+//! Tests start it in-process with [`Simulator::start`]: it listens on three ephemeral loopback ports (HTTPS
+//! with a CA generated at start, or plain HTTP) — TiDB Cloud Dedicated (with IAM and legacy v1beta), TiDB
+//! Cloud Serverless, ClickHouse Cloud — and hands back the base URLs, the CA certificate path and the API
+//! keys. It stops when the returned [`Simulator`] is dropped.
 //!
 //! ```no_run
 //! # async fn f() -> Result<(), clouddb_sim::SimError> {
@@ -22,14 +22,19 @@ pub mod error;
 pub mod faults;
 pub mod gateway;
 pub mod iam;
+pub mod import_run;
 pub mod legacy;
 pub mod paging;
 pub mod quota;
 pub mod routes;
 pub mod server;
+pub mod serverless;
 pub mod tls;
 
-pub use config::{ApiKey, ClickHouseConfig, ClickHouseDelays, Delays, QuotaConfig, SimConfig};
+pub use config::{
+    ApiKey, ClickHouseConfig, ClickHouseDelays, Delays, QuotaConfig, ServerlessConfig,
+    ServerlessDelays, SimConfig,
+};
 pub use faults::{FaultKind, FaultRule};
 
 use std::net::SocketAddr;
@@ -66,14 +71,22 @@ pub struct Simulator {
     ch_keys: Vec<ApiKey>,
     ch_organization_id: String,
     ch_gateway: Arc<gateway::Gateway>,
+    sls_addr: SocketAddr,
+    sls_gateway: Arc<gateway::Gateway>,
     shutdown: watch::Sender<bool>,
     _tempdir: Option<TempDir>,
 }
 
-/// The gateways of the two listeners (TiDB Cloud, ClickHouse Cloud) with their API modules, in routing order.
-fn gateways(
-    config: &SimConfig,
-) -> Result<(Arc<gateway::Gateway>, Arc<gateway::Gateway>), SimError> {
+/// The gateways of the three listeners, each with its API modules in routing order.
+pub(crate) struct Gateways {
+    /// Dedicated v1beta1, IAM v1beta1, legacy v1beta.
+    pub tidb: Arc<gateway::Gateway>,
+    /// Serverless v1beta1, behind the same front door (keys, nonces, per-key quota) as `tidb`.
+    pub serverless: Arc<gateway::Gateway>,
+    pub clickhouse: Arc<gateway::Gateway>,
+}
+
+fn gateways(config: &SimConfig) -> Result<Gateways, SimError> {
     let catalog = Arc::new(match &config.catalog {
         Some(p) => catalog::Catalog::load(p)?,
         None => catalog::Catalog::builtin()?,
@@ -88,14 +101,28 @@ fn gateways(
         ),
         Arc::new(legacy::Legacy::new(catalog.clone(), dedicated, config)),
     ];
-    let gateway = Arc::new(gateway::Gateway::new(config, modules));
+    let door = gateway::FrontDoor::tidb_cloud(config);
+    let tidb = Arc::new(gateway::Gateway::tidb_cloud(
+        door.clone(),
+        &config.faults,
+        modules,
+    ));
+    let serverless = Arc::new(gateway::Gateway::tidb_cloud(
+        door,
+        &config.serverless.faults,
+        vec![Arc::new(serverless::Serverless::new(catalog, config))],
+    ));
     let ch = &config.clickhouse;
-    let ch_gateway = Arc::new(gateway::Gateway::clickhouse(
+    let clickhouse = Arc::new(gateway::Gateway::clickhouse(
         ch,
         &ch.keys,
         vec![Arc::new(clickhouse::ClickHouse::new(ch))],
     ));
-    Ok((gateway, ch_gateway))
+    Ok(Gateways {
+        tidb,
+        serverless,
+        clickhouse,
+    })
 }
 
 /// A directory removed on drop.
@@ -108,8 +135,8 @@ impl Drop for TempDir {
 }
 
 impl Simulator {
-    /// Starts the simulator: TiDB Cloud on `config.listen`, ClickHouse Cloud on `config.clickhouse.listen`
-    /// (port 0: a free port). With no keys configured, one random key pair is generated for each
+    /// Starts the simulator: TiDB Cloud Dedicated on `config.listen`, TiDB Cloud Serverless on
+    /// `config.serverless.listen`, ClickHouse Cloud on `config.clickhouse.listen` (port 0: a free port). With no keys configured, one random key pair is generated for each
     /// ([`Simulator::keys`], [`Simulator::clickhouse_keys`]).
     pub async fn start(mut config: SimConfig) -> Result<Simulator, SimError> {
         if config.keys.is_empty() {
@@ -118,9 +145,14 @@ impl Simulator {
         if config.clickhouse.keys.is_empty() {
             config.clickhouse.keys.push(ApiKey::random_clickhouse());
         }
-        let (gateway, ch_gateway) = gateways(&config)?;
+        let Gateways {
+            tidb: gateway,
+            serverless: sls_gateway,
+            clickhouse: ch_gateway,
+        } = gateways(&config)?;
         let ch = &config.clickhouse;
         let (listener, addr) = bind(config.listen).await?;
+        let (sls_listener, sls_addr) = bind(config.serverless.listen).await?;
         let (ch_listener, ch_addr) = bind(ch.listen).await?;
 
         let (dir, tempdir) = match &config.state_dir {
@@ -157,8 +189,14 @@ impl Simulator {
             gateway.clone(),
             rx.clone(),
         ));
+        tokio::spawn(server::serve(
+            sls_listener,
+            acceptor.clone(),
+            sls_gateway.clone(),
+            rx.clone(),
+        ));
         tokio::spawn(server::serve(ch_listener, acceptor, ch_gateway.clone(), rx));
-        tracing::info!(%addr, %ch_addr, tls = config.tls, keys = config.keys.len(), "clouddb-sim listening");
+        tracing::info!(%addr, %sls_addr, %ch_addr, tls = config.tls, keys = config.keys.len(), "clouddb-sim listening");
         Ok(Simulator {
             addr,
             tls: config.tls,
@@ -169,6 +207,8 @@ impl Simulator {
             ch_keys: config.clickhouse.keys,
             ch_organization_id: config.clickhouse.organization_id,
             ch_gateway,
+            sls_addr,
+            sls_gateway,
             shutdown: tx,
             _tempdir: tempdir,
         })
@@ -242,6 +282,27 @@ impl Simulator {
     /// Request counters of the ClickHouse listener (the rows of its `GET /_sim/counters`).
     pub fn clickhouse_counters(&self) -> Vec<gateway::CounterRow> {
         self.ch_gateway.counters()
+    }
+
+    /// The address of the TiDB Cloud Serverless listener.
+    pub fn serverless_addr(&self) -> SocketAddr {
+        self.sls_addr
+    }
+
+    /// `https://127.0.0.1:PORT` (or `http://` without TLS): the Serverless host (`serverless.tidbapi.com`,
+    /// Terraform's `TIDBCLOUD_SERVERLESS_ENDPOINT`), trusted through the same [`Simulator::ca_path`] and
+    /// signed with the same [`Simulator::keys`]; API paths start with `/v1beta1`.
+    pub fn serverless_base_url(&self) -> String {
+        format!(
+            "{}://{}",
+            if self.tls { "https" } else { "http" },
+            self.sls_addr
+        )
+    }
+
+    /// Request counters of the Serverless listener (the rows of its `GET /_sim/counters`).
+    pub fn serverless_counters(&self) -> Vec<gateway::CounterRow> {
+        self.sls_gateway.counters()
     }
 
     /// Stops the server (also done on drop).

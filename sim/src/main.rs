@@ -1,8 +1,8 @@
 //! `clouddb-sim`: run the TiDB Cloud API simulator as a server.
 use clap::{Parser, ValueEnum};
 use clouddb_sim::{
-    ApiKey, ClickHouseConfig, ClickHouseDelays, Delays, FaultRule, QuotaConfig, SimConfig,
-    Simulator,
+    ApiKey, ClickHouseConfig, ClickHouseDelays, Delays, FaultRule, QuotaConfig, ServerlessConfig,
+    ServerlessDelays, SimConfig, Simulator,
 };
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -28,7 +28,8 @@ enum LogFormat {
 /// node specs, imports, integrations), IAM v1beta1 (projects, API keys) and legacy v1beta (projects, backups,
 /// restores, under /api/v1beta on the same listener), with HTTP digest authentication,
 /// per-key quotas and rate-limit headers, a realistic state machine, fault injection and an admin API under
-/// /_sim/ (health, counters, reset, faults) — and, on a second listener, of the ClickHouse Cloud v1 API
+/// /_sim/ (health, counters, reset, faults); on a second listener Serverless v1beta1 (Starter/Essential
+/// clusters, branches, backups, restore, imports) with the same keys and per-key quota — and, on a third listener, of the ClickHouse Cloud v1 API
 /// (organizations, services and the calls around a service read, API keys, roles) with Basic authentication, 10 requests per 10 s per key and the same admin API.
 #[derive(Debug, Parser)]
 #[command(name = "clouddb-sim", version)]
@@ -141,6 +142,37 @@ struct Cli {
     /// Examples: fail:503%0.1, reset x3@GET, latency:200, drop-after-commit x1@POST~/v1beta1/clusters
     #[arg(long = "fault", value_name = "SPEC")]
     faults: Vec<String>,
+    /// Address of the TiDB Cloud Serverless listener (serverless.tidbapi.com: its /v1beta1/clusters paths
+    /// collide with Dedicated's). Same TLS CA, API keys and per-key quota as the Dedicated listener. The
+    /// default port 0 picks a free port (printed at start).
+    #[arg(
+        long,
+        env = "CLOUDDB_SIM_SERVERLESS_LISTEN",
+        default_value = "127.0.0.1:0"
+    )]
+    serverless_listen: SocketAddr,
+    /// Serverless cluster CREATING → ACTIVE.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    serverless_delay_create: Option<Duration>,
+    /// Serverless cluster DELETING → gone (404).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    serverless_delay_delete: Option<Duration>,
+    /// Serverless cluster created by clusters:restore RESTORING → ACTIVE.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    serverless_delay_restore: Option<Duration>,
+    /// Serverless branch CREATING → ACTIVE.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    serverless_delay_branch_create: Option<Duration>,
+    /// Serverless branch :reset RESTORING → ACTIVE.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    serverless_delay_branch_reset: Option<Duration>,
+    /// Serverless branch DELETED → gone (404).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    serverless_delay_branch_delete: Option<Duration>,
+    /// A fault rule on the Serverless listener, repeatable (same syntax as --fault), e.g.
+    /// drop-after-commit x1@POST~/v1beta1/clusters
+    #[arg(long = "serverless-fault", value_name = "SPEC")]
+    serverless_faults: Vec<String>,
     /// Address of the ClickHouse Cloud listener. The default port 0 picks a free port (printed at start);
     /// 127.0.0.1:2023 is where ClickHouse's own tools once expected a local API.
     #[arg(
@@ -299,6 +331,42 @@ fn config(cli: &Cli) -> Result<SimConfig, CliError> {
         import_fail_marker: cli.import_fail_marker.clone(),
         faults,
         clickhouse: clickhouse_config(cli)?,
+        serverless: serverless_config(cli)?,
+    })
+}
+
+fn serverless_config(cli: &Cli) -> Result<ServerlessConfig, CliError> {
+    let mut delays = match cli.profile {
+        Profile::Fast => ServerlessDelays::fast(),
+        Profile::Realistic => ServerlessDelays::realistic(),
+        Profile::Instant => ServerlessDelays::instant(),
+    };
+    for (slot, v) in [
+        (&mut delays.cluster_create, cli.serverless_delay_create),
+        (&mut delays.cluster_delete, cli.serverless_delay_delete),
+        (&mut delays.restore, cli.serverless_delay_restore),
+        (
+            &mut delays.branch_create,
+            cli.serverless_delay_branch_create,
+        ),
+        (&mut delays.branch_reset, cli.serverless_delay_branch_reset),
+        (
+            &mut delays.branch_delete,
+            cli.serverless_delay_branch_delete,
+        ),
+    ] {
+        if let Some(v) = v {
+            *slot = v;
+        }
+    }
+    Ok(ServerlessConfig {
+        listen: cli.serverless_listen,
+        delays,
+        faults: cli
+            .serverless_faults
+            .iter()
+            .map(|f| FaultRule::parse_spec(f))
+            .collect::<Result<Vec<_>, _>>()?,
     })
 }
 
@@ -413,6 +481,14 @@ async fn run(cli: Cli) -> Result<(), CliError> {
     println!(
         "admin API: {}/_sim/health, /_sim/counters, /_sim/faults, /_sim/reset",
         sim.base_url()
+    );
+    println!(
+        "Serverless API listening on {}/v1beta1 (same API keys and quota; TIDBCLOUD_SERVERLESS_ENDPOINT)",
+        sim.serverless_base_url()
+    );
+    println!(
+        "Serverless admin API: {}/_sim/health, /_sim/counters, /_sim/faults, /_sim/reset, /_sim/serverless/...",
+        sim.serverless_base_url()
     );
     println!(
         "ClickHouse Cloud API listening on {}/v1 (organization {})",

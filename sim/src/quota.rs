@@ -33,6 +33,11 @@ impl Quotas {
         }
     }
 
+    /// Requests allowed per window.
+    pub fn limit(&self) -> u32 {
+        self.config.limit
+    }
+
     pub fn reset(&mut self) {
         self.windows.clear();
     }

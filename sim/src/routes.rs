@@ -27,8 +27,9 @@ pub const METHODS: [Method; 5] = [
 /// One route the simulator serves.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct ServedRoute {
-    /// The API family: `Dedicated v1beta1`, `IAM v1beta1`, `legacy v1beta`, `ClickHouse v1`,
-    /// `admin (TiDB listener)` or `admin (ClickHouse listener)`.
+    /// The API family: `Dedicated v1beta1`, `IAM v1beta1`, `legacy v1beta`, `Serverless v1beta1`,
+    /// `ClickHouse v1`, `admin (TiDB listener)`, `admin (Serverless listener)` or
+    /// `admin (ClickHouse listener)`.
     pub api: String,
     /// The path template, as counted (`/v1beta1/clusters/{clusterId}`).
     pub template: String,
@@ -44,6 +45,7 @@ fn api_of(module: &'static str) -> String {
         "iam" => "IAM v1beta1",
         "legacy-v1beta" => "legacy v1beta",
         "clickhouse" => "ClickHouse v1",
+        "serverless" => "Serverless v1beta1",
         other => other,
     }
     .to_string()
@@ -90,7 +92,7 @@ pub fn template_literals(source: &str) -> Vec<String> {
     out
 }
 
-/// The routes served among `candidates` (templates), on both listeners, sorted by API, template and method.
+/// The routes served among `candidates` (templates), on every listener, sorted by API, template and method.
 pub fn served_routes<'a>(candidates: impl IntoIterator<Item = &'a str>) -> Vec<ServedRoute> {
     let mut config = SimConfig::default();
     if config.keys.is_empty() {
@@ -99,8 +101,12 @@ pub fn served_routes<'a>(candidates: impl IntoIterator<Item = &'a str>) -> Vec<S
     if config.clickhouse.keys.is_empty() {
         config.clickhouse.keys.push(ApiKey::random_clickhouse());
     }
-    let (tidb, clickhouse) = crate::gateways(&config).expect("the built-in catalogue loads");
-    let listeners: [(&Gateway, &str); 2] = [(&tidb, "TiDB"), (&clickhouse, "ClickHouse")];
+    let gateways = crate::gateways(&config).expect("the built-in catalogue loads");
+    let listeners: [(&Gateway, &str); 3] = [
+        (&gateways.tidb, "TiDB"),
+        (&gateways.serverless, "Serverless"),
+        (&gateways.clickhouse, "ClickHouse"),
+    ];
     let candidates: BTreeSet<&str> = candidates.into_iter().collect();
     let mut out = BTreeSet::new();
     for template in candidates {
@@ -141,8 +147,10 @@ pub fn served_routes<'a>(candidates: impl IntoIterator<Item = &'a str>) -> Vec<S
             "Dedicated v1beta1",
             "IAM v1beta1",
             "legacy v1beta",
+            "Serverless v1beta1",
             "ClickHouse v1",
             "admin (TiDB listener)",
+            "admin (Serverless listener)",
             "admin (ClickHouse listener)",
         ]
         .iter()
@@ -191,6 +199,7 @@ mod tests {
             .map(|r| (r.api.as_str(), r.method, r.template.as_str(), r.module))
             .collect();
         let d = "Dedicated v1beta1";
+        let sls = "Serverless v1beta1";
         assert_eq!(
             got,
             vec![
@@ -199,7 +208,18 @@ mod tests {
                 (d, "GET", "/v1beta1/clusters/{clusterId}", "dedicated"),
                 (d, "PATCH", "/v1beta1/clusters/{clusterId}", "dedicated"),
                 (d, "DELETE", "/v1beta1/clusters/{clusterId}", "dedicated"),
+                (sls, "GET", "/v1beta1/clusters", "serverless"),
+                (sls, "POST", "/v1beta1/clusters", "serverless"),
+                (sls, "GET", "/v1beta1/clusters/{clusterId}", "serverless"),
+                (sls, "PATCH", "/v1beta1/clusters/{clusterId}", "serverless"),
+                (sls, "DELETE", "/v1beta1/clusters/{clusterId}", "serverless"),
                 ("admin (TiDB listener)", "GET", "/_sim/health", "gateway"),
+                (
+                    "admin (Serverless listener)",
+                    "GET",
+                    "/_sim/health",
+                    "gateway"
+                ),
                 (
                     "admin (ClickHouse listener)",
                     "GET",

@@ -3,9 +3,10 @@
 use super::{Dedicated, check_id, created_by, new_id, timestamp};
 use crate::api::{ApiRequest, ApiResponse};
 use crate::error::ApiError;
+use crate::import_run::{FAILURE_MESSAGE, ImportRun, Phase};
 use crate::paging::paginate;
 use serde::{Deserialize, Serialize};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -141,13 +142,7 @@ struct CreateImport {
 #[derive(Debug, Clone)]
 pub struct ImportRecord {
     pub import: Import,
-    created: Instant,
-    prepare: Duration,
-    run: Duration,
-    cancel: Duration,
-    /// Fails at 40 % when set.
-    fail: bool,
-    cancel_requested: Option<Instant>,
+    run: ImportRun,
 }
 
 impl ImportRecord {
@@ -156,37 +151,16 @@ impl ImportRecord {
         if matches!(i.state.as_str(), "COMPLETED" | "FAILED" | "CANCELED") {
             return;
         }
-        if let Some(at) = self.cancel_requested {
-            if now >= at + self.cancel {
-                i.state = "CANCELED".into();
-                i.complete_time = Some(timestamp());
-            }
-            return;
+        let phase = self.run.phase(now);
+        i.state = phase.state().into();
+        if phase != Phase::Canceling && phase != Phase::Canceled {
+            i.complete_percent = phase.percent().into();
         }
-        let elapsed = now.duration_since(self.created);
-        if elapsed < self.prepare {
-            return;
+        if let Phase::Failed(_) = phase {
+            i.message = FAILURE_MESSAGE.into();
         }
-        let run = elapsed - self.prepare;
-        let frac = if self.run.is_zero() {
-            1.0
-        } else {
-            (run.as_secs_f64() / self.run.as_secs_f64()).min(1.0)
-        };
-        if self.fail && frac >= 0.4 {
-            i.state = "FAILED".into();
-            i.complete_percent = 40;
-            i.message = "Failed to read source data: access to the object storage location was denied (403 Forbidden); \
-                         check the source URI and the credentials or role that grant access to it"
-                .into();
+        if phase.is_final() {
             i.complete_time = Some(timestamp());
-        } else if frac >= 1.0 {
-            i.state = "COMPLETED".into();
-            i.complete_percent = 100;
-            i.complete_time = Some(timestamp());
-        } else {
-            i.state = "IMPORTING".into();
-            i.complete_percent = (frac * 100.0) as i32;
         }
     }
 }
@@ -405,12 +379,13 @@ impl Dedicated {
         }
         let record = ImportRecord {
             import,
-            created: Instant::now(),
-            prepare: self.delays.import_prepare,
-            run: self.delays.import_run,
-            cancel: self.delays.import_cancel,
-            fail: !self.import_fail_marker.is_empty() && uri.contains(&self.import_fail_marker),
-            cancel_requested: None,
+            run: ImportRun::new(
+                Instant::now(),
+                self.delays.import_prepare,
+                self.delays.import_run,
+                self.delays.import_cancel,
+                !self.import_fail_marker.is_empty() && uri.contains(&self.import_fail_marker),
+            ),
         };
         let out = ApiResponse::ok(&record.import)?.committed();
         s.imports.push(record);
@@ -437,18 +412,14 @@ impl Dedicated {
             .ok_or_else(|| {
                 ApiError::not_found(format!("import {iid} not found in cluster {cid}"))
             })?;
-        match i.import.state.as_str() {
-            "PREPARING" | "IMPORTING" => {
-                i.import.state = "CANCELING".into();
-                i.cancel_requested = Some(Instant::now());
-            }
-            "CANCELING" => {}
-            other => {
-                return Err(ApiError::invalid(format!(
-                    "import {iid} is {other}: only a running import can be canceled"
-                )));
-            }
-        }
+        let now = Instant::now();
+        i.run.cancel(now).map_err(|e| {
+            ApiError::invalid(format!(
+                "import {iid} is {}: only a running import can be canceled",
+                e.0.state()
+            ))
+        })?;
+        i.advance(now);
         Ok(ApiResponse::ok(&serde_json::json!({}))?.committed())
     }
 }
