@@ -72,6 +72,11 @@ impl Client {
         Self::connect(sim.base_url(), sim.ca_path(), key)
     }
 
+    /// A client of the Serverless listener, with the simulator's first (TiDB Cloud) key.
+    pub fn serverless(sim: &Simulator) -> Client {
+        Self::connect(sim.serverless_base_url(), sim.ca_path(), sim.key().clone())
+    }
+
     /// A client of a simulator running elsewhere (e.g. the `clouddb-sim` binary).
     pub fn connect(base: String, ca: Option<&Path>, key: ApiKey) -> Client {
         Client {
@@ -94,6 +99,14 @@ impl Client {
             challenge: Mutex::new(self.challenge.lock().unwrap().clone()),
             exchanges: Mutex::new(0),
             challenges: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// [`Client::fork`] pointed at another listener (`base`) behind the same gateway.
+    pub fn fork_at(&self, base: String) -> Client {
+        Client {
+            base,
+            ..self.fork()
         }
     }
 
@@ -204,6 +217,9 @@ impl Client {
     pub async fn delete(&self, uri: &str) -> Resp {
         self.send(Method::DELETE, uri, None).await
     }
+    pub async fn put(&self, uri: &str, body: Value) -> Resp {
+        self.send(Method::PUT, uri, Some(&body)).await
+    }
 
     /// Admin API call (no authentication).
     pub async fn admin(&self, method: Method, path: &str, body: Option<Value>) -> Resp {
@@ -283,6 +299,17 @@ pub async fn observe_until(
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
+}
+
+/// A valid Serverless (Starter) cluster create body.
+pub fn serverless_body(name: &str) -> Value {
+    serde_json::json!({
+        "displayName": name,
+        "region": {"name": "regions/aws-us-east-1"},
+        "spendingLimit": {"monthly": 1000},
+        "labels": {"env": "test"},
+        "rootPassword": "initial-password-1"
+    })
 }
 
 // ---- ClickHouse Cloud ---------------------------------------------------------------------------------------
