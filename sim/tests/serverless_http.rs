@@ -1086,11 +1086,10 @@ async fn imports_run_the_shared_state_machine_from_cloud_storage_and_uploads() {
         r.body["creationDetails"]["importOptions"]["csvFormat"]["null"],
         "\\N"
     );
-    assert!(
-        r.body["creationDetails"]["source"]["s3"]["accessKey"]
-            .get("secret")
-            .is_none(),
-        "secrets are not answered"
+    assert_eq!(
+        r.body["creationDetails"]["source"]["s3"]["accessKey"],
+        json!({"id": "AKIA", "secret": "********"}),
+        "secrets are answered masked"
     );
     let iid = str_of(&r.body, "/importId").to_string();
     let uri = format!("{imports}/{iid}");

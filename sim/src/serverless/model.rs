@@ -479,12 +479,21 @@ pub struct S3Source {
     pub access_key: Option<AccessKey>,
 }
 
+/// An access key: the spec makes `secret` required in answers too (and the generated Go client refuses an
+/// answer without a required property), so it is answered masked — never the value given.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AccessKey {
     pub id: Option<String>,
-    #[serde(default, skip_serializing)]
+    #[serde(default, serialize_with = "masked")]
     pub secret: Option<String>,
+}
+
+/// The answer for a secret.
+pub const MASKED_SECRET: &str = "********";
+
+fn masked<S: serde::Serializer>(_: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(MASKED_SECRET)
 }
 
 /// GCS: `{uri, authType: SERVICE_ACCOUNT_KEY, serviceAccountKey}`.
