@@ -46,9 +46,15 @@ impl Scale {
 }
 
 /// Issue 7's bound on steady-state calls per resync (and per quota minute): one list page per 100 clusters plus
-/// two.
-pub fn steady_call_bound(n: usize) -> usize {
-    n.div_ceil(100) + 2
+/// two; over `keys` API keys (N spread evenly), each key lists its own share.
+pub fn steady_call_bound(n: usize, keys: usize) -> usize {
+    let keys = keys.max(1);
+    n.div_ceil(keys).div_ceil(100) * keys + 2
+}
+
+/// Clusters per key when `n` are spread over `keys` API keys (the most any key has).
+pub fn per_key(n: usize, keys: usize) -> usize {
+    n.div_ceil(keys.max(1))
 }
 
 /// The `p`-th percentile (0 ≤ p ≤ 100) of `samples` by the nearest-rank method; `None` when empty.
@@ -93,11 +99,15 @@ mod tests {
 
     #[test]
     fn bounds_of_issue_7() {
-        assert_eq!(steady_call_bound(1), 3);
-        assert_eq!(steady_call_bound(100), 3);
-        assert_eq!(steady_call_bound(101), 4);
-        assert_eq!(steady_call_bound(1000), 12);
-        assert_eq!(steady_call_bound(10_000), 102);
+        assert_eq!(steady_call_bound(1, 1), 3);
+        assert_eq!(steady_call_bound(100, 1), 3);
+        assert_eq!(steady_call_bound(101, 1), 4);
+        assert_eq!(steady_call_bound(1000, 1), 12);
+        assert_eq!(steady_call_bound(10_000, 1), 102);
+        // 1000 over 4 keys: 250 each, 3 pages per key.
+        assert_eq!(steady_call_bound(1000, 4), 14);
+        assert_eq!(per_key(1000, 4), 250);
+        assert_eq!(per_key(1001, 4), 251);
 
         let real = Scale {
             per_window: 100,
