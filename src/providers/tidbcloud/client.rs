@@ -242,15 +242,27 @@ impl TidbCloudClient {
         project_id: Option<&str>,
     ) -> Result<Vec<Cluster>, CloudError> {
         let mut out = Vec::new();
+        self.for_each_cluster_page(project_id, |page| out.extend(page))
+            .await?;
+        Ok(out)
+    }
+
+    /// Every cluster of `project_id`, handed to `each` one page at a time as the pages arrive (so that a
+    /// caller keeping them elsewhere never holds the whole list twice).
+    pub async fn for_each_cluster_page(
+        &self,
+        project_id: Option<&str>,
+        mut each: impl FnMut(Vec<Cluster>),
+    ) -> Result<(), CloudError> {
         let mut token: Option<String> = None;
         for _ in 0..MAX_PAGES {
             let page = self
                 .list_clusters(project_id, Some(self.inner.page_size), token.as_deref())
                 .await?;
-            out.extend(page.clusters);
+            each(page.clusters);
             match next_token(token.as_deref(), page.next_page_token, "GET /clusters")? {
                 Some(t) => token = Some(t),
-                None => return Ok(out),
+                None => return Ok(()),
             }
         }
         Err(too_many_pages("GET /clusters"))

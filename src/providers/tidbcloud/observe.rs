@@ -236,17 +236,40 @@ impl State {
     }
 
     /// Takes in a full list of `key`'s project that started at `started`.
+    #[cfg(test)]
     fn apply_full_list(
         &mut self,
         key: &(String, String),
         started: Instant,
         clusters: Vec<Cluster>,
     ) {
-        let returned: HashSet<String> = clusters.iter().map(|c| c.cluster_id.clone()).collect();
+        let mut returned = HashSet::new();
+        self.apply_list_page(&mut returned, started, clusters);
+        self.finish_full_list(key, started, returned);
+    }
+
+    /// Takes in one page of a full list that started at `started`, adding its ids to `returned`.
+    fn apply_list_page(
+        &mut self,
+        returned: &mut HashSet<String>,
+        started: Instant,
+        clusters: Vec<Cluster>,
+    ) {
         for c in clusters {
             let id = c.cluster_id.clone();
             self.observe(&id, started, Seen::Is(Box::new(c)));
+            returned.insert(id);
         }
+    }
+
+    /// Completes a full list of `key`'s project that started at `started` and returned `returned`: the
+    /// clusters it did not return are unlisted (followed ones) or forgotten (the others).
+    fn finish_full_list(
+        &mut self,
+        key: &(String, String),
+        started: Instant,
+        returned: HashSet<String>,
+    ) {
         let Some(feed) = self.feeds.get_mut(key) else {
             return;
         };
@@ -625,16 +648,22 @@ impl Observer {
             for call in plan {
                 let started = Instant::now();
                 match call {
-                    Call::FullList => match reader.list_all_clusters(project.as_deref()).await {
-                        Ok(clusters) => {
-                            self.lock().apply_full_list(&key, started, clusters);
-                            next_full = started + jittered(self.config.steady);
-                        }
-                        Err(e) => {
+                    Call::FullList => {
+                        // Each page is kept as it arrives: the whole list is never held twice.
+                        let mut returned = HashSet::new();
+                        let listed = reader
+                            .for_each_cluster_page(project.as_deref(), |page| {
+                                self.lock().apply_list_page(&mut returned, started, page);
+                            })
+                            .await;
+                        if let Err(e) = listed {
                             failed = true;
                             tracing::debug!(key_id = %key.0, project = %key.1, error = %e, "cluster list refresh failed");
+                        } else {
+                            self.lock().finish_full_list(&key, started, returned);
+                            next_full = started + jittered(self.config.steady);
                         }
-                    },
+                    }
                     Call::ByIds(ids) => {
                         match reader.list_clusters_by_ids(project.as_deref(), &ids).await {
                             Ok(clusters) => self.lock().apply_by_ids(started, &ids, clusters),
