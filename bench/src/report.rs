@@ -200,7 +200,8 @@ pub fn full_section(ctx: &Context, results: &[&RunResult]) -> String {
             out,
             "### N = {n} over {keys} API keys\n\n{} objects per key, round robin; each key has its own quota \
              in the simulator and its own budget in the operator, so the quota bound is per key: ⌈N / keys⌉ / \
-             quota windows.\n",
+             quota windows. The simulator puts every key in one organization and project, so each key's \
+             refresher lists all N.\n",
             first.spec.per_key()
         );
     } else {
@@ -246,7 +247,7 @@ pub fn full_section(ctx: &Context, results: &[&RunResult]) -> String {
         &mut out,
         "Calls per resync at steady state",
         &if keys > 1 {
-            format!("≤ keys × ⌈N/keys/100⌉+2 = {call_bound}")
+            format!("≤ keys × ⌈N/100⌉+2 = {call_bound} (every key lists the whole project)")
         } else {
             format!("≤ ⌈N/100⌉+2 = {call_bound}")
         },
@@ -559,7 +560,7 @@ mod tests {
             table.contains("the bound 6.0 s (⌈N / keys⌉ / quota windows)"),
             "{table}"
         );
-        assert!(table.contains("keys × ⌈N/keys/100⌉+2 = 6"), "{table}");
+        assert!(table.contains("keys × ⌈N/100⌉+2 = 18"), "{table}");
         assert!(
             table.contains("| Operator CPU per 1 000 objects | — |"),
             "{table}"
