@@ -7,7 +7,9 @@ use std::time::Duration;
 use clouddb_operator::cloud::BudgetRegistry;
 use clouddb_operator::providers::tidbcloud::models::{Cluster, UpdateClusterRequest};
 use clouddb_operator::providers::tidbcloud::observe::{ObservationMode, Observer, ObserverConfig};
-use clouddb_operator::providers::tidbcloud::{ApiKey, ClientConfig, TidbCloudClient, translate};
+use clouddb_operator::providers::tidbcloud::{
+    ApiKey, ClientConfig, Session, TidbCloudClient, translate,
+};
 use clouddb_sim::{QuotaConfig, SimConfig, Simulator};
 use clouddb_testkit::eventually;
 
@@ -237,4 +239,92 @@ async fn naive_mode_gets_every_object() {
         );
     }
     assert_eq!(gets_by_id(&sim), before + 5);
+}
+
+/// Issue 17: while a few clusters change, the refresher reads only those (one `clusterIds` call per round),
+/// not every page, and readers see each step without a GET.
+#[tokio::test]
+async fn only_the_changing_clusters_are_reread_while_they_change() {
+    let sim = sim().await;
+    let client = client(&sim);
+    let mut ids = Vec::new();
+    for i in 0..250 {
+        ids.push(create(&client, &format!("db-{i:03}")).await.cluster_id);
+    }
+    let transitional = Duration::from_millis(200);
+    let obs = Observer::new(ObserverConfig {
+        mode: ObservationMode::Batched,
+        transitional,
+        // No steady full list during the test: only the first one.
+        steady: Duration::from_secs(600),
+        first_snapshot_wait: Duration::from_secs(10),
+    });
+    eventually(
+        "all 250 clusters ACTIVE, seen through the observer",
+        TIMEOUT,
+        async || {
+            let mut creating = 0;
+            for id in &ids {
+                match obs.cluster(&client, None, id).await {
+                    Ok(Some(c)) if c.state.as_str() == "ACTIVE" => {}
+                    Ok(_) => creating += 1,
+                    Err(e) => return Err(e.to_string()),
+                }
+            }
+            if creating == 0 {
+                Ok(())
+            } else {
+                Err(format!("{creating} not ACTIVE"))
+            }
+        },
+    )
+    .await
+    .expect("all active");
+
+    let lists_before = count(&sim, "GET", "/v1beta1/clusters");
+    let gets_before = gets_by_id(&sim);
+    let start = std::time::Instant::now();
+    let session = Session {
+        client: &client,
+        observer: &obs,
+    };
+    for id in &ids[..2] {
+        let c = session.pause_cluster(id).await.expect("pause");
+        assert_eq!(c.state.as_str(), "PAUSING");
+    }
+    eventually("both paused clusters seen PAUSED", TIMEOUT, async || {
+        let mut states = Vec::new();
+        for id in &ids[..2] {
+            match obs.cluster(&client, None, id).await {
+                Ok(Some(c)) => states.push(c.state.to_string()),
+                other => return Err(format!("{other:?}")),
+            }
+        }
+        if states.iter().all(|s| s == "PAUSED") {
+            Ok(())
+        } else {
+            Err(states.join(","))
+        }
+    })
+    .await
+    .expect("paused");
+    let elapsed = start.elapsed();
+    let lists = count(&sim, "GET", "/v1beta1/clusters") - lists_before;
+    // At most one round per transitional interval, one call each (both ids fit a page); every full
+    // refresh would cost 3 (250 clusters).
+    let rounds = (elapsed.as_millis() / transitional.as_millis()) as u64 + 2;
+    assert!(
+        lists >= 1 && lists <= rounds,
+        "{lists} list calls in {elapsed:?} ({rounds} rounds at most)"
+    );
+    assert_eq!(gets_by_id(&sim), gets_before, "no GET per object");
+    // The others were never re-read: they still answer from the first list.
+    for id in &ids[2..5] {
+        let c = obs
+            .cluster(&client, None, id)
+            .await
+            .expect("observe")
+            .expect("exists");
+        assert_eq!(c.state.as_str(), "ACTIVE");
+    }
 }

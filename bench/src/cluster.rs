@@ -13,7 +13,7 @@ use tokio::sync::watch;
 
 use crate::error::BenchError;
 use crate::operator::CREDENTIALS;
-use crate::sim::{PRIVATE_KEY, PUBLIC_KEY};
+use crate::sim::key_pair;
 
 const FIELD_MANAGER: &str = "clouddb-bench";
 
@@ -48,28 +48,51 @@ pub fn is_ready(o: &TidbCloudCluster) -> bool {
             .any(|c| c.type_ == "Ready" && c.status == "True")
 }
 
-/// The default credentials Secret the operator reads, holding the simulator's key.
-pub async fn put_credentials(client: &kube::Client, ns: &str) -> Result<(), BenchError> {
-    let body = json!({
-        "apiVersion": "v1", "kind": "Secret", "metadata": {"name": CREDENTIALS},
-        "stringData": {"publicKey": PUBLIC_KEY, "privateKey": PRIVATE_KEY},
-    });
-    Api::<Secret>::namespaced(client.clone(), ns)
-        .patch(
-            CREDENTIALS,
-            &PatchParams::apply(FIELD_MANAGER).force(),
-            &Patch::Apply(&body),
-        )
-        .await
-        .map_err(|e| BenchError::kube("applying the credentials Secret", e))?;
+/// The credentials Secret of API key `i`: the operator's default one for key 0, `…-<i>` for the others.
+pub fn credentials_secret(i: usize) -> String {
+    if i == 0 {
+        CREDENTIALS.to_string()
+    } else {
+        format!("{CREDENTIALS}-{i}")
+    }
+}
+
+/// The credentials Secrets of `keys` simulator keys (key 0 in the default credentials Secret the operator
+/// reads).
+pub async fn put_credentials(
+    client: &kube::Client,
+    ns: &str,
+    keys: usize,
+) -> Result<(), BenchError> {
+    for i in 0..keys.max(1) {
+        let (public, private) = key_pair(i);
+        let name = credentials_secret(i);
+        let body = json!({
+            "apiVersion": "v1", "kind": "Secret", "metadata": {"name": name},
+            "stringData": {"publicKey": public, "privateKey": private},
+        });
+        Api::<Secret>::namespaced(client.clone(), ns)
+            .patch(
+                &name,
+                &PatchParams::apply(FIELD_MANAGER).force(),
+                &Patch::Apply(&body),
+            )
+            .await
+            .map_err(|e| BenchError::kube("applying a credentials Secret", e))?;
+    }
     Ok(())
 }
 
 /// Server-side applies one TidbCloudCluster, as `kubectl apply --server-side` would.
-pub async fn apply(api: &Api<TidbCloudCluster>, name: &str) -> Result<(), BenchError> {
+/// `key`: the API key it uses (0: the operator's default credentials; others: `spec.credentials`).
+pub async fn apply(api: &Api<TidbCloudCluster>, name: &str, key: usize) -> Result<(), BenchError> {
+    let mut spec = spec();
+    if key > 0 {
+        spec["credentials"] = json!({"secretRef": {"name": credentials_secret(key)}});
+    }
     let body = json!({
         "apiVersion": "clouddb.dev/v1alpha1", "kind": "TidbCloudCluster",
-        "metadata": {"name": name}, "spec": spec(),
+        "metadata": {"name": name}, "spec": spec,
     });
     api.patch(
         name,
@@ -85,13 +108,21 @@ pub async fn apply(api: &Api<TidbCloudCluster>, name: &str) -> Result<(), BenchE
 pub async fn apply_all(
     api: &Api<TidbCloudCluster>,
     names: &[String],
+    keys: usize,
     concurrency: usize,
 ) -> Result<(), BenchError> {
-    futures::stream::iter(names.iter().map(|n| apply(api, n)))
-        .buffer_unordered(concurrency.max(1))
-        .try_collect::<Vec<()>>()
-        .await
-        .map(|_| ())
+    // Spread round robin over the keys.
+    let keys = keys.max(1);
+    futures::stream::iter(
+        names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| apply(api, n, i % keys)),
+    )
+    .buffer_unordered(concurrency.max(1))
+    .try_collect::<Vec<()>>()
+    .await
+    .map(|_| ())
 }
 
 /// Counts the Ready objects of a namespace as the watch reports them; the count is published on a channel

@@ -38,6 +38,10 @@ struct Cli {
     /// Only memory and CPU for the given N (the quota is lifted; see --memory-quota).
     #[arg(long)]
     memory_only: bool,
+    /// API keys the N objects are spread over (round robin; each key has its own quota in the simulator and
+    /// its own budget in the operator). The quota bound is then per key: ⌈N / keys⌉ / quota windows.
+    #[arg(long, default_value_t = 1)]
+    keys: usize,
     /// Observation modes to compare. Default: batched,naive (memory-only runs: batched).
     #[arg(long, value_enum, value_delimiter = ',')]
     modes: Vec<Mode>,
@@ -102,6 +106,9 @@ impl Cli {
                 "nothing to run: give --n N (e.g. --n 100), or --all".into(),
             ));
         }
+        if self.keys == 0 {
+            return Err(BenchError::Usage("--keys must be at least 1".into()));
+        }
         if full.iter().chain(&memory).any(|&n| n == 0) {
             return Err(BenchError::Usage("--n must be at least 1".into()));
         }
@@ -122,6 +129,7 @@ impl Cli {
             for mode in modes(&[Mode::Batched, Mode::Naive]) {
                 plan.push(RunSpec {
                     n,
+                    keys: self.keys,
                     mode,
                     kind: Kind::Full,
                 });
@@ -131,6 +139,7 @@ impl Cli {
             for mode in modes(&[Mode::Batched]) {
                 plan.push(RunSpec {
                     n,
+                    keys: self.keys,
                     mode,
                     kind: Kind::MemoryOnly,
                 });

@@ -9,6 +9,14 @@ use crate::procfs::Machine;
 use crate::run::{Kind, RunResult};
 use crate::stats::{Scale, percentile, ratio, steady_call_bound};
 
+/// Operator CPU seconds per 1 000 objects.
+fn cpu_per_1000(r: &RunResult) -> String {
+    format!(
+        "{:.1} s",
+        r.usage.cpu.as_secs_f64() * 1000.0 / r.spec.n.max(1) as f64
+    )
+}
+
 /// Target of issue 7 for the time to converge, as a multiple of the quota bound.
 pub const CONVERGE_TARGET: f64 = 1.05;
 /// Target of issue 7 for the p99 latency from apply to the first cloud call.
@@ -88,7 +96,7 @@ fn row(out: &mut String, label: &str, target: &str, cells: &[String]) {
 }
 
 fn converge_cell(r: &RunResult) -> String {
-    let bound = r.scale.converge_bound(r.spec.n);
+    let bound = r.scale.converge_bound(r.spec.per_key());
     match r.converge.elapsed {
         Some(e) => {
             let x = ratio(e, bound).unwrap_or(f64::INFINITY);
@@ -104,7 +112,7 @@ fn converge_cell(r: &RunResult) -> String {
 }
 
 fn last_create_cell(r: &RunResult) -> String {
-    let bound = r.scale.converge_bound(r.spec.n);
+    let bound = r.scale.converge_bound(r.spec.per_key());
     match r.converge.last_create {
         Some(d) => format!(
             "{} = {:.2}× ({} creates)",
@@ -117,7 +125,7 @@ fn last_create_cell(r: &RunResult) -> String {
 }
 
 fn steady_cells(r: &RunResult) -> (String, String) {
-    let bound = steady_call_bound(r.spec.n) as f64;
+    let bound = steady_call_bound(r.spec.n, r.spec.keys) as f64;
     match &r.steady {
         Some(s) => (
             format!("{:.1} {}", s.per_resync, mark(s.per_resync <= bound)),
@@ -182,11 +190,23 @@ pub fn full_section(ctx: &Context, results: &[&RunResult]) -> String {
         return String::new();
     };
     let n = first.spec.n;
+    let keys = first.spec.keys;
     let scale = first.scale;
-    let bound = scale.converge_bound(n);
-    let call_bound = steady_call_bound(n);
+    let bound = scale.converge_bound(first.spec.per_key());
+    let call_bound = steady_call_bound(n, keys);
     let mut out = String::new();
-    let _ = writeln!(out, "### N = {n}\n");
+    if keys > 1 {
+        let _ = writeln!(
+            out,
+            "### N = {n} over {keys} API keys\n\n{} objects per key, round robin; each key has its own quota \
+             in the simulator and its own budget in the operator, so the quota bound is per key: ⌈N / keys⌉ / \
+             quota windows. The simulator puts every key in one organization and project, so each key's \
+             refresher lists all N.\n",
+            first.spec.per_key()
+        );
+    } else {
+        let _ = writeln!(out, "### N = {n}\n");
+    }
     let _ = writeln!(
         out,
         "Measured {} on {} with `{}`; {}. Steady state counted over {} resync periods.\n",
@@ -204,8 +224,9 @@ pub fn full_section(ctx: &Context, results: &[&RunResult]) -> String {
         &mut out,
         &format!("Time until all {n} are Ready, × quota bound"),
         &format!(
-            "≤ {CONVERGE_TARGET}× the bound {} (N / quota windows)",
-            human(bound)
+            "≤ {CONVERGE_TARGET}× the bound {} ({} / quota windows)",
+            human(bound),
+            if keys > 1 { "⌈N / keys⌉" } else { "N" }
         ),
         &cells(&converge_cell),
     );
@@ -225,7 +246,11 @@ pub fn full_section(ctx: &Context, results: &[&RunResult]) -> String {
     row(
         &mut out,
         "Calls per resync at steady state",
-        &format!("≤ ⌈N/100⌉+2 = {call_bound}"),
+        &if keys > 1 {
+            format!("≤ keys × ⌈N/100⌉+2 = {call_bound} (every key lists the whole project)")
+        } else {
+            format!("≤ ⌈N/100⌉+2 = {call_bound}")
+        },
         &steady.iter().map(|s| s.0.clone()).collect::<Vec<_>>(),
     );
     row(
@@ -257,6 +282,12 @@ pub fn full_section(ctx: &Context, results: &[&RunResult]) -> String {
         "Operator CPU, user + system (whole run)",
         "—",
         &cells(&|r| format!("{:.1} s", r.usage.cpu.as_secs_f64())),
+    );
+    row(
+        &mut out,
+        "Operator CPU per 1 000 objects",
+        "—",
+        &cells(&cpu_per_1000),
     );
     row(
         &mut out,
@@ -318,6 +349,12 @@ pub fn memory_section(ctx: &Context, results: &[&RunResult]) -> String {
     );
     row(
         &mut out,
+        "Operator CPU per 1 000 objects",
+        "—",
+        &cells(&cpu_per_1000),
+    );
+    row(
+        &mut out,
         &format!("Time until all {n} are Ready"),
         "—",
         &cells(&|r| match r.converge.elapsed {
@@ -348,21 +385,24 @@ pub fn memory_section(ctx: &Context, results: &[&RunResult]) -> String {
 
 /// The sections of a set of results, keyed by marker, in N order (full runs, then memory-only runs).
 pub fn sections(ctx: &Context, results: &[RunResult]) -> Vec<(String, String)> {
-    let mut keys: Vec<(Kind, usize)> = Vec::new();
+    let mut groups: Vec<(Kind, usize, usize)> = Vec::new();
     for r in results {
-        if !keys.contains(&(r.spec.kind, r.spec.n)) {
-            keys.push((r.spec.kind, r.spec.n));
+        let g = (r.spec.kind, r.spec.n, r.spec.keys);
+        if !groups.contains(&g) {
+            groups.push(g);
         }
     }
-    keys.sort_by_key(|(kind, n)| (*kind == Kind::MemoryOnly, *n));
-    keys.into_iter()
-        .map(|(kind, n)| {
+    groups.sort_by_key(|(kind, n, keys)| (*kind == Kind::MemoryOnly, *n, *keys));
+    groups
+        .into_iter()
+        .map(|(kind, n, keys)| {
             let mut of: Vec<&RunResult> = results
                 .iter()
-                .filter(|r| r.spec.kind == kind && r.spec.n == n)
+                .filter(|r| r.spec.kind == kind && r.spec.n == n && r.spec.keys == keys)
                 .collect();
             of.sort_by_key(|r| r.spec.mode != Mode::Batched);
             match kind {
+                Kind::Full if keys > 1 => (format!("n={n}:keys={keys}"), full_section(ctx, &of)),
                 Kind::Full => (format!("n={n}"), full_section(ctx, &of)),
                 Kind::MemoryOnly => (format!("memory:n={n}"), memory_section(ctx, &of)),
             }
@@ -375,8 +415,8 @@ pub const SKELETON: &str = "# Benchmarks\n\
 \n\
 How `clouddb-operator` behaves with many `TidbCloudCluster`s on one TiDB Cloud API key (issue 7): the real \
 operator binary (release build) against the TiDB Cloud simulator (`clouddb-sim`) and a real kube-apiserver, \
-with N clusters, in both observation modes side by side — `batched` (the default: one paged list per API key \
-refreshes every cluster) and `naive` (one GET per cluster per poll, what Terraform and Crossplane providers do).\n\
+with N clusters, in both observation modes side by side — `batched` (the default: per API key, a paged list \
+at rest and reads by id of only the clusters that are changing) and `naive` (one GET per cluster per poll, what Terraform and Crossplane providers do).\n\
 \n\
 Reproduce with one command (it builds what it needs; the first run builds the control plane, 6–13 min):\n\
 \n\
@@ -384,6 +424,7 @@ Reproduce with one command (it builds what it needs; the first run builds the co
 scripts/bench.sh --n 100          # one N, both modes (about 7 min once built)\n\
 scripts/bench.sh --all            # N = 100 and 1000, then N = 10000 for memory only (about 45 min)\n\
 scripts/bench.sh --n 10000 --memory-only\n\
+scripts/bench.sh --n 1000 --keys 4 --modes batched   # N spread over 4 API keys (one quota and budget each)\n\
 ```\n\
 \n\
 `scripts/bench.sh --help` lists every option. Each run replaces the section of its N below and keeps the others.\n\
@@ -454,6 +495,7 @@ mod tests {
         RunResult {
             spec: RunSpec {
                 n: 100,
+                keys: 1,
                 mode,
                 kind: Kind::Full,
             },
@@ -501,6 +543,28 @@ mod tests {
             delay_create: Duration::from_millis(1500),
             steady_resyncs: 2.0,
         }
+    }
+
+    #[test]
+    fn a_run_over_several_keys_has_its_own_section_and_a_per_key_bound() {
+        let mut r = result(Mode::Batched, true);
+        r.spec.n = 400;
+        r.spec.keys = 4;
+        let sections = sections(&ctx(), &[r, result(Mode::Batched, true)]);
+        let keys: Vec<&str> = sections.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, ["n=100", "n=400:keys=4"]);
+        let table = &sections[1].1;
+        assert!(table.contains("### N = 400 over 4 API keys"), "{table}");
+        // 100 per key: the bound of 100 creates, 6 s.
+        assert!(
+            table.contains("the bound 6.0 s (⌈N / keys⌉ / quota windows)"),
+            "{table}"
+        );
+        assert!(table.contains("keys × ⌈N/100⌉+2 = 18"), "{table}");
+        assert!(
+            table.contains("| Operator CPU per 1 000 objects | — |"),
+            "{table}"
+        );
     }
 
     #[test]

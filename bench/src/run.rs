@@ -27,8 +27,17 @@ pub enum Kind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RunSpec {
     pub n: usize,
+    /// API keys the N objects are spread over (round robin), each with its own quota.
+    pub keys: usize,
     pub mode: Mode,
     pub kind: Kind,
+}
+
+impl RunSpec {
+    /// Objects on the busiest key (the quota bound is per key).
+    pub fn per_key(&self) -> usize {
+        crate::stats::per_key(self.n, self.keys)
+    }
 }
 
 /// Settings shared by every run.
@@ -55,7 +64,7 @@ impl Settings {
         match spec.kind {
             Kind::MemoryOnly => self.memory_timeout,
             Kind::Full => self.converge_timeout.unwrap_or_else(|| {
-                self.scale.converge_bound(spec.n) * 6 + Duration::from_secs(120)
+                self.scale.converge_bound(spec.per_key()) * 6 + Duration::from_secs(120)
             }),
         }
     }
@@ -124,13 +133,18 @@ pub async fn run(
 ) -> Result<RunResult, BenchError> {
     let started = Instant::now();
     let label = format!(
-        "{}{}-{}",
+        "{}{}-{}{}",
         match spec.kind {
             Kind::Full => "",
             Kind::MemoryOnly => "mem-",
         },
         spec.mode.as_str(),
-        spec.n
+        spec.n,
+        if spec.keys > 1 {
+            format!("-keys{}", spec.keys)
+        } else {
+            String::new()
+        }
     );
     let dir = settings.work_dir.join(&label);
     std::fs::create_dir_all(&dir).map_err(|e| BenchError::io("creating", &dir, e))?;
@@ -146,7 +160,7 @@ pub async fn run(
     let resync = scale.scaled(Duration::from_secs(600));
 
     let ns = TestNamespace::create(cp, &format!("bench-{label}")).await?;
-    cluster::put_credentials(client, ns.name()).await?;
+    cluster::put_credentials(client, ns.name(), spec.keys).await?;
     let sim = Sim::start(
         &settings.sim_bin,
         &dir.join("sim"),
@@ -154,6 +168,7 @@ pub async fn run(
             scale,
             delay_create: settings.delay_create,
             node_quota: cluster::node_quota(spec.n + settings.latency_samples),
+            keys: spec.keys,
         },
     )
     .await?;
@@ -181,13 +196,13 @@ pub async fn run(
     let timeout = settings.converge_timeout(&spec);
     let t0 = Instant::now();
     let t0_wall = SystemTime::now();
-    cluster::apply_all(&api, &names, settings.apply_concurrency).await?;
+    cluster::apply_all(&api, &names, spec.keys, settings.apply_concurrency).await?;
     let applied_in = t0.elapsed();
     say(format_args!(
         "{label}: applied in {:.1} s; waiting up to {} for all Ready (quota bound {:.1} s)",
         applied_in.as_secs_f64(),
         humantime::format_duration(timeout),
-        scale.converge_bound(spec.n).as_secs_f64()
+        scale.converge_bound(spec.per_key()).as_secs_f64()
     ));
     let converged = ready
         .wait_for(spec.n, timeout.saturating_sub(t0.elapsed()))
@@ -329,7 +344,7 @@ async fn measure_latency(
     for i in 0..settings.latency_samples {
         let name = cluster::name("latency", i);
         let applied_at = SystemTime::now();
-        cluster::apply(api, &name).await?;
+        cluster::apply(api, &name, 0).await?;
         let deadline = Instant::now() + LATENCY_TIMEOUT;
         loop {
             if let Some(create) = tail.read_new()?.into_iter().find(|r| r.is_create()) {

@@ -16,6 +16,15 @@ use crate::stats::Scale;
 pub const PUBLIC_KEY: &str = "benchkey";
 pub const PRIVATE_KEY: &str = "bench-private-key-0123456789abcdef";
 
+/// The `i`-th API key pair of a run over several keys (the first is [`PUBLIC_KEY`] / [`PRIVATE_KEY`]).
+pub fn key_pair(i: usize) -> (String, String) {
+    if i == 0 {
+        (PUBLIC_KEY.to_string(), PRIVATE_KEY.to_string())
+    } else {
+        (format!("{PUBLIC_KEY}{i}"), format!("{PRIVATE_KEY}-{i}"))
+    }
+}
+
 /// The route template of cluster creation in the simulator's counters and log.
 pub const CREATE_ROUTE: &str = "/v1beta1/clusters";
 
@@ -27,6 +36,8 @@ pub struct SimOptions {
     pub delay_create: Duration,
     /// Node quota per component, high enough for every cluster of the run.
     pub node_quota: u64,
+    /// API keys the simulator accepts ([`key_pair`] 0 … keys − 1), each with its own quota.
+    pub keys: usize,
 }
 
 /// A running `clouddb-sim` process.
@@ -186,8 +197,10 @@ impl Sim {
             .arg("127.0.0.1:0")
             .arg("--state-dir")
             .arg(dir)
-            .arg("--api-key")
-            .arg(format!("{PUBLIC_KEY}:{PRIVATE_KEY}"))
+            .args((0..options.keys.max(1)).flat_map(|i| {
+                let (public, private) = key_pair(i);
+                ["--api-key".to_string(), format!("{public}:{private}")]
+            }))
             .arg("--quota-per-minute")
             .arg(options.scale.per_window.to_string())
             .arg("--quota-window")

@@ -46,9 +46,16 @@ impl Scale {
 }
 
 /// Issue 7's bound on steady-state calls per resync (and per quota minute): one list page per 100 clusters plus
-/// two.
-pub fn steady_call_bound(n: usize) -> usize {
-    n.div_ceil(100) + 2
+/// two. Over `keys` API keys each key lists what it can see: in the simulator every key belongs to the one
+/// organization and its default project, so each key's list covers all N clusters (one refresher per key and
+/// project, each on its own budget).
+pub fn steady_call_bound(n: usize, keys: usize) -> usize {
+    n.div_ceil(100) * keys.max(1) + 2
+}
+
+/// Clusters per key when `n` are spread over `keys` API keys (the most any key has).
+pub fn per_key(n: usize, keys: usize) -> usize {
+    n.div_ceil(keys.max(1))
 }
 
 /// The `p`-th percentile (0 ≤ p ≤ 100) of `samples` by the nearest-rank method; `None` when empty.
@@ -93,11 +100,15 @@ mod tests {
 
     #[test]
     fn bounds_of_issue_7() {
-        assert_eq!(steady_call_bound(1), 3);
-        assert_eq!(steady_call_bound(100), 3);
-        assert_eq!(steady_call_bound(101), 4);
-        assert_eq!(steady_call_bound(1000), 12);
-        assert_eq!(steady_call_bound(10_000), 102);
+        assert_eq!(steady_call_bound(1, 1), 3);
+        assert_eq!(steady_call_bound(100, 1), 3);
+        assert_eq!(steady_call_bound(101, 1), 4);
+        assert_eq!(steady_call_bound(1000, 1), 12);
+        assert_eq!(steady_call_bound(10_000, 1), 102);
+        // 1000 over 4 keys, each key seeing the whole project: 10 pages per key.
+        assert_eq!(steady_call_bound(1000, 4), 42);
+        assert_eq!(per_key(1000, 4), 250);
+        assert_eq!(per_key(1001, 4), 251);
 
         let real = Scale {
             per_window: 100,

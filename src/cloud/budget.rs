@@ -394,6 +394,35 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn one_keys_queue_never_delays_another_key() {
+        // Key A: blocked by the server for a minute, with waiters queued at its gate and limiter.
+        let registry = BudgetRegistry::new(fast(600.0, 2), Metrics::default());
+        let a = registry.budget_for("A");
+        a.acquire(Priority::Write).await;
+        a.throttled(Duration::from_secs(60));
+        let mut waiting = Vec::new();
+        for _ in 0..8 {
+            let a = a.clone();
+            waiting.push(tokio::spawn(
+                async move { a.acquire(Priority::Write).await },
+            ));
+        }
+        tokio::task::yield_now().await;
+        // Key B has a budget of its own: its first permits go at once, whatever A's queue.
+        let b = registry.budget_for("B");
+        for priority in [Priority::Steady, Priority::Write] {
+            let waited = tokio::time::timeout(Duration::from_secs(5), b.acquire(priority))
+                .await
+                .expect("B is not queued behind A");
+            assert!(waited < Duration::from_secs(1), "{waited:?}");
+        }
+        assert!(waiting.iter().all(|t| !t.is_finished()), "A still blocked");
+        for t in waiting {
+            t.abort();
+        }
+    }
+
+    #[tokio::test]
     async fn a_dropped_waiter_does_not_block_the_gate() {
         let registry = BudgetRegistry::new(fast(600.0, 1), Metrics::default());
         let budget = registry.budget_for("k");

@@ -242,11 +242,66 @@ impl TidbCloudClient {
         project_id: Option<&str>,
     ) -> Result<Vec<Cluster>, CloudError> {
         let mut out = Vec::new();
+        self.for_each_cluster_page(project_id, |page| out.extend(page))
+            .await?;
+        Ok(out)
+    }
+
+    /// Every cluster of `project_id`, handed to `each` one page at a time as the pages arrive (so that a
+    /// caller keeping them elsewhere never holds the whole list twice).
+    pub async fn for_each_cluster_page(
+        &self,
+        project_id: Option<&str>,
+        mut each: impl FnMut(Vec<Cluster>),
+    ) -> Result<(), CloudError> {
         let mut token: Option<String> = None;
         for _ in 0..MAX_PAGES {
             let page = self
                 .list_clusters(project_id, Some(self.inner.page_size), token.as_deref())
                 .await?;
+            each(page.clusters);
+            match next_token(token.as_deref(), page.next_page_token, "GET /clusters")? {
+                Some(t) => token = Some(t),
+                None => return Ok(()),
+            }
+        }
+        Err(too_many_pages("GET /clusters"))
+    }
+
+    /// The clusters of `project_id` among `cluster_ids` (`GET /clusters?clusterIds=…&clusterIds=…`, one
+    /// repeated query parameter per id): at most [`ClientConfig::page_size`] ids, so that one call (one page)
+    /// answers for all of them. An id missing from the answer is not a cluster of that project (deleted).
+    pub async fn list_clusters_by_ids(
+        &self,
+        project_id: Option<&str>,
+        cluster_ids: &[String],
+    ) -> Result<Vec<Cluster>, CloudError> {
+        let page = self.inner.page_size as usize;
+        if cluster_ids.len() > page {
+            return Err(CloudError::config(format!(
+                "{} cluster ids in one list call: at most {page} (the page size) fit",
+                cluster_ids.len()
+            )));
+        }
+        let mut out = Vec::with_capacity(cluster_ids.len());
+        if cluster_ids.is_empty() {
+            return Ok(out);
+        }
+        let mut token: Option<String> = None;
+        for _ in 0..MAX_PAGES {
+            let mut call = Call::new(Method::GET, "GET /clusters", &["clusters"]);
+            if let Some(p) = project_id.filter(|p| !p.is_empty()) {
+                call = call.query("projectId", p);
+            }
+            for id in cluster_ids {
+                check_id("cluster id", id)?;
+                call = call.query("clusterIds", id);
+            }
+            call = call.query("pageSize", self.inner.page_size);
+            if let Some(t) = token.as_deref() {
+                call = call.query("pageToken", t);
+            }
+            let page: ClusterPage = self.execute(call).await?;
             out.extend(page.clusters);
             match next_token(token.as_deref(), page.next_page_token, "GET /clusters")? {
                 Some(t) => token = Some(t),
@@ -254,6 +309,11 @@ impl TidbCloudClient {
             }
         }
         Err(too_many_pages("GET /clusters"))
+    }
+
+    /// The page size of the `list_*` helpers (at most 100, the API's limit).
+    pub fn page_size(&self) -> usize {
+        self.inner.page_size as usize
     }
 
     pub async fn get_cluster(&self, cluster_id: &str) -> Result<Cluster, CloudError> {
