@@ -14,6 +14,13 @@ pub const READY: &str = "Ready";
 pub const AVAILABLE: &str = "Available";
 pub const RECONCILING: &str = "Reconciling";
 pub const STALLED: &str = "Stalled";
+/// `True` while annotation `clouddb.dev/reconcile: paused` stops every cloud call for the object.
+pub const SUSPENDED: &str = "Suspended";
+/// `True` while the cloud differs from a converged spec under `driftPolicy: Report` (the field diff in its
+/// message).
+pub const DRIFTED: &str = "Drifted";
+/// Condition types the driver owns for every kind, beside the kind's own.
+pub const DRIVER_MANAGED: &[&str] = &[SUSPENDED, DRIFTED];
 
 /// Condition status values.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

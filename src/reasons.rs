@@ -134,6 +134,14 @@ pub const RELEASED: &str = "Released";
 pub const CONNECTION_SECRET_RETAINED: &str = "ConnectionSecretRetained";
 /// Warning Event: the cloud resource was changed outside Kubernetes; the spec is being restored.
 pub const DRIFT_CORRECTED: &str = "DriftCorrected";
+/// Annotation `clouddb.dev/reconcile: paused`: no cloud call for the object until it is removed.
+pub const RECONCILE_PAUSED: &str = "ReconcilePaused";
+/// `driftPolicy: Report`: the cloud was changed outside Kubernetes; reported, not corrected.
+pub const DRIFTED: &str = "Drifted";
+/// Adopting an existing resource whose state differs from the spec: waits for approval.
+pub const ADOPTION_PENDING: &str = "AdoptionPending";
+/// The adoption diff was approved (`clouddb.dev/approve-adoption`): the spec is applied.
+pub const ADOPTION_APPROVED: &str = "AdoptionApproved";
 /// Normal Event: the root password was reset to the referenced Secret's value.
 pub const PASSWORD_RESET: &str = "PasswordReset";
 /// Normal Event: the service's password was set.
@@ -196,6 +204,10 @@ pub enum Where {
     Stalled,
     /// The kind-specific `Available` condition.
     Available,
+    /// `Suspended=True`, `Ready` unchanged (`core::Outcome::Suspended`).
+    Suspended,
+    /// The `Drifted` condition (`driftPolicy: Report`), with `Ready=True`.
+    Drifted,
     /// An Event of this type (other than the Warning of a new stall).
     Event(EventType),
 }
@@ -228,7 +240,8 @@ use Kind::{
     TidbCloudIntegration as Int,
 };
 use Where::{
-    Available as Avail, Event, Progressing as Prog, Ready as Conv, Stalled as Stall, Transient,
+    Available as Avail, Drifted as Drift, Event, Progressing as Prog, Ready as Conv,
+    Stalled as Stall, Suspended as Susp, Transient,
 };
 
 const EVERY: &[Kind] = &[Tcc, Chs, Imp, Int];
@@ -298,6 +311,10 @@ pub const ALL: &[Reason] = &[
     r(RELEASED, &[Event(Normal)], SERVICES),
     r(CONNECTION_SECRET_RETAINED, &[Event(Normal)], SERVICES),
     r(DRIFT_CORRECTED, &[Event(Warning)], SERVICES),
+    r(RECONCILE_PAUSED, &[Susp], EVERY),
+    r(DRIFTED, &[Conv, Drift, Event(Warning)], SERVICES),
+    r(ADOPTION_PENDING, &[Stall], SERVICES),
+    r(ADOPTION_APPROVED, &[Event(Normal)], SERVICES),
     r(PASSWORD_RESET, &[Event(Normal)], &[Tcc]),
     r(PASSWORD_SET, &[Event(Normal)], &[Chs]),
     r(RECREATING, &[Event(Normal)], &[Int]),

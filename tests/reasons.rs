@@ -294,7 +294,14 @@ fn every_reason_a_kind_emits_is_in_its_doc() {
 #[test]
 fn every_reason_in_the_docs_exists() {
     // Condition types and statuses are backticked too; they are not reasons.
-    const NOT_REASONS: &[&str] = &["True", "False", "Unknown", "Reconciling", "Stalled"];
+    const NOT_REASONS: &[&str] = &[
+        "True",
+        "False",
+        "Unknown",
+        "Reconciling",
+        "Stalled",
+        "Suspended",
+    ];
     let known: BTreeSet<&str> = ALL.iter().map(|r| r.name).collect();
     let mut unknown = Vec::new();
     for &kind in Kind::ALL {
@@ -368,6 +375,14 @@ fn object(kind: Kind, name: &str, reason: &str, at: Where) -> Value {
             condition("Ready", "False", reason, &message),
             condition("Stalled", "True", reason, &message),
         ],
+        Where::Suspended => vec![
+            condition("Ready", "True", "Ready", "was ready"),
+            condition("Suspended", "True", reason, &message),
+        ],
+        Where::Drifted => vec![
+            condition("Ready", "True", reason, &message),
+            condition("Drifted", "True", reason, &message),
+        ],
         other => panic!("no health for {other:?}"),
     };
     json!({
@@ -440,7 +455,8 @@ fn argo_cd_health_of_every_reason() {
                 let expected = match at {
                     Where::Stalled => "Degraded",
                     Where::Progressing | Where::Transient => "Progressing",
-                    Where::Ready => "Healthy",
+                    Where::Ready | Where::Drifted => "Healthy",
+                    Where::Suspended => "Suspended",
                     Where::Available | Where::Event(_) => continue,
                 };
                 let name = format!("r{}", cases.len());

@@ -222,6 +222,12 @@ pub struct ClickHouseServiceSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on_cloud_resource_gone: Option<super::common::CloudResourceGonePolicy>,
 
+    /// What to do when the cloud resource differs from a spec it had matched (changed outside Kubernetes):
+    /// `Correct` (default: restore the spec, Warning Event `DriftCorrected`) or `Report` (condition
+    /// `Drifted=True` with the field diff, a Warning Event, no write).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drift_policy: Option<super::common::DriftPolicy>,
+
     /// Secret key holding the password of the `default` user. Absent: the password ClickHouse Cloud generates
     /// at create is kept (in the connection Secret). When the referenced value changes, the operator sets the
     /// service's password to it.
@@ -264,6 +270,12 @@ pub struct PasswordSpec {
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct ClickHouseServiceStatus {
+    /// metadata.generation of the spec the service last matched (Ready). Unset on an adopted service until its
+    /// differences are approved (`clouddb.dev/approve-adoption`); what differs while it equals
+    /// metadata.generation was changed outside Kubernetes (drift).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub converged_generation: Option<i64>,
+
     /// Conditions `Ready`, `Available`, `Reconciling` and `Stalled` (kstatus conventions), one per type.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[x_kube(merge_strategy = ListMerge::Map(vec!["type".into()]))]

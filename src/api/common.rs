@@ -11,6 +11,22 @@ pub const RECONCILE_ANNOTATION: &str = "clouddb.dev/reconcile";
 /// Value of [`RECONCILE_ANNOTATION`] that selects observe-only mode.
 pub const OBSERVE: &str = "observe";
 
+/// Value of [`RECONCILE_ANNOTATION`] that pauses the object: no cloud call at all (no read, no poll, no write)
+/// until the annotation is removed; status shows `Suspended=True`.
+pub const PAUSED: &str = "paused";
+
+/// Annotation that approves the adoption of an existing cloud resource whose state differs from the spec:
+/// its value must be the object's `metadata.generation` the diff was shown for (a later spec change needs a
+/// new approval).
+pub const APPROVE_ADOPTION_ANNOTATION: &str = "clouddb.dev/approve-adoption";
+
+/// The TiDB Cloud credentials Secret an object uses when it names none, if its namespace has one (before the
+/// operator-wide default): precedence object > namespace > operator.
+pub const TIDBCLOUD_NAMESPACE_CREDENTIALS: &str = "tidbcloud-credentials";
+
+/// The ClickHouse Cloud credentials Secret an object uses when it names none, if its namespace has one.
+pub const CLICKHOUSE_NAMESPACE_CREDENTIALS: &str = "clickhouse-credentials";
+
 /// Finalizer the operator puts on every resource that may own a cloud resource.
 pub const FINALIZER: &str = "clouddb.dev/finalizer";
 
@@ -66,6 +82,18 @@ pub enum DeletionPolicy {
     Retain,
 }
 
+/// What the operator does when the cloud resource differs from a spec it had converged on (someone changed it
+/// outside Kubernetes).
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, JsonSchema)]
+pub enum DriftPolicy {
+    /// Restore the spec (a Warning Event `DriftCorrected` says what was changed back).
+    #[default]
+    Correct,
+    /// Change nothing: condition `Drifted=True` with the field diff and a Warning Event `Drifted`. A later
+    /// change of the spec is applied in full (the drifted fields included).
+    Report,
+}
+
 /// What the operator does when the cloud resource it manages disappears outside Kubernetes.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, JsonSchema)]
 pub enum CloudResourceGonePolicy {
@@ -106,6 +134,21 @@ pub fn connection_secret_name<K: kube::ResourceExt>(
 ) -> String {
     spec.and_then(|c| c.name.clone())
         .unwrap_or_else(|| format!("{}{CONNECTION_SECRET_SUFFIX}", obj.name_any()))
+}
+
+/// Whether annotation `clouddb.dev/reconcile: paused` stops every cloud call for the object.
+pub fn paused<K: kube::ResourceExt>(obj: &K) -> bool {
+    obj.annotations()
+        .get(RECONCILE_ANNOTATION)
+        .is_some_and(|v| v == PAUSED)
+}
+
+/// Whether annotation `clouddb.dev/approve-adoption` approves the adoption diff shown for `generation`.
+pub fn adoption_approved<K: kube::ResourceExt>(obj: &K) -> bool {
+    let generation = obj.meta().generation.map(|g| g.to_string());
+    obj.annotations()
+        .get(APPROVE_ADOPTION_ANNOTATION)
+        .is_some_and(|v| Some(v.trim()) == generation.as_deref())
 }
 
 /// Whether annotation `clouddb.dev/reconcile: observe` selects observe-only mode (never write to the cloud).

@@ -452,6 +452,9 @@ pub enum Outcome {
         message: String,
         requeue: Duration,
     },
+    /// Reconcile paused by annotation (`clouddb.dev/reconcile: paused`): no cloud call, no poll; `Ready` stays
+    /// as it was, `Suspended=True`; the next reconcile comes with a change of the object.
+    Suspended { message: String },
 }
 
 /// Status types that carry kstatus conditions and `observedGeneration`.
@@ -459,6 +462,31 @@ pub trait ConditionedStatus {
     fn conditions(&self) -> &[Condition];
     fn set_conditions(&mut self, conditions: Vec<Condition>);
     fn set_observed_generation(&mut self, generation: Option<i64>);
+    /// Whether the status records `convergedGeneration` (the last generation whose spec the cloud matched):
+    /// only such kinds get the adoption review and `driftPolicy: Report` (both need to know it).
+    const TRACKS_CONVERGENCE: bool = false;
+    /// The last generation this object converged on (`status.convergedGeneration`).
+    fn converged_generation(&self) -> Option<i64> {
+        None
+    }
+    fn set_converged_generation(&mut self, _generation: Option<i64>) {}
+}
+
+/// Keeps `Ready` as the status has it (a transient failure or a pause says nothing about readiness).
+fn ready_as_is(status: &impl ConditionedStatus, reason: &str, message: &str) -> Desired {
+    match conditions::find(status.conditions(), READY) {
+        Some(r) => Desired {
+            type_: READY,
+            status: match r.status.as_str() {
+                "True" => Status::True,
+                "False" => Status::False,
+                _ => Status::Unknown,
+            },
+            reason: r.reason.clone(),
+            message: r.message.clone(),
+        },
+        None => Desired::new(READY, Status::False, reason, message),
+    }
 }
 
 /// The conditions of `outcome` (plus kind-specific `extra`, e.g. `Available`), merged into `status`; sets
@@ -511,19 +539,7 @@ pub fn apply_outcome<S: ConditionedStatus>(
             message,
             requeue,
         } => {
-            match conditions::find(status.conditions(), READY) {
-                Some(r) => desired.push(Desired {
-                    type_: READY,
-                    status: match r.status.as_str() {
-                        "True" => Status::True,
-                        "False" => Status::False,
-                        _ => Status::Unknown,
-                    },
-                    reason: r.reason.clone(),
-                    message: r.message.clone(),
-                }),
-                None => desired.push(Desired::new(READY, Status::False, reason, message.clone())),
-            }
+            desired.push(ready_as_is(status, reason, message));
             desired.push(Desired::new(
                 RECONCILING,
                 Status::True,
@@ -531,6 +547,17 @@ pub fn apply_outcome<S: ConditionedStatus>(
                 message.clone(),
             ));
             Some(Action::requeue(*requeue))
+        }
+        Outcome::Suspended { message } => {
+            let reason = crate::reasons::RECONCILE_PAUSED;
+            desired.push(ready_as_is(status, reason, message));
+            desired.push(Desired::new(
+                conditions::SUSPENDED,
+                Status::True,
+                reason,
+                message.clone(),
+            ));
+            None
         }
     };
     desired.extend(extra);
@@ -1370,7 +1397,27 @@ pub struct Base<'a, K: HasStatus> {
     pub status: K::Status,
     kind: &'static str,
     crd_name: &'static str,
-    managed: &'static [&'static str],
+    /// The condition types written by this reconcile: the kind's own plus the driver's.
+    managed: Vec<&'static str>,
+    /// Why cloud writes are held back in this reconcile (set by the driver before converging).
+    pub hold: Hold,
+    /// What converging found different but did not change (writes held back), in words.
+    pub held_changes: Vec<String>,
+}
+
+/// Why a reconcile reads the cloud but writes nothing to it (the kind's `decide` reports the differences
+/// instead of acting: [`Base::writes_held`], [`Base::observing`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Hold {
+    /// Writes as usual.
+    #[default]
+    Nothing,
+    /// Adopting an existing resource by id: its differences wait for `clouddb.dev/approve-adoption`.
+    Adoption,
+    /// Converged before, `driftPolicy: Report`: what differs now was changed outside Kubernetes; report it.
+    Drift,
+    /// A plan preview (`clouddb-operator plan`): nothing is written anywhere.
+    Plan,
 }
 
 impl<'a, K, S> Base<'a, K>
@@ -1400,8 +1447,23 @@ where
             status: obj.status().cloned().unwrap_or_default(),
             kind,
             crd_name,
-            managed,
+            managed: [managed, conditions::DRIVER_MANAGED].concat(),
+            hold: Hold::Nothing,
+            held_changes: Vec::new(),
         }
+    }
+
+    /// Whether this reconcile must not write to the cloud: observe-only, or writes held back ([`Hold`]).
+    pub fn writes_held(&self) -> bool {
+        self.hold != Hold::Nothing || crate::api::common::observe_only(self.obj)
+    }
+
+    /// The outcome of a reconcile that found `differences` and changed nothing (writes held): recorded for
+    /// the driver (adoption review, drift report, plan) and reported as observe-only.
+    pub fn observing(&mut self, differences: Vec<String>) -> Outcome {
+        let outcome = observing(&differences);
+        self.held_changes = differences;
+        outcome
     }
 
     /// Before anything that could lead to a create: unless the cloud id is `known`, take the status from the
@@ -1426,7 +1488,7 @@ where
         merge_conditions(
             &mut self.status,
             desired,
-            self.managed,
+            &self.managed,
             self.obj.meta().generation,
         );
         self.persist_status().await
@@ -1492,7 +1554,7 @@ where
             &mut self.status,
             &outcome,
             extra,
-            self.managed,
+            &self.managed,
         )
         .await?;
         Ok(match outcome {

@@ -36,13 +36,13 @@ use tracing::Instrument;
 
 use super::Context;
 use super::clusterref;
-use super::core::{self, Base, ConditionedStatus, Failure, Outcome, Primary, ReconcileError};
+use super::core::{self, Base, ConditionedStatus, Failure, Hold, Outcome, Primary, ReconcileError};
 use super::ownership::{self, Claims, CloudIdKind, Found};
 use super::watch::{Guarded, Shared};
-use crate::api::common::{ClusterRef, DeletionPolicy};
+use crate::api::common::{ClusterRef, DeletionPolicy, DriftPolicy};
 use crate::api::tidbcloudcluster::TidbCloudCluster;
 use crate::cloud::CloudError;
-use crate::conditions::Desired;
+use crate::conditions::{self, Desired, Status};
 use crate::config::RunConfig;
 
 /// Why a reconcile stops early.
@@ -144,6 +144,8 @@ pub trait CloudKind:
     const ADOPT_FIELD: Option<&'static str>;
     /// What kind of cloud id the object claims.
     const ID_KIND: CloudIdKind;
+    /// The credentials Secret of the object's namespace used when it names none (before the operator's).
+    const NAMESPACE_CREDENTIALS: Option<&'static str> = None;
 
     // ---- identity and settings (pure) ----------------------------------------------------------------
 
@@ -160,6 +162,10 @@ pub trait CloudKind:
     /// Forgets the cloud resource (gone): id, state, endpoints, intent.
     fn forget(status: &mut Self::State);
     fn policy(&self) -> Policy;
+    /// `spec.driftPolicy` (kinds without one always correct drift).
+    fn drift_policy(&self) -> DriftPolicy {
+        DriftPolicy::Correct
+    }
     fn observe_only(&self) -> bool {
         crate::api::common::observe_only(self)
     }
@@ -184,7 +190,7 @@ pub trait CloudKind:
         if self.observe_only() {
             return Claims {
                 ids: Vec::new(),
-                secrets: self.secrets_read(),
+                secrets: secrets_watched(self),
             };
         }
         let status_id = self
@@ -197,7 +203,7 @@ pub trait CloudKind:
                 .chain(self.spec_id().map(str::to_string))
                 .map(|id| (Self::ID_KIND, id))
                 .collect(),
-            secrets: self.secrets_read(),
+            secrets: secrets_watched(self),
         }
     }
 
@@ -243,6 +249,19 @@ pub trait CloudKind:
     fn before_finish(_run: &mut Base<'_, Self>, _outcome: &Outcome) -> Vec<Desired> {
         Vec::new()
     }
+}
+
+/// The Secrets of its namespace an object reads, or may read: the ones it names, and the namespace's default
+/// credentials when it names none (so creating or rotating that Secret reconciles it, and its in-use protection
+/// is released only when no object may need it).
+pub fn secrets_watched<K: CloudKind>(obj: &K) -> Vec<String> {
+    let mut names = obj.secrets_read();
+    if obj.credentials_secret().is_none()
+        && let Some(name) = K::NAMESPACE_CREDENTIALS
+    {
+        names.push(name.to_string());
+    }
+    names
 }
 
 // ---- running a kind -------------------------------------------------------------------------------------
@@ -312,7 +331,7 @@ async fn run_with<K: CloudKind>(
     let refs = core::SecretRefs {
         uses_default_credentials: |o: &K| o.credentials_secret().is_none(),
         default_credentials: K::default_credentials(&ctx.config),
-        referenced: |o: &K| o.secrets_read(),
+        referenced: secrets_watched::<K>,
     };
     let policy = |obj: Arc<Guarded<K>>, err: &ReconcileError, ctx: Arc<Context>| {
         core::error_policy(K::KIND, &*obj, err, &ctx)
@@ -387,6 +406,9 @@ pub async fn reconcile<K: CloudKind>(
 async fn apply<K: CloudKind>(run: &mut Base<'_, K>) -> Result<Action, ReconcileError> {
     let known = K::status_id(&run.status).is_some();
     run.refresh_status(known).await?;
+    if crate::api::common::paused(run.obj) {
+        return finish(run, suspend(run, "reconcile paused")).await;
+    }
     let outcome = match apply_flow(run).await {
         Ok(o) | Err(Stop::Report(o)) => o,
         Err(Stop::Fail(f)) => run.outcome_of(Err(f))?,
@@ -394,11 +416,53 @@ async fn apply<K: CloudKind>(run: &mut Base<'_, K>) -> Result<Action, ReconcileE
     finish(run, outcome).await
 }
 
+/// The object is paused (annotation `clouddb.dev/reconcile: paused`): its cluster is no longer followed (no
+/// poll on its behalf) and nothing is called until the annotation goes.
+fn suspend<K: CloudKind>(run: &Base<'_, K>, what: &str) -> Outcome {
+    if let Some(id) = K::status_id(&run.status) {
+        K::forget_observed(run.ctx, id);
+    }
+    Outcome::Suspended {
+        message: format!(
+            "{what}: annotation {}: {} stops every {} call for this resource; remove it to resume",
+            crate::api::common::RECONCILE_ANNOTATION,
+            crate::api::common::PAUSED,
+            K::CLOUD
+        ),
+    }
+}
+
+/// Whether the driver holds back cloud writes for `obj` with `status` (pure): an object adopting an existing
+/// resource by id shows the differences before it changes anything, until `clouddb.dev/approve-adoption`
+/// names its generation; under `driftPolicy: Report`, what differs from a generation the resource already
+/// matched (changed outside Kubernetes) is reported, never written. Only kinds whose status records
+/// `convergedGeneration` are held.
+pub fn held_back<K: CloudKind>(obj: &K, status: &K::State) -> Hold {
+    // Observe-only objects never write: nothing to hold back (their differences are reported as such).
+    if !<K::State as ConditionedStatus>::TRACKS_CONVERGENCE || obj.observe_only() {
+        return Hold::Nothing;
+    }
+    let generation = obj.meta().generation;
+    let converged = status.converged_generation();
+    let adopting = obj.spec_id().is_some_and(|s| !s.is_empty());
+    if adopting && converged.is_none() && !crate::api::common::adoption_approved(obj) {
+        return Hold::Adoption;
+    }
+    if obj.drift_policy() == DriftPolicy::Report && converged.is_some() && converged == generation {
+        return Hold::Drift;
+    }
+    Hold::Nothing
+}
+
 async fn apply_flow<K: CloudKind>(run: &mut Base<'_, K>) -> Flow<Outcome> {
     let client = K::connect(run).await?;
     let observed = observe(run, &client).await?;
+    if observed.is_some() && run.hold == Hold::Nothing {
+        run.hold = held_back(run.obj, &run.status);
+    }
+    let reviewing = run.hold;
     match K::converge(run, &client, observed).await? {
-        Next::Done(outcome) => Ok(outcome),
+        Next::Done(outcome) => Ok(review(run, reviewing, outcome).await),
         Next::Create(intent, args) => {
             // The ownership protocol: the intent is in status before the create call, so a crash or a lost
             // answer leads the next reconcile to look (and find only what this object made).
@@ -420,6 +484,57 @@ async fn apply_flow<K: CloudKind>(run: &mut Base<'_, K>) -> Flow<Outcome> {
                 crate::reasons::CREATING,
                 format!("the {} is being created", K::NOUN),
             ))
+        }
+    }
+}
+
+/// What the driver reports when writes were held back and converging found differences: the adoption diff
+/// waiting for approval (Stalled `AdoptionPending`, a Warning Event), or the drift (`Ready` with reason
+/// `Drifted`; the `Drifted` condition is added in [`finish`], its Warning Event published once per diff).
+/// An approved adoption that now writes says so once.
+async fn review<K: CloudKind>(run: &mut Base<'_, K>, hold: Hold, outcome: Outcome) -> Outcome {
+    let changes = run.held_changes.join("; ");
+    let generation = run.obj.meta().generation.unwrap_or_default();
+    let id = K::status_id(&run.status).unwrap_or_default().to_string();
+    match hold {
+        Hold::Adoption if !changes.is_empty() => Outcome::Stalled {
+            reason: crate::reasons::ADOPTION_PENDING,
+            message: format!(
+                "adopting {} {id} would change it: {changes}. Nothing was written. Approve with \
+                 `kubectl annotate {} {} {}={generation}` or change the spec to match",
+                K::NOUN,
+                K::KIND.to_lowercase(),
+                run.obj.name_any(),
+                crate::api::common::APPROVE_ADOPTION_ANNOTATION,
+            ),
+            requeue: Some(run.ctx.config.poll_steady),
+        },
+        Hold::Drift if !changes.is_empty() => Outcome::Converged {
+            reason: crate::reasons::DRIFTED,
+            message: format!(
+                "{} {id} was changed outside Kubernetes and differs from the spec: {changes} \
+                 (driftPolicy: Report: not corrected)",
+                K::NOUN
+            ),
+        },
+        _ => {
+            let was_pending = conditions::find(run.status.conditions(), conditions::STALLED)
+                .is_some_and(|c| {
+                    c.status == "True" && c.reason == crate::reasons::ADOPTION_PENDING
+                });
+            if hold == Hold::Nothing && was_pending {
+                run.event(
+                    EventType::Normal,
+                    crate::reasons::ADOPTION_APPROVED,
+                    "Adopt",
+                    format!(
+                        "adoption of {} {id} approved for generation {generation}: applying the spec",
+                        K::NOUN
+                    ),
+                )
+                .await;
+            }
+            outcome
         }
     }
 }
@@ -575,7 +690,47 @@ async fn finish<K: CloudKind>(
     run: &mut Base<'_, K>,
     outcome: Outcome,
 ) -> Result<Action, ReconcileError> {
-    let extra = K::before_finish(run, &outcome);
+    let mut extra = K::before_finish(run, &outcome);
+    if let Outcome::Converged { reason, .. } = &outcome
+        && *reason != crate::reasons::OBSERVING
+        && !run.obj.observe_only()
+    {
+        run.status
+            .set_converged_generation(run.obj.meta().generation);
+    }
+    if let Outcome::Converged { reason, message } = &outcome
+        && *reason == crate::reasons::DRIFTED
+    {
+        let reported = conditions::find(run.status.conditions(), conditions::DRIFTED)
+            .is_some_and(|c| c.status == "True" && c.message == *message);
+        if !reported {
+            run.event(
+                EventType::Warning,
+                crate::reasons::DRIFTED,
+                "Observe",
+                message.clone(),
+            )
+            .await;
+        }
+        extra.push(Desired::new(
+            conditions::DRIFTED,
+            Status::True,
+            crate::reasons::DRIFTED,
+            message.clone(),
+        ));
+    } else if matches!(
+        outcome,
+        Outcome::Transient { .. } | Outcome::Suspended { .. }
+    ) && let Some(c) = conditions::find(run.status.conditions(), conditions::DRIFTED)
+    {
+        // Nothing new was learned: the drift report stands.
+        extra.push(Desired::new(
+            conditions::DRIFTED,
+            Status::True,
+            crate::reasons::DRIFTED,
+            c.message.clone(),
+        ));
+    }
     run.finish(outcome, extra).await
 }
 
@@ -609,6 +764,9 @@ async fn cleanup_flow<K: CloudKind>(run: &mut Base<'_, K>) -> Flow<Option<Outcom
     };
     if let Some(done) = run.deletion_preamble(deletion).await? {
         return Ok(done);
+    }
+    if crate::api::common::paused(run.obj) {
+        return report(suspend(run, "the deletion waits"));
     }
     let client = K::connect(run).await?;
     let remote = match &id {
@@ -659,9 +817,12 @@ async fn cleanup_flow<K: CloudKind>(run: &mut Base<'_, K>) -> Flow<Option<Outcom
 /// The end of a deletion: connection Secret released, the credentials Secret released when no other
 /// object uses it, our finalizer removed.
 async fn finalize<K: CloudKind>(run: &mut Base<'_, K>) -> Result<Action, ReconcileError> {
-    if let Some(secret) = run.obj.credentials_secret() {
+    let local = run.obj.credentials_secret().or(K::NAMESPACE_CREDENTIALS);
+    if let Some(secret) = local {
         let uid = run.obj.uid().unwrap_or_default();
-        if !run.ctx.claims.secret_in_use(run.ns, secret, &uid) {
+        let operator = K::default_credentials(&run.ctx.config);
+        let is_operator_default = operator.0 == run.ns && operator.1 == secret;
+        if !is_operator_default && !run.ctx.claims.secret_in_use(run.ns, secret, &uid) {
             core::release_credentials(run.ctx, run.ns, secret).await?;
         }
     }

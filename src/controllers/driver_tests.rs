@@ -46,6 +46,9 @@ pub struct FakeSpec {
     pub protected: bool,
     #[serde(default)]
     pub recreate_when_gone: bool,
+    /// `driftPolicy: Report`.
+    #[serde(default)]
+    pub drift_report: bool,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, JsonSchema)]
@@ -59,6 +62,8 @@ pub struct FakeStatus {
     pub id: Option<String>,
     #[serde(default)]
     pub intent: Option<FakeIntent>,
+    #[serde(default)]
+    pub converged_generation: Option<i64>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
@@ -75,6 +80,13 @@ impl ConditionedStatus for FakeStatus {
     }
     fn set_observed_generation(&mut self, generation: Option<i64>) {
         self.observed_generation = generation;
+    }
+    const TRACKS_CONVERGENCE: bool = true;
+    fn converged_generation(&self) -> Option<i64> {
+        self.converged_generation
+    }
+    fn set_converged_generation(&mut self, generation: Option<i64>) {
+        self.converged_generation = generation;
     }
 }
 
@@ -159,6 +171,12 @@ impl CloudKind for Fake {
             },
         }
     }
+    fn drift_policy(&self) -> crate::api::common::DriftPolicy {
+        match self.spec.drift_report {
+            true => crate::api::common::DriftPolicy::Report,
+            false => crate::api::common::DriftPolicy::Correct,
+        }
+    }
     fn connection_secret_name(&self) -> Option<String> {
         Some("fake-connection".into())
     }
@@ -198,7 +216,7 @@ impl CloudKind for Fake {
     }
     async fn converge(
         run: &mut Base<'_, Self>,
-        _: &FakeCloud,
+        c: &FakeCloud,
         observed: Option<Remote>,
     ) -> Flow<Next<Self>> {
         Ok(match observed {
@@ -208,6 +226,21 @@ impl CloudKind for Fake {
                 },
                 (),
             ),
+            Some(r) if r.name != run.obj.spec.name => {
+                let change = format!("name {} -> {}", r.name, run.obj.spec.name);
+                if run.writes_held() {
+                    Next::Done(run.observing(vec![change]))
+                } else {
+                    c.log.push(format!("cloud update {}", r.id));
+                    for x in lock(&c.resources).iter_mut().filter(|x| x.id == r.id) {
+                        x.name = run.obj.spec.name.clone();
+                    }
+                    Next::Done(Outcome::Converged {
+                        reason: reasons::READY,
+                        message: format!("{} updated: {change}", r.id),
+                    })
+                }
+            }
             Some(r) => Next::Done(Outcome::Converged {
                 reason: reasons::READY,
                 message: format!("{} is there", r.id),
@@ -470,6 +503,43 @@ impl Harness {
 
     fn log(&self) -> &Log {
         &self.cluster.log
+    }
+}
+
+fn condition(o: &Fake, type_: &str) -> Option<(String, String, String)> {
+    o.status
+        .as_ref()?
+        .conditions
+        .iter()
+        .find(|c| c.type_ == type_)
+        .map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
+}
+
+impl Harness {
+    /// Sets annotation `key` (`None`: removes it) and the generation, as a user's edit would.
+    fn edit(&self, key: &str, value: Option<&str>, generation: i64) {
+        let mut obj = lock(&self.cluster.object);
+        let annotations = obj["metadata"]
+            .as_object_mut()
+            .expect("metadata")
+            .entry("annotations")
+            .or_insert(json!({}));
+        match value {
+            Some(v) => annotations[key] = json!(v),
+            None => {
+                annotations.as_object_mut().expect("map").remove(key);
+            }
+        }
+        obj["metadata"]["generation"] = json!(generation);
+    }
+
+    fn events(&self, reason: &str) -> usize {
+        let prefix = format!("event {reason} ");
+        self.log()
+            .lines()
+            .iter()
+            .filter(|l| l.starts_with(&prefix))
+            .count()
     }
 }
 
@@ -743,4 +813,168 @@ fn the_fake_kind_claims_what_the_real_ones_do() {
     let c = o.claims();
     assert_eq!(c.ids, vec![(CloudIdKind::TidbCluster, "5".to_string()); 2]);
     let _ = ownership::Found::<u8>::Nothing;
+}
+
+// ---- see before it writes: pause, adoption review, drift policy ---------------------------------------------
+
+#[tokio::test]
+async fn a_paused_object_makes_no_cloud_call_and_says_so_until_resumed() {
+    let status = json!({"id": "7", "conditions": [{"type": "Ready", "status": "True", "reason": "Ready",
+        "message": "7 is there", "lastTransitionTime": "2026-01-01T00:00:00Z"}]});
+    let h = Harness::new(
+        "t-paused",
+        object(json!({"name": "db"}), Some(status), false),
+        vec![remote("7", "other")],
+    );
+    h.edit("clouddb.dev/reconcile", Some("paused"), 1);
+    let o = h.reconcile().await;
+    assert!(!h.log().has("cloud"), "{:?}", h.log().lines());
+    let (status, reason, message) = condition(&o, "Suspended").expect("Suspended");
+    assert_eq!(
+        (status.as_str(), reason.as_str()),
+        ("True", reasons::RECONCILE_PAUSED)
+    );
+    assert!(message.contains("clouddb.dev/reconcile"), "{message}");
+    assert_eq!(
+        condition(&o, "Ready").map(|c| c.0),
+        Some("True".into()),
+        "Ready stays as it was"
+    );
+    // Resumed: the cloud is read (and the drift corrected) again, and Suspended goes.
+    h.edit("clouddb.dev/reconcile", None, 1);
+    let o = h.reconcile().await;
+    assert!(h.log().has("cloud read 7"), "{:?}", h.log().lines());
+    assert!(condition(&o, "Suspended").is_none(), "{o:?}");
+}
+
+#[tokio::test]
+async fn a_paused_deletion_waits_without_a_cloud_call() {
+    let h = Harness::new(
+        "t-paused-delete",
+        object(
+            json!({"name": "db", "deletionPolicy": "Delete"}),
+            Some(json!({"id": "7"})),
+            true,
+        ),
+        vec![remote("7", "db")],
+    );
+    h.edit("clouddb.dev/reconcile", Some("paused"), 1);
+    let o = h.reconcile().await;
+    assert!(!h.log().has("cloud"), "{:?}", h.log().lines());
+    assert_eq!(h.cloud.ids(), vec!["7".to_string()]);
+    assert!(condition(&o, "Suspended").is_some(), "{o:?}");
+    assert!(
+        o.metadata
+            .finalizers
+            .as_ref()
+            .is_some_and(|f| !f.is_empty()),
+        "the finalizer stays"
+    );
+}
+
+#[tokio::test]
+async fn adopting_a_differing_resource_shows_the_diff_and_writes_only_once_approved() {
+    let h = Harness::new(
+        "t-adopt-review",
+        object(json!({"name": "db", "adoptId": "7"}), None, false),
+        vec![remote("7", "old")],
+    );
+    let o = h.reconcile().await;
+    let (reason, message) = stalled(&o).expect("stalled");
+    assert_eq!(reason, reasons::ADOPTION_PENDING);
+    assert!(
+        message.contains("name old -> db") && message.contains("clouddb.dev/approve-adoption=1"),
+        "{message}"
+    );
+    assert!(!h.log().has("cloud update"), "{:?}", h.log().lines());
+    assert_eq!(h.events(reasons::ADOPTION_PENDING), 1);
+    let o = h.reconcile().await;
+    assert!(
+        !h.log().has("cloud update"),
+        "still waiting: {:?}",
+        h.log().lines()
+    );
+    assert_eq!(h.events(reasons::ADOPTION_PENDING), 1, "one Event per diff");
+    assert_eq!(o.status.as_ref().and_then(|s| s.converged_generation), None);
+
+    // An approval of another generation approves nothing.
+    h.edit("clouddb.dev/approve-adoption", Some("2"), 1);
+    h.reconcile().await;
+    assert!(!h.log().has("cloud update"), "{:?}", h.log().lines());
+
+    h.edit("clouddb.dev/approve-adoption", Some("1"), 1);
+    let o = h.reconcile().await;
+    assert!(h.log().has("cloud update 7"), "{:?}", h.log().lines());
+    assert_eq!(h.events(reasons::ADOPTION_APPROVED), 1);
+    assert_eq!(
+        o.status.as_ref().and_then(|s| s.converged_generation),
+        Some(1)
+    );
+    assert!(stalled(&o).is_none());
+}
+
+#[tokio::test]
+async fn adopting_a_matching_resource_needs_no_approval() {
+    let h = Harness::new(
+        "t-adopt-match",
+        object(json!({"name": "db", "adoptId": "7"}), None, false),
+        vec![remote("7", "db")],
+    );
+    let o = h.reconcile().await;
+    assert_eq!(condition(&o, "Ready").map(|c| c.0), Some("True".into()));
+    assert_eq!(
+        o.status.as_ref().and_then(|s| s.converged_generation),
+        Some(1)
+    );
+}
+
+#[tokio::test]
+async fn drift_is_reported_under_report_and_corrected_otherwise() {
+    let converged = json!({"id": "7", "convergedGeneration": 1});
+    let h = Harness::new(
+        "t-drift-report",
+        object(
+            json!({"name": "db", "driftReport": true}),
+            Some(converged.clone()),
+            false,
+        ),
+        vec![remote("7", "changed")],
+    );
+    let o = h.reconcile().await;
+    assert!(!h.log().has("cloud update"), "{:?}", h.log().lines());
+    let (status, reason, message) = condition(&o, "Drifted").expect("Drifted");
+    assert_eq!(
+        (status.as_str(), reason.as_str()),
+        ("True", reasons::DRIFTED)
+    );
+    assert!(message.contains("name changed -> db"), "{message}");
+    assert_eq!(
+        condition(&o, "Ready").map(|c| (c.0, c.1)),
+        Some(("True".into(), reasons::DRIFTED.into()))
+    );
+    h.reconcile().await;
+    assert_eq!(
+        h.events(reasons::DRIFTED),
+        1,
+        "one Warning per distinct diff"
+    );
+    assert!(!h.log().has("cloud update"));
+
+    // A new generation of the spec is applied in full; the drift report goes.
+    h.edit("unrelated", Some("x"), 2);
+    let o = h.reconcile().await;
+    assert!(h.log().has("cloud update 7"), "{:?}", h.log().lines());
+    assert!(condition(&o, "Drifted").is_none(), "{o:?}");
+    assert_eq!(
+        o.status.as_ref().and_then(|s| s.converged_generation),
+        Some(2)
+    );
+
+    let h = Harness::new(
+        "t-drift-correct",
+        object(json!({"name": "db"}), Some(converged), false),
+        vec![remote("7", "changed")],
+    );
+    h.reconcile().await;
+    assert!(h.log().has("cloud update 7"), "{:?}", h.log().lines());
 }

@@ -86,17 +86,31 @@ impl Context {
     }
 
     /// The `provider` client for `credentials` (a Secret in `namespace` with the keys the provider declares;
-    /// absent: the provider's default credentials Secret), or the outcome that explains why there is none
-    /// (`CredentialsMissing`, `CredentialsRejected`). A Secret the object names gets the in-use protection.
+    /// absent: the namespace's [`Credentials::NAMESPACE_SECRET`] if it exists, else the provider's default
+    /// credentials Secret), or the outcome that explains why there is none (`CredentialsMissing`,
+    /// `CredentialsRejected`). A Secret in the object's namespace (named, or the namespace default) gets the
+    /// in-use protection.
     pub async fn connect<P: Credentials>(
         &self,
         provider: &P,
         namespace: &str,
         credentials: Option<&CredentialsSpec>,
     ) -> Result<Result<P::Client, core::Outcome>, kube::Error> {
-        let (ns, name) = match credentials {
-            Some(c) => (namespace.to_string(), c.secret_ref.name.clone()),
-            None => provider.default_secret(),
+        let (ns, name, protect) = match credentials {
+            Some(c) => (namespace.to_string(), c.secret_ref.name.clone(), true),
+            None => {
+                let operator = provider.default_secret();
+                let local = (namespace.to_string(), P::NAMESPACE_SECRET.to_string());
+                let secrets = kube::Api::<k8s_openapi::api::core::v1::Secret>::namespaced(
+                    self.kube.clone(),
+                    namespace,
+                );
+                if local != operator && secrets.get_metadata_opt(&local.1).await?.is_some() {
+                    (local.0, local.1, true)
+                } else {
+                    (operator.0, operator.1, false)
+                }
+            }
         };
         let values = match core::read_secret_keys(
             &self.kube,
@@ -104,7 +118,7 @@ impl Context {
             &name,
             P::SECRET_KEYS,
             self.timing(),
-            credentials.is_some(),
+            protect,
         )
         .await?
         {
@@ -137,9 +151,31 @@ macro_rules! conditioned_status {
     )*};
 }
 
-conditioned_status!(
-    ClickHouseServiceStatus,
-    TidbCloudClusterStatus,
-    TidbCloudImportStatus,
-    TidbCloudIntegrationStatus
-);
+conditioned_status!(TidbCloudImportStatus, TidbCloudIntegrationStatus);
+
+/// [`conditioned_status!`] for statuses that also record `convergedGeneration` (kinds adopted by id, with a
+/// drift policy).
+macro_rules! converging_status {
+    ($($status:ty),*) => {$(
+        impl core::ConditionedStatus for $status {
+            fn conditions(&self) -> &[Condition] {
+                &self.conditions
+            }
+            fn set_conditions(&mut self, conditions: Vec<Condition>) {
+                self.conditions = conditions;
+            }
+            fn set_observed_generation(&mut self, generation: Option<i64>) {
+                self.observed_generation = generation;
+            }
+            const TRACKS_CONVERGENCE: bool = true;
+            fn converged_generation(&self) -> Option<i64> {
+                self.converged_generation
+            }
+            fn set_converged_generation(&mut self, generation: Option<i64>) {
+                self.converged_generation = generation;
+            }
+        }
+    )*};
+}
+
+converging_status!(ClickHouseServiceStatus, TidbCloudClusterStatus);

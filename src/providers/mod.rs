@@ -45,6 +45,10 @@ pub trait Credentials {
     /// `(namespace, name)` of the operator's default credentials Secret, for objects that name none.
     fn default_secret(&self) -> (String, String);
 
+    /// The Secret an object's namespace may hold for objects that name none: used before
+    /// [`Credentials::default_secret`] (precedence object > namespace > operator).
+    const NAMESPACE_SECRET: &'static str;
+
     /// The pooled client (one per API key, so one budget per key) for the values of
     /// [`Credentials::SECRET_KEYS`], in that order.
     fn client_for_secret(

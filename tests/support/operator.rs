@@ -126,12 +126,14 @@ impl OperatorEnv {
             .expect("simulator serves https")
             .display()
             .to_string();
+        let default_credentials = format!("{}/{CREDENTIALS}", self.env.ns.name());
+        let default_credentials = match self.args.iter().any(|a| a == "--default-credentials") {
+            true => Vec::new(),
+            false => vec!["--default-credentials", default_credentials.as_str()],
+        };
         cmd.arg("run")
             .args(["--watch-namespaces", self.env.ns.name()])
-            .args([
-                "--default-credentials",
-                &format!("{}/{CREDENTIALS}", self.env.ns.name()),
-            ])
+            .args(default_credentials)
             .args(["--operator-namespace", self.operator_ns.name()])
             .args([
                 "--tidbcloud-api-url",
@@ -174,6 +176,13 @@ impl OperatorEnv {
             .filter(|(flag, _)| !self.args.iter().any(|a| a == flag))
             .flat_map(|(flag, value)| [*flag, *value])
             .collect()
+    }
+
+    /// Restarts the operator with `args` instead of the extra flags it was started with.
+    pub fn restart_with(&mut self, args: &[&str]) {
+        self.kill_operator();
+        self.args = args.iter().map(|s| s.to_string()).collect();
+        self.start_operator();
     }
 
     /// SIGKILL the operator (a crash).

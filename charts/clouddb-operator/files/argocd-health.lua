@@ -5,6 +5,7 @@
 --
 -- It reads the kstatus-style status the operator writes (status.observedGeneration, conditions Ready,
 -- Reconciling, Stalled) the same way kstatus (Flux) does:
+--   Suspended=True                              -> Suspended (annotation clouddb.dev/reconcile: paused)
 --   Stalled=True (for the current generation)  -> Degraded, with the condition's message
 --   metadata.deletionTimestamp set              -> Progressing "Terminating"
 --   status.observedGeneration < generation      -> Progressing (the operator has not converged yet)
@@ -41,6 +42,13 @@ end
 
 local hs = {}
 local generation = obj.metadata.generation
+local suspended = condition("Suspended")
+if suspended ~= nil and suspended.status == "True" then
+  hs.status = "Suspended"
+  hs.message = describe(suspended, "Suspended")
+  return hs
+end
+
 local stalled = condition("Stalled")
 -- A Stalled condition written for an older generation is stale: the new spec has not been tried yet.
 if stalled ~= nil and stalled.status == "True"

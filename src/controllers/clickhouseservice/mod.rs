@@ -77,6 +77,8 @@ impl CloudKind for ClickHouseService {
     const CLOUD: &'static str = "ClickHouse Cloud";
     const ADOPT_FIELD: Option<&'static str> = Some("serviceId");
     const ID_KIND: CloudIdKind = CloudIdKind::ClickHouseService;
+    const NAMESPACE_CREDENTIALS: Option<&'static str> =
+        Some(crate::api::common::CLICKHOUSE_NAMESPACE_CREDENTIALS);
 
     fn spec_id(&self) -> Option<&str> {
         self.spec.service_id.as_deref()
@@ -118,6 +120,9 @@ impl CloudKind for ClickHouseService {
                 CloudResourceGonePolicy::Recreate => OnGone::Recreate,
             },
         }
+    }
+    fn drift_policy(&self) -> crate::api::common::DriftPolicy {
+        self.spec.drift_policy.unwrap_or_default()
     }
     fn connection_secret_name(&self) -> Option<String> {
         Some(ClickHouseService::connection_secret_name(self))
@@ -237,7 +242,8 @@ async fn converge(
     client: &ClickHouseClient,
     service: Option<Service>,
 ) -> Flow<Next<ClickHouseService>> {
-    let observe_only = run.obj.observe_only();
+    // Observe-only, or writes held back by the driver (adoption review, drift report, plan).
+    let observe_only = run.writes_held();
     let password = desired_password(run).await?;
     // A service found again after a lost create answer (or whose connection Secret lost the password) gets a
     // fresh password: the generated one is unknown. An adopted service keeps its own.
@@ -283,10 +289,8 @@ async fn converge(
             )
         }
         Decision::Act { plan, on } => act(run, client, on.remote, plan, password.value).await?,
-        Decision::Differs { plan, .. } => {
-            core::observing(&plan.iter().map(Step::describe).collect::<Vec<_>>())
-        }
-        Decision::Converged if observe_only => core::observing(&[]),
+        Decision::Differs { plan, .. } => run.observing(plan.iter().map(Step::describe).collect()),
+        Decision::Converged if run.obj.observe_only() => core::observing(&[]),
         Decision::Converged => {
             write_connection_secret(run, password.value.as_ref()).await?;
             let status = &run.status;

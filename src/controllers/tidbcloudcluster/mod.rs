@@ -71,6 +71,8 @@ impl CloudKind for TidbCloudCluster {
     const CLOUD: &'static str = "TiDB Cloud";
     const ADOPT_FIELD: Option<&'static str> = Some("clusterId");
     const ID_KIND: CloudIdKind = CloudIdKind::TidbCluster;
+    const NAMESPACE_CREDENTIALS: Option<&'static str> =
+        Some(crate::api::common::TIDBCLOUD_NAMESPACE_CREDENTIALS);
 
     fn spec_id(&self) -> Option<&str> {
         self.spec.cluster_id.as_deref()
@@ -108,6 +110,9 @@ impl CloudKind for TidbCloudCluster {
             protected: self.spec.deletion_protection,
             on_gone: on_gone(self.spec.on_cloud_resource_gone),
         }
+    }
+    fn drift_policy(&self) -> crate::api::common::DriftPolicy {
+        self.spec.drift_policy.unwrap_or_default()
     }
     fn connection_secret_name(&self) -> Option<String> {
         Some(TidbCloudCluster::connection_secret_name(self))
@@ -255,7 +260,8 @@ async fn converge(
     client: &TidbCloudClient,
     cluster: Option<Cluster>,
 ) -> Flow<Next<TidbCloudCluster>> {
-    let observe_only = run.obj.observe_only();
+    // Observe-only, or writes held back by the driver (adoption review, drift report, plan).
+    let observe_only = run.writes_held();
     // The spec against the catalogue (no cloud writes for an impossible spec).
     let problems = run
         .ctx
@@ -311,9 +317,9 @@ async fn converge(
         Decision::Act { plan, on } => act(run, client, on, plan, password.value).await?,
         Decision::Differs { plan, on } => {
             let what: Vec<String> = plan.iter().map(|s| step_description(s, &on.view)).collect();
-            core::observing(&what)
+            run.observing(what)
         }
-        Decision::Converged if observe_only => core::observing(&[]),
+        Decision::Converged if run.obj.observe_only() => core::observing(&[]),
         Decision::Converged => {
             write_connection_secret(run, password.value.as_ref()).await?;
             let resting = run

@@ -123,6 +123,8 @@ impl CloudKind for TidbCloudImport {
     const CLOUD: &'static str = "TiDB Cloud";
     const ADOPT_FIELD: Option<&'static str> = None;
     const ID_KIND: CloudIdKind = CloudIdKind::TidbImport;
+    const NAMESPACE_CREDENTIALS: Option<&'static str> =
+        Some(crate::api::common::TIDBCLOUD_NAMESPACE_CREDENTIALS);
 
     /// An import is never adopted by id: one resource is the one import it creates.
     fn spec_id(&self) -> Option<&str> {

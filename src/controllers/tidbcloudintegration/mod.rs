@@ -91,6 +91,8 @@ impl CloudKind for TidbCloudIntegration {
     /// `AmbiguousCreate`, which TiDB Cloud's one integration per type and cluster rules out).
     const ADOPT_FIELD: Option<&'static str> = None;
     const ID_KIND: CloudIdKind = CloudIdKind::TidbIntegration;
+    const NAMESPACE_CREDENTIALS: Option<&'static str> =
+        Some(crate::api::common::TIDBCLOUD_NAMESPACE_CREDENTIALS);
 
     fn spec_id(&self) -> Option<&str> {
         None
@@ -381,6 +383,13 @@ async fn converge(
         return Ok(Next::Done(waiting(run, &c.target)));
     }
     if let (Some(why), Some(old)) = (why, observed) {
+        if run.writes_held() {
+            let change = format!(
+                "re-create the {kind} integration {} ({why})",
+                old.integration.id
+            );
+            return Ok(Next::Done(run.observing(vec![change])));
+        }
         let text = format!(
             "re-creating the {kind} integration {} ({why}): the API cannot update an integration",
             old.integration.id

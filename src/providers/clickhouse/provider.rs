@@ -74,6 +74,8 @@ impl Credentials for Provider {
 
     const SECRET_KEYS: &'static [&'static str] = &[KEY_ID, KEY_SECRET, ORGANIZATION_ID];
 
+    const NAMESPACE_SECRET: &'static str = crate::api::common::CLICKHOUSE_NAMESPACE_CREDENTIALS;
+
     fn default_secret(&self) -> (String, String) {
         self.default_credentials.clone()
     }

@@ -592,15 +592,21 @@ impl Observer {
         now: Instant,
         full_due: bool,
         page: usize,
-    ) -> (Vec<Call>, bool) {
+    ) -> Option<(Vec<Call>, bool)> {
         let mut state = self.lock();
         let forget_after = self.config.steady.saturating_mul(3);
         if let Some(feed) = state.feeds.get_mut(key) {
             // Objects nobody asked about for a long time (their resource is gone) are not followed.
             feed.interested
                 .retain(|_, asked| now.saturating_duration_since(*asked) < forget_after);
+            if feed.interested.is_empty() && feed.listed_at.is_some() {
+                // Nobody follows a cluster of this feed any more (all gone, deleted or paused): it stops,
+                // costing nothing; the next reader starts it again.
+                state.feeds.remove(key);
+                return None;
+            }
         }
-        state.plan(key, now, self.config.transitional, full_due, page)
+        Some(state.plan(key, now, self.config.transitional, full_due, page))
     }
 
     /// When the next round of `key`'s feed is due (never sooner than a transitional interval after
@@ -624,7 +630,7 @@ impl Observer {
         }
     }
 
-    /// The refresher loop of one feed (one per API key and project, for the life of the process).
+    /// The refresher loop of one feed (one per API key and project, while anyone follows one of its clusters).
     async fn run_feed(self, client: TidbCloudClient, key: (String, String)) {
         let project = Some(key.1.as_str())
             .filter(|p| !p.is_empty())
@@ -637,7 +643,10 @@ impl Observer {
         loop {
             let round = Instant::now();
             let full_due = round >= next_full;
-            let (plan, busy) = self.next_round(&key, round, full_due, page);
+            let Some((plan, busy)) = self.next_round(&key, round, full_due, page) else {
+                tracing::debug!(key_id = %key.0, project = %key.1, "cluster feed idle: nobody follows its clusters");
+                return;
+            };
             let priority = if busy {
                 Priority::Transitional
             } else {

@@ -80,6 +80,8 @@ impl Credentials for Provider {
 
     const SECRET_KEYS: &'static [&'static str] = &[PUBLIC_KEY, PRIVATE_KEY];
 
+    const NAMESPACE_SECRET: &'static str = crate::api::common::TIDBCLOUD_NAMESPACE_CREDENTIALS;
+
     fn default_secret(&self) -> (String, String) {
         self.default_credentials.clone()
     }
