@@ -167,6 +167,8 @@ Ready after $(( $(date +%s) - started )) s. The demo keeps running. Try:
   export KUBECONFIG=$KUBECONFIG
   alias kubectl=$KUBECTL
   kubectl describe tidbcloudcluster $NAME
+  $BIN/clouddb-operator plan -f examples/ --tidbcloud-api-url https://127.0.0.1:$SIM_PORT/v1beta1 \\
+    --clickhouse-api-url https://127.0.0.1:$CH_PORT/v1 --extra-ca-file $DEMO/sim/ca.pem      # what applying examples/ would do
   kubectl patch tcc $NAME --type merge -p '{"spec":{"tikv":{"nodeCount":6}}}'   # scale TiKV
   kubectl patch tcc $NAME --type merge -p '{"spec":{"paused":true}}'              # pause
   kubectl patch chs $CH_NAME --type merge -p '{"spec":{"stopped":true}}'        # stop the ClickHouse service

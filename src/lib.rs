@@ -9,6 +9,7 @@ pub mod http;
 pub mod leader;
 pub mod metrics;
 pub mod model;
+pub mod plan;
 pub mod providers;
 pub mod reasons;
 pub mod telemetry;

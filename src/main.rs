@@ -37,6 +37,10 @@ enum Command {
     Run(Box<RunConfig>),
     /// Print the CustomResourceDefinitions and the deletion-protection policy as YAML.
     Crd,
+    /// Show what the operator would do with manifests, writing nothing (exit 0 none, 2 changes, 1 errors)
+    ///
+    /// Also `kubectl clouddb plan` when the binary is installed as `kubectl-clouddb`. See docs/plan.md.
+    Plan(Box<clouddb_operator::plan::PlanArgs>),
 }
 
 #[derive(thiserror::Error, Debug)]
@@ -62,6 +66,7 @@ fn main() -> std::process::ExitCode {
             print!("{}", api::deletion_protection_policy_yaml());
             std::process::ExitCode::SUCCESS
         }
+        Command::Plan(args) => plan(*args),
         Command::Run(cfg) => {
             let rt = match tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
@@ -88,6 +93,47 @@ fn main() -> std::process::ExitCode {
                     std::process::ExitCode::FAILURE
                 }
             }
+        }
+    }
+}
+
+/// `clouddb-operator plan`: the report on standard output, diagnostics on standard error.
+fn plan(args: clouddb_operator::plan::PlanArgs) -> std::process::ExitCode {
+    use clouddb_operator::plan::{self, Output};
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            return std::process::ExitCode::from(1);
+        }
+    };
+    let output = args.output;
+    match rt.block_on(plan::plan(args)) {
+        Ok(report) => {
+            match output {
+                Output::Text => print!("{}", report.text()),
+                Output::Json => match serde_json::to_string_pretty(&report) {
+                    Ok(json) => println!("{json}"),
+                    Err(e) => {
+                        eprintln!("cannot print the plan: {e}");
+                        return std::process::ExitCode::from(1);
+                    }
+                },
+            }
+            std::process::ExitCode::from(report.exit_code())
+        }
+        Err(e) => {
+            eprintln!("plan: {e}");
+            std::process::ExitCode::from(1)
         }
     }
 }

@@ -15,6 +15,15 @@ use url::Url;
 use super::{Budget, CloudError, Priority};
 use crate::metrics::Metrics;
 
+/// Set once by a read-only process (`clouddb-operator plan`): every cloud call that is not a `GET` is refused
+/// before it leaves the process. A safety net under the driver's own rule (a plan holds every write back).
+static READ_ONLY: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Makes this process read-only towards every cloud (see [`READ_ONLY`]); there is no way back.
+pub fn forbid_writes() {
+    READ_ONLY.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
 /// Longest server message kept in an error.
 pub const MAX_MESSAGE_CHARS: usize = 1000;
 
@@ -417,6 +426,11 @@ impl Transport {
         observe_priority: Priority,
         authorize: impl FnOnce(reqwest::RequestBuilder) -> reqwest::RequestBuilder,
     ) -> Result<Answer, CloudError> {
+        if call.method != Method::GET && READ_ONLY.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(CloudError::Config {
+                message: format!("{} refused: this process is read-only (plan)", call.route),
+            });
+        }
         let priority = if call.method == Method::GET {
             observe_priority
         } else {

@@ -910,6 +910,9 @@ pub async fn note<K>(
 ) where
     K: Resource<DynamicType = ()>,
 {
+    if ctx.plan.is_some() {
+        return;
+    }
     let key = object_key(obj);
     match type_ {
         EventType::Warning => tracing::warn!(object = %key, reason, "{note}"),
@@ -947,6 +950,9 @@ where
     /// deleting is let go (the watch brings the resource back to write a fresh one), unless the namespace is
     /// going away: then the resource's own cleanup decides (retain copies it).
     pub async fn write(&self, data: BTreeMap<String, ByteString>) -> Result<(), Failure> {
+        if self.ctx.plan.is_some() {
+            return Ok(());
+        }
         let existing = self.get().await?;
         if let Some(s) = existing
             .as_ref()
@@ -1478,6 +1484,9 @@ where
 
     /// Writes the status as it is now, keeping the existing conditions.
     pub async fn persist_status(&mut self) -> Result<(), Failure> {
+        if self.ctx.plan.is_some() {
+            return Ok(());
+        }
         apply_status(self.api, self.obj, &self.status)
             .await
             .map_err(Failure::Kube)
@@ -1591,60 +1600,86 @@ where
         &mut self,
         d: Deletion<'_>,
     ) -> Result<Option<Option<Outcome>>, Failure> {
-        let Deletion {
-            observe_only,
-            policy: explicit,
-            protected,
-            id,
-            create_pending,
-            connection,
-            noun,
-            cloud,
-        } = d;
-        if observe_only {
-            self.event(
-                EventType::Normal,
-                crate::reasons::RELEASED,
-                "Delete",
-                format!("observe-only: the {noun} in {cloud} is left untouched"),
-            )
-            .await;
-            return Ok(Some(None));
-        }
-        let cascade = cascade_in_progress(&self.ctx.kube, self.ns, self.crd_name)
-            .await
-            .map_err(Failure::Kube)?;
-        if effective_deletion_policy(explicit, cascade) == DeletionPolicy::Retain {
-            if let Some(connection) = connection {
-                self.connection(connection)
-                    .retain(cascade == Cascade::Namespace)
-                    .await?;
+        let cascade = if d.observe_only {
+            Cascade::None
+        } else {
+            cascade_in_progress(&self.ctx.kube, self.ns, self.crd_name)
+                .await
+                .map_err(Failure::Kube)?
+        };
+        let (noun, cloud) = (d.noun, d.cloud);
+        match deletion_step(&d, cascade, self.crd_name) {
+            DeletionStep::Release => {
+                self.event(
+                    EventType::Normal,
+                    crate::reasons::RELEASED,
+                    "Delete",
+                    format!("observe-only: the {noun} in {cloud} is left untouched"),
+                )
+                .await;
+                Ok(Some(None))
             }
-            let why = retain_reason(explicit, cascade, self.crd_name);
-            self.event(
-                EventType::Normal,
-                crate::reasons::RETAINED,
-                "Delete",
-                format!("{noun} {} left in {cloud}: {why}", id.unwrap_or("(none)")),
-            )
-            .await;
-            return Ok(Some(None));
-        }
-        if id.is_none() && !create_pending {
-            return Ok(Some(None));
-        }
-        if protected {
-            return Ok(Some(Some(Outcome::Stalled {
+            DeletionStep::Retain(why) => {
+                if let Some(connection) = d.connection {
+                    self.connection(connection)
+                        .retain(cascade == Cascade::Namespace)
+                        .await?;
+                }
+                self.event(
+                    EventType::Normal,
+                    crate::reasons::RETAINED,
+                    "Delete",
+                    format!("{noun} {} left in {cloud}: {why}", d.id.unwrap_or("(none)")),
+                )
+                .await;
+                Ok(Some(None))
+            }
+            DeletionStep::NothingCreated => Ok(Some(None)),
+            DeletionStep::Protected(message) => Ok(Some(Some(Outcome::Stalled {
                 reason: crate::reasons::DELETION_PROTECTED,
-                message: format!(
-                    "deletionProtection is true: the {noun} in {cloud} will not be deleted; set spec.deletionProtection \
-                     to false (or deletionPolicy: Retain) to let the deletion finish"
-                ),
+                message,
                 requeue: Some(self.ctx.config.poll_steady),
-            })));
+            }))),
+            DeletionStep::Delete => Ok(None),
         }
-        Ok(None)
     }
+}
+
+/// What deleting an object does before any cloud call (pure; [`Base::deletion_preamble`] acts on it, the plan
+/// preview prints it).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DeletionStep {
+    /// Observe-only: the cloud resource is left untouched.
+    Release,
+    /// The cloud resource is kept (the connection Secret too), for this reason.
+    Retain(String),
+    /// No cloud resource was ever created: the finalizer may go.
+    NothingCreated,
+    /// `deletionProtection` stops the deletion (the message says how to let it finish).
+    Protected(String),
+    /// Go on and delete the cloud resource.
+    Delete,
+}
+
+/// The [`DeletionStep`] for `d` during a deletion of kind `cascade`.
+pub fn deletion_step(d: &Deletion<'_>, cascade: Cascade, crd_name: &str) -> DeletionStep {
+    if d.observe_only {
+        return DeletionStep::Release;
+    }
+    if effective_deletion_policy(d.policy, cascade) == DeletionPolicy::Retain {
+        return DeletionStep::Retain(retain_reason(d.policy, cascade, crd_name));
+    }
+    if d.id.is_none() && !d.create_pending {
+        return DeletionStep::NothingCreated;
+    }
+    if d.protected {
+        let (noun, cloud) = (d.noun, d.cloud);
+        return DeletionStep::Protected(format!(
+            "deletionProtection is true: the {noun} in {cloud} will not be deleted; set spec.deletionProtection \
+             to false (or deletionPolicy: Retain) to let the deletion finish"
+        ));
+    }
+    DeletionStep::Delete
 }
 
 // ---- small outcomes and reads every kind uses ------------------------------------------------------------

@@ -830,6 +830,212 @@ async fn finalize<K: CloudKind>(run: &mut Base<'_, K>) -> Result<Action, Reconci
     run.finalize(name).await
 }
 
+// ---- plan preview ---------------------------------------------------------------------------------------
+
+/// What reconciling an object would do, as `clouddb-operator plan` prints it: found by the same observe,
+/// `decide` and deletion rules the controllers run, with every write held back ([`Hold::Plan`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "action", rename_all = "camelCase")]
+pub enum Preview {
+    /// A new cloud resource would be created.
+    Create { what: String },
+    /// The cloud resource `id` would be changed (`held`: why the operator would not write it yet, e.g. an
+    /// adoption waiting for approval, `driftPolicy: Report`, observe-only).
+    Change {
+        id: String,
+        changes: Vec<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        held: Option<String>,
+    },
+    /// Nothing to write: the cloud matches, or work in flight is followed.
+    Nothing {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        id: Option<String>,
+        message: String,
+    },
+    /// Deleting the object would delete (or cancel) the cloud resource `id`.
+    Delete { id: String, what: String },
+    /// Deleting the object would leave the cloud resource in place.
+    Keep {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        id: Option<String>,
+        message: String,
+    },
+    /// The object is paused: the operator makes no call for it.
+    Paused { message: String },
+    /// The operator would stop and report this (invalid spec, conflict, missing credentials, ...).
+    Blocked { reason: String, message: String },
+    /// Reading failed.
+    Error { message: String },
+}
+
+impl Preview {
+    /// Whether applying the object makes the operator write to the cloud.
+    pub fn writes(&self) -> bool {
+        match self {
+            Preview::Create { .. } | Preview::Delete { .. } => true,
+            Preview::Change { held, .. } => held.is_none(),
+            _ => false,
+        }
+    }
+
+    /// Whether the preview could not be made or the operator would stop on the object.
+    pub fn failed(&self) -> bool {
+        matches!(self, Preview::Blocked { .. } | Preview::Error { .. })
+    }
+}
+
+/// What reconciling `obj` would do now (or, with `destroy` or a deletion under way, what deleting it would
+/// do). Reads the cloud through the budget like a reconcile; writes nothing when `ctx` is a plan context
+/// ([`Context::plan`]).
+pub async fn preview<K: CloudKind>(ctx: &Context, obj: &K, destroy: bool) -> Preview {
+    let ns = obj.namespace().unwrap_or_default();
+    let api = Api::<K>::namespaced(ctx.kube.clone(), &ns);
+    let mut run = Base::new(obj, &api, ctx, &ns, (K::KIND, K::CRD_NAME, K::MANAGED));
+    run.hold = Hold::Plan;
+    if crate::api::common::paused(obj) {
+        return Preview::Paused {
+            message: format!(
+                "annotation {}: {}: no {} call is made for this resource",
+                crate::api::common::RECONCILE_ANNOTATION,
+                crate::api::common::PAUSED,
+                K::CLOUD
+            ),
+        };
+    }
+    let deleting = destroy || obj.meta().deletion_timestamp.is_some();
+    let flow = if deleting {
+        preview_delete(&mut run).await
+    } else {
+        preview_apply(&mut run).await
+    };
+    match flow {
+        Ok(p) => p,
+        Err(Stop::Report(outcome)) => from_outcome(outcome, K::status_id(&run.status)),
+        Err(Stop::Fail(Failure::Cloud(e, what))) => Preview::Error {
+            message: format!("cannot {what}: {e}"),
+        },
+        Err(Stop::Fail(f)) => Preview::Error {
+            message: ReconcileError::from(f).to_string(),
+        },
+    }
+}
+
+async fn preview_apply<K: CloudKind>(run: &mut Base<'_, K>) -> Flow<Preview> {
+    let client = K::connect(run).await?;
+    let observed = observe(run, &client).await?;
+    let held = match observed {
+        Some(_) => held_back(run.obj, &run.status),
+        None => Hold::Nothing,
+    };
+    match K::converge(run, &client, observed).await? {
+        Next::Create(..) => Ok(Preview::Create {
+            what: format!("create the {} in {}", K::NOUN, K::CLOUD),
+        }),
+        Next::Done(outcome) if run.held_changes.is_empty() => {
+            Ok(from_outcome(outcome, K::status_id(&run.status)))
+        }
+        Next::Done(_) => Ok(Preview::Change {
+            id: K::status_id(&run.status).unwrap_or_default().to_string(),
+            changes: std::mem::take(&mut run.held_changes),
+            held: if run.obj.observe_only() {
+                Some("observe-only: reported, never written".into())
+            } else {
+                match held {
+                    Hold::Adoption => Some(format!(
+                        "adoption: written only after approval ({})",
+                        crate::api::common::APPROVE_ADOPTION_ANNOTATION
+                    )),
+                    Hold::Drift => Some("driftPolicy: Report: reported, not corrected".into()),
+                    Hold::Nothing | Hold::Plan => None,
+                }
+            },
+        }),
+    }
+}
+
+async fn preview_delete<K: CloudKind>(run: &mut Base<'_, K>) -> Flow<Preview> {
+    let id = K::status_id(&run.status)
+        .or(run.obj.spec_id())
+        .map(str::to_string);
+    let policy = run.obj.policy();
+    let deletion = core::Deletion {
+        observe_only: run.obj.observe_only(),
+        policy: policy.deletion.as_ref(),
+        protected: policy.protected,
+        id: id.as_deref(),
+        create_pending: K::intent(&run.status).is_some(),
+        connection: None,
+        noun: K::NOUN,
+        cloud: K::CLOUD,
+    };
+    let keep = |message: String| Preview::Keep {
+        id: id.clone(),
+        message,
+    };
+    match core::deletion_step(&deletion, core::Cascade::None, K::CRD_NAME) {
+        core::DeletionStep::Release => Ok(keep(format!(
+            "observe-only: the {} in {} is left untouched",
+            K::NOUN,
+            K::CLOUD
+        ))),
+        core::DeletionStep::Retain(why) => Ok(keep(why)),
+        core::DeletionStep::NothingCreated => Ok(Preview::Nothing {
+            id: None,
+            message: format!("no {} was created: nothing to delete", K::NOUN),
+        }),
+        core::DeletionStep::Protected(message) => Ok(Preview::Blocked {
+            reason: crate::reasons::DELETION_PROTECTED.into(),
+            message,
+        }),
+        core::DeletionStep::Delete => {
+            let client = K::connect(run).await?;
+            let exists = match &id {
+                Some(id) => K::read(run, &client, id)
+                    .await
+                    .map_err(cloud("read the cloud resource before deleting it"))?
+                    .is_some(),
+                // An interrupted create: whatever it made would be found and deleted.
+                None => true,
+            };
+            let shown = id
+                .clone()
+                .unwrap_or_else(|| "(made by an interrupted create)".into());
+            Ok(if exists {
+                Preview::Delete {
+                    what: format!("delete {} {shown} from {}", K::NOUN, K::CLOUD),
+                    id: shown,
+                }
+            } else {
+                Preview::Nothing {
+                    id,
+                    message: format!("the {} is already gone", K::NOUN),
+                }
+            })
+        }
+    }
+}
+
+/// The preview of a reconcile that ends with `outcome` (no held-back change).
+fn from_outcome(outcome: Outcome, id: Option<&str>) -> Preview {
+    let id = id.map(str::to_string);
+    match outcome {
+        Outcome::Converged { message, .. } => Preview::Nothing { id, message },
+        Outcome::Progressing { message, .. } => Preview::Nothing {
+            id,
+            message: format!("in progress, followed: {message}"),
+        },
+        Outcome::Stalled {
+            reason, message, ..
+        } => Preview::Blocked {
+            reason: reason.into(),
+            message,
+        },
+        Outcome::Transient { message, .. } => Preview::Error { message },
+        Outcome::Suspended { message } => Preview::Paused { message },
+    }
+}
+
 #[cfg(test)]
 #[path = "driver_tests.rs"]
 mod tests;

@@ -978,3 +978,150 @@ async fn drift_is_reported_under_report_and_corrected_otherwise() {
     h.reconcile().await;
     assert!(h.log().has("cloud update 7"), "{:?}", h.log().lines());
 }
+
+// ---- plan preview ------------------------------------------------------------------------------------------
+
+/// A harness whose context is a plan context (`clouddb-operator plan`).
+fn planning(test: &str, obj: Value, cloud: Vec<Remote>) -> Harness {
+    let mut h = Harness::new(test, obj, cloud);
+    Arc::get_mut(&mut h.ctx).expect("the only reference").plan =
+        Some(crate::controllers::PlanMode::default());
+    h
+}
+
+impl Harness {
+    async fn preview(&self, destroy: bool) -> driver::Preview {
+        let obj: Fake = serde_json::from_value(lock(&self.cluster.object).clone())
+            .expect("the fake object deserializes");
+        driver::preview(&self.ctx, &obj, destroy).await
+    }
+
+    /// Every write the log saw: Kubernetes (status, finalizers), Events, cloud mutations.
+    fn writes(&self) -> Vec<String> {
+        self.log()
+            .lines()
+            .into_iter()
+            .filter(|l| !l.starts_with("cloud read") && !l.starts_with("cloud list"))
+            .collect()
+    }
+}
+
+#[tokio::test]
+async fn a_plan_previews_with_the_reconcile_rules_and_writes_nothing() {
+    use driver::Preview;
+    let at = |id: &str| Some(json!({"id": id, "convergedGeneration": 1}));
+
+    let h = planning(
+        "t-plan-create",
+        object(json!({"name": "db"}), None, false),
+        vec![],
+    );
+    assert!(matches!(h.preview(false).await, Preview::Create { .. }));
+
+    let h = planning(
+        "t-plan-change",
+        object(json!({"name": "db"}), at("7"), false),
+        vec![remote("7", "old")],
+    );
+    assert_eq!(
+        h.preview(false).await,
+        Preview::Change {
+            id: "7".into(),
+            changes: vec!["name old -> db".into()],
+            held: None
+        }
+    );
+
+    let h = planning(
+        "t-plan-drift",
+        object(json!({"name": "db", "driftReport": true}), at("7"), false),
+        vec![remote("7", "old")],
+    );
+    let Preview::Change {
+        held: Some(why), ..
+    } = h.preview(false).await
+    else {
+        panic!("a held change");
+    };
+    assert!(why.contains("driftPolicy: Report"), "{why}");
+
+    let h = planning(
+        "t-plan-adopt",
+        object(json!({"name": "db", "adoptId": "7"}), None, false),
+        vec![remote("7", "old")],
+    );
+    let Preview::Change {
+        held: Some(why), ..
+    } = h.preview(false).await
+    else {
+        panic!("a held change");
+    };
+    assert!(why.contains("approve-adoption"), "{why}");
+
+    let h = planning(
+        "t-plan-same",
+        object(json!({"name": "db"}), at("7"), false),
+        vec![remote("7", "db")],
+    );
+    assert!(matches!(h.preview(false).await, Preview::Nothing { .. }));
+    assert_eq!(
+        h.preview(true).await,
+        Preview::Delete {
+            id: "7".into(),
+            what: "delete thing 7 from Fake Cloud".into()
+        }
+    );
+    let h = planning(
+        "t-plan-retain",
+        object(
+            json!({"name": "db", "deletionPolicy": "Retain"}),
+            at("7"),
+            false,
+        ),
+        vec![remote("7", "db")],
+    );
+    assert!(matches!(h.preview(true).await, Preview::Keep { .. }));
+    let h = planning(
+        "t-plan-protected",
+        object(json!({"name": "db", "protected": true}), at("7"), false),
+        vec![remote("7", "db")],
+    );
+    assert!(matches!(h.preview(true).await, Preview::Blocked { .. }));
+
+    let h = planning(
+        "t-plan-gone",
+        object(json!({"name": "db"}), at("7"), false),
+        vec![],
+    );
+    let Preview::Blocked { reason, .. } = h.preview(false).await else {
+        panic!("gone is blocked");
+    };
+    assert_eq!(reason, reasons::CLOUD_RESOURCE_GONE);
+    assert!(h.writes().is_empty(), "{:?}", h.writes());
+
+    let h = planning(
+        "t-plan-paused",
+        object(json!({"name": "db"}), at("7"), false),
+        vec![remote("7", "old")],
+    );
+    h.edit("clouddb.dev/reconcile", Some("paused"), 1);
+    assert!(matches!(h.preview(false).await, Preview::Paused { .. }));
+    assert!(
+        h.log().lines().is_empty(),
+        "no call at all: {:?}",
+        h.log().lines()
+    );
+
+    // A lost create is found by its intent and adopted — in a plan, without recording it.
+    let h = planning(
+        "t-plan-lost",
+        object(
+            json!({"name": "db"}),
+            Some(json!({"intent": {"name": "db"}})),
+            false,
+        ),
+        vec![remote("9", "db")],
+    );
+    assert!(matches!(h.preview(false).await, Preview::Nothing { id: Some(id), .. } if id == "9"));
+    assert!(h.writes().is_empty(), "{:?}", h.writes());
+}

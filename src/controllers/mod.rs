@@ -40,6 +40,17 @@ pub struct Context {
     pub claims: ownership::ClaimIndex,
     /// Every cloud provider, each built from the run configuration by itself.
     pub providers: Providers,
+    /// Set by `clouddb-operator plan`: nothing is written anywhere (see [`PlanMode`]).
+    pub plan: Option<PlanMode>,
+}
+
+/// A read-only context (`clouddb-operator plan`): no status, Event, Secret, finalizer or cloud write; the
+/// credentials given on the command line replace the Secrets of the provider they belong to.
+#[derive(Default)]
+pub struct PlanMode {
+    /// Credentials values (in [`Credentials::SECRET_KEYS`] order), by the provider's
+    /// [`Credentials::NAMESPACE_SECRET`] name.
+    pub credentials: std::collections::BTreeMap<&'static str, Vec<secrecy::SecretString>>,
 }
 
 impl Context {
@@ -73,6 +84,7 @@ impl Context {
             backoff: backoff::PerObjectBackoff::new(Duration::from_secs(1), config.max_backoff),
             claims: ownership::ClaimIndex::default(),
             config,
+            plan: None,
         })
     }
 
@@ -96,6 +108,21 @@ impl Context {
         namespace: &str,
         credentials: Option<&CredentialsSpec>,
     ) -> Result<Result<P::Client, core::Outcome>, kube::Error> {
+        if let Some(values) = self
+            .plan
+            .as_ref()
+            .and_then(|p| p.credentials.get(P::NAMESPACE_SECRET))
+        {
+            return Ok(provider.client_for_secret(values.clone()).map_err(|e| {
+                core::Outcome::Stalled {
+                    reason: reasons::CREDENTIALS_REJECTED,
+                    message: format!(
+                        "the credentials given on the command line cannot be used: {e}"
+                    ),
+                    requeue: None,
+                }
+            }));
+        }
         let (ns, name, protect) = match credentials {
             Some(c) => (namespace.to_string(), c.secret_ref.name.clone(), true),
             None => {
@@ -118,7 +145,7 @@ impl Context {
             &name,
             P::SECRET_KEYS,
             self.timing(),
-            protect,
+            protect && self.plan.is_none(),
         )
         .await?
         {

@@ -20,6 +20,18 @@ pub struct Providers {
 }
 
 impl Providers {
+    /// Each provider's credentials: the name of its namespace default Secret and the keys it holds.
+    pub const CREDENTIALS: &'static [(&'static str, &'static [&'static str])] = &[
+        (
+            <tidbcloud::Provider as Credentials>::NAMESPACE_SECRET,
+            <tidbcloud::Provider as Credentials>::SECRET_KEYS,
+        ),
+        (
+            <clickhouse::Provider as Credentials>::NAMESPACE_SECRET,
+            <clickhouse::Provider as Credentials>::SECRET_KEYS,
+        ),
+    ];
+
     /// Each provider from the run configuration, its clients on `http` (timeouts, extra CA).
     pub fn new(
         config: &RunConfig,

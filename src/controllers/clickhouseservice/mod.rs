@@ -243,7 +243,11 @@ async fn converge(
     service: Option<Service>,
 ) -> Flow<Next<ClickHouseService>> {
     // Observe-only, or writes held back by the driver (adoption review, drift report, plan).
-    let observe_only = run.writes_held();
+    // A create is still decided under a plan (it shows it; the driver never makes it there).
+    let observe_only = match service {
+        Some(_) => run.writes_held(),
+        None => run.obj.observe_only(),
+    };
     let password = desired_password(run).await?;
     // A service found again after a lost create answer (or whose connection Secret lost the password) gets a
     // fresh password: the generated one is unknown. An adopted service keeps its own.

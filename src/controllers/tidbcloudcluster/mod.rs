@@ -261,7 +261,11 @@ async fn converge(
     cluster: Option<Cluster>,
 ) -> Flow<Next<TidbCloudCluster>> {
     // Observe-only, or writes held back by the driver (adoption review, drift report, plan).
-    let observe_only = run.writes_held();
+    // A create is still decided under a plan (it shows it; the driver never makes it there).
+    let observe_only = match cluster {
+        Some(_) => run.writes_held(),
+        None => run.obj.observe_only(),
+    };
     // The spec against the catalogue (no cloud writes for an impossible spec).
     let problems = run
         .ctx

@@ -668,6 +668,14 @@ impl Observer {
                         if let Err(e) = listed {
                             failed = true;
                             tracing::debug!(key_id = %key.0, project = %key.1, error = %e, "cluster list refresh failed");
+                            if matches!(
+                                e,
+                                CloudError::Unauthorized { .. } | CloudError::Forbidden { .. }
+                            ) && let Some(feed) = self.lock().feeds.get(&key)
+                            {
+                                // This key will not list: readers waiting for a first list ask (and learn why) now.
+                                feed.done.send_modify(|n| *n += 1);
+                            }
                         } else {
                             self.lock().finish_full_list(&key, started, returned);
                             next_full = started + jittered(self.config.steady);
