@@ -86,17 +86,7 @@ async fn named(env: &OperatorEnv, display_name: &str) -> Vec<ServerlessCluster> 
 
 /// Requests to the Serverless listener other than GET.
 fn serverless_writes(env: &OperatorEnv) -> Vec<String> {
-    env.sim
-        .serverless_counters()
-        .into_iter()
-        .filter(|r| r.key.method != "GET")
-        .map(|r| {
-            format!(
-                "{} {} → {} ×{}",
-                r.key.method, r.key.route, r.key.status, r.count
-            )
-        })
-        .collect()
+    support::namespaces::writes_in(env.sim.serverless_counters())
 }
 
 fn serverless_requests(env: &OperatorEnv, method: &str, route: &str) -> u64 {
@@ -448,4 +438,53 @@ async fn invalid_input_is_refused_at_admission_or_stalls_without_cloud_writes() 
     // Fixed: it goes on.
     env.apply_kind::<Tcsc>("reversed", spec()).await;
     ready(&env, "reversed").await;
+}
+
+#[tokio::test]
+async fn at_rest_one_list_per_resync_refreshes_every_cluster_without_a_get_each() {
+    let Some(env) =
+        OperatorEnv::start_with("tcsc-rest", SimConfig::default(), &["--poll-steady", "1s"]).await
+    else {
+        return;
+    };
+    for name in ["rest-a", "rest-b", "rest-c"] {
+        env.apply_kind::<Tcsc>(name, json!({"region": "aws-us-east-1"}))
+            .await;
+    }
+    for name in ["rest-a", "rest-b", "rest-c"] {
+        ready(&env, name).await;
+    }
+    let lists = || serverless_requests(&env, "GET", "/v1beta1/clusters");
+    let gets = || serverless_requests(&env, "GET", "/v1beta1/clusters/{clusterId}");
+    let wait_lists = async |at_least: u64| {
+        support::eventually(
+            format!("{at_least} lists of the clusters"),
+            TIMEOUT,
+            async || {
+                if lists() >= at_least {
+                    Ok(())
+                } else {
+                    Err(format!("{} lists", lists()))
+                }
+            },
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", tail(&env.logs(), 40)));
+    };
+    // A list taken after every create: from now on the lists answer.
+    wait_lists(lists() + 1).await;
+    let (gets_before, lists_before) = (gets(), lists());
+    wait_lists(lists_before + 3).await;
+    assert_eq!(
+        gets(),
+        gets_before,
+        "three resyncs of three clusters at rest: lists only, no GET per cluster"
+    );
+    assert!(
+        serverless_writes(&env)
+            .iter()
+            .all(|w| !w.starts_with("PATCH") && !w.starts_with("PUT")),
+        "nothing written at rest: {:?}",
+        serverless_writes(&env)
+    );
 }

@@ -8,6 +8,7 @@ pub mod core;
 pub mod decision;
 pub mod driver;
 pub mod ownership;
+pub mod password;
 pub mod tidbcloudcluster;
 pub mod tidbcloudimport;
 pub mod tidbcloudintegration;

@@ -19,6 +19,7 @@ use super::core::{self, Base, Failure, Outcome};
 use super::decision::{Plan, Seen};
 use super::driver::{self, CloudKind, Flow, Next, OnGone, Policy, Stop};
 use super::ownership::CloudIdKind;
+use super::password::{self, DesiredPassword};
 use crate::api::common::CloudResourceGonePolicy;
 use crate::api::tidbcloudserverlesscluster::{
     ServerlessCreateIntent, TidbCloudServerlessCluster, TidbCloudServerlessClusterStatus,
@@ -412,61 +413,15 @@ fn secret<'a>(run: &Run<'a>) -> core::ConnectionSecret<'a, TidbCloudServerlessCl
     run.connection(run.obj.connection_secret_name())
 }
 
-struct DesiredPassword {
-    value: Option<SecretString>,
-    /// The cluster exists and its password must be set to `value`.
-    differs: bool,
-}
-
 async fn desired_password(run: &Run<'_>) -> Flow<DesiredPassword> {
-    let current = secret(run)
-        .get()
-        .await?
-        .as_ref()
-        .and_then(|s| core::value_of(s, "password"));
-    let has_cluster = run.status.cluster_id.is_some() || run.obj.spec.cluster_id.is_some();
-    if let Some(r) = &run.obj.spec.root_password {
-        let value = run
-            .password_from(&r.secret_ref, "spec.rootPassword")
-            .await?
-            .map_err(Stop::Report)?;
-        let len = value.expose_secret().chars().count();
-        if !(8..=64).contains(&len) {
-            let message = format!(
-                "spec.rootPassword: the value in Secret {} key {:?} must be 8 to 64 characters (it has {len})",
-                r.secret_ref.name, r.secret_ref.key
-            );
-            return driver::report(Outcome::Stalled {
-                reason: reasons::INVALID_SPEC,
-                message,
-                requeue: None,
-            });
-        }
-        let differs = current
-            .as_ref()
-            .is_none_or(|c| c.expose_secret() != value.expose_secret());
-        return Ok(DesiredPassword {
-            value: Some(value),
-            differs: differs && has_cluster,
-        });
-    }
-    if let Some(c) = current {
-        return Ok(DesiredPassword {
-            value: Some(c),
-            differs: false,
-        });
-    }
-    if run.obj.spec.cluster_id.is_some() || run.obj.observe_only() {
-        // An adopted cluster keeps its password unless spec.rootPassword says otherwise.
-        return Ok(DesiredPassword {
-            value: None,
-            differs: false,
-        });
-    }
-    Ok(DesiredPassword {
-        value: Some(core::generate_password()),
-        differs: has_cluster,
-    })
+    let spec = &run.obj.spec;
+    let source = password::Source {
+        connection: run.obj.connection_secret_name(),
+        reference: spec.root_password.as_ref().map(|r| &r.secret_ref),
+        has_database: run.status.cluster_id.is_some() || spec.cluster_id.is_some(),
+        keeps_its_own: spec.cluster_id.is_some() || run.obj.observe_only(),
+    };
+    password::desired(run, source).await
 }
 
 /// Writes the connection Secret (owned by the resource) when its content would change: `host`, `port`,
@@ -494,21 +449,12 @@ async fn write_connection_secret(
     data.put("port", &port.to_string());
     if let Some(host) = &status.host {
         data.put("host", host);
-        data.put("uri", &mysql_uri(&user, host, port, pw.as_deref()));
+        data.put(
+            "uri",
+            &password::mysql_uri(&user, host, port, pw.as_deref()),
+        );
     }
     secret(run).write(data.0).await
-}
-
-fn mysql_uri(user: &str, host: &str, port: i32, password: Option<&str>) -> String {
-    use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
-    let user = utf8_percent_encode(user, NON_ALPHANUMERIC);
-    match password {
-        Some(pw) => format!(
-            "mysql://{user}:{}@{host}:{port}",
-            utf8_percent_encode(pw, NON_ALPHANUMERIC)
-        ),
-        None => format!("mysql://{user}@{host}:{port}"),
-    }
 }
 
 /// `Available`: the cluster serves connections (`ACTIVE`).
@@ -539,18 +485,6 @@ fn wait_reason(state: &str) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn uris_escape_the_prefixed_user_and_the_password() {
-        assert_eq!(
-            mysql_uri("abc.root", "h", 4000, Some("a@b")),
-            "mysql://abc%2Eroot:a%40b@h:4000"
-        );
-        assert_eq!(
-            mysql_uri("abc.root", "h", 4000, None),
-            "mysql://abc%2Eroot@h:4000"
-        );
-    }
 
     #[test]
     fn the_crd_name_matches_the_generated_crd_and_waits_name_the_transition() {
