@@ -488,3 +488,80 @@ async fn at_rest_one_list_per_resync_refreshes_every_cluster_without_a_get_each(
         serverless_writes(&env)
     );
 }
+
+#[tokio::test]
+async fn operator_killed_mid_create_creates_exactly_one_cluster() {
+    // The create is applied, then its answer is held back for 30 s: the operator is killed while it waits.
+    let mut sim = SimConfig::default();
+    sim.serverless.faults = vec![
+        serde_json::from_value(
+            json!({"kind": "dropAfterCommit", "count": 1, "method": "POST",
+            "pathPrefix": "/v1beta1/clusters", "holdMs": 30000}),
+        )
+        .expect("fault"),
+    ];
+    let Some(mut env) = OperatorEnv::start_with("tcsc-crash", sim, &[]).await else {
+        return;
+    };
+    env.apply_kind::<Tcsc>("crashy", spec()).await;
+    support::eventually("the create to reach the cloud", TIMEOUT, async || {
+        if named(&env, "crashy").await.len() == 1 {
+            Ok(())
+        } else {
+            Err("not yet")
+        }
+    })
+    .await
+    .expect("create applied");
+    env.kill_operator();
+    env.start_operator();
+    let o = ready(&env, "crashy").await;
+    let clusters = named(&env, "crashy").await;
+    assert_eq!(
+        clusters.len(),
+        1,
+        "exactly one cluster after a crash mid-create"
+    );
+    assert_eq!(cluster_id(&o), clusters[0].cluster_id);
+    let password = secret_value(&env, "crashy-connection", "password").await;
+    assert!(
+        root_password_matches(&env, &cluster_id(&o), &password).await,
+        "the password stored before the create is the cluster's"
+    );
+}
+
+#[tokio::test]
+async fn observe_only_reports_without_writing() {
+    let Some(env) = OperatorEnv::start("tcsc-observe").await else {
+        return;
+    };
+    env.apply_kind::<Tcsc>("source", spec()).await;
+    let id = cluster_id(&ready(&env, "source").await);
+    let writes_before = serverless_writes(&env);
+    let body = json!({
+        "apiVersion": "clouddb.dev/v1alpha1", "kind": "TidbCloudServerlessCluster",
+        "metadata": {"name": "watcher", "annotations": {"clouddb.dev/reconcile": "observe"}},
+        "spec": {"region": "aws-us-east-1", "clusterId": id, "spendingLimit": {"monthly": 7}},
+    });
+    env.api::<Tcsc>()
+        .patch(
+            "watcher",
+            &kube::api::PatchParams::apply("test").force(),
+            &kube::api::Patch::Apply(&body),
+        )
+        .await
+        .expect("apply the observer");
+    let o = env
+        .wait_condition_of::<Tcsc>("watcher", "Ready", "True", "Observing")
+        .await;
+    let message = condition_of(&o, "Ready").expect("Ready").message;
+    assert!(message.contains("spending limit"), "{message}");
+    env.delete_kind::<Tcsc>("watcher").await;
+    env.wait_gone_of::<Tcsc>("watcher").await;
+    assert_eq!(
+        serverless_writes(&env),
+        writes_before,
+        "observe-only never writes"
+    );
+    assert_eq!(get(&env, &id).await.state, "ACTIVE");
+}

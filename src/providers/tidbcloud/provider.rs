@@ -69,7 +69,11 @@ impl Provider {
                 steady: config.poll_steady,
                 first_snapshot_wait: config.request_timeout.saturating_mul(2),
             }),
-            serverless: ServerlessObserver::new(config.poll_steady, config.poll_transitional),
+            serverless: ServerlessObserver::new(
+                config.observation,
+                config.poll_steady,
+                config.poll_transitional,
+            ),
             default_credentials: config.default_credentials_ref(),
         })
     }

@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::client::TidbCloudClient;
+use super::observe::ObservationMode;
 use super::serverless_models::{ServerlessCluster, UID_LABEL};
 use crate::cloud::CloudError;
 
@@ -26,6 +27,8 @@ type Slot = Arc<tokio::sync::Mutex<Option<List>>>;
 
 /// Shared by every TidbCloudServerlessCluster reconcile of the process.
 pub struct ServerlessObserver {
+    /// `Naive` (for benchmarks): one GET per read, no list.
+    mode: ObservationMode,
     steady: Duration,
     transitional: Duration,
     lists: Mutex<HashMap<String, Slot>>,
@@ -42,8 +45,13 @@ pub enum Freshness {
 }
 
 impl ServerlessObserver {
-    pub fn new(steady: Duration, transitional: Duration) -> ServerlessObserver {
+    pub fn new(
+        mode: ObservationMode,
+        steady: Duration,
+        transitional: Duration,
+    ) -> ServerlessObserver {
         ServerlessObserver {
+            mode,
             steady,
             transitional,
             lists: Mutex::new(HashMap::new()),
@@ -98,11 +106,13 @@ impl ServerlessObserver {
             Freshness::Steady => self.steady,
             Freshness::Transitional => self.transitional,
         };
-        let (taken, clusters) = self.list(client, max_age).await?;
-        if self.answers(id, taken)
-            && let Some(c) = clusters.get(id)
-        {
-            return Ok(Some(c.clone()));
+        if self.mode == ObservationMode::Batched {
+            let (taken, clusters) = self.list(client, max_age).await?;
+            if self.answers(id, taken)
+                && let Some(c) = clusters.get(id)
+            {
+                return Ok(Some(c.clone()));
+            }
         }
         match client.get_serverless_cluster(id).await {
             Ok(c) => Ok(Some(c)),
@@ -154,7 +164,11 @@ mod tests {
 
     #[test]
     fn a_list_answers_only_for_clusters_not_written_since_it_was_taken() {
-        let o = ServerlessObserver::new(Duration::from_secs(60), Duration::from_secs(1));
+        let o = ServerlessObserver::new(
+            ObservationMode::Batched,
+            Duration::from_secs(60),
+            Duration::from_secs(1),
+        );
         let before = Instant::now();
         assert!(o.answers("a", before));
         o.wrote("a");
