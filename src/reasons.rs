@@ -160,6 +160,7 @@ pub enum Kind {
     ClickHouseService,
     TidbCloudImport,
     TidbCloudIntegration,
+    TidbCloudServerlessCluster,
 }
 
 impl Kind {
@@ -168,6 +169,7 @@ impl Kind {
         Kind::ClickHouseService,
         Kind::TidbCloudImport,
         Kind::TidbCloudIntegration,
+        Kind::TidbCloudServerlessCluster,
     ];
 
     /// The kind's name (`kind:` of its objects).
@@ -177,6 +179,7 @@ impl Kind {
             Kind::ClickHouseService => "ClickHouseService",
             Kind::TidbCloudImport => "TidbCloudImport",
             Kind::TidbCloudIntegration => "TidbCloudIntegration",
+            Kind::TidbCloudServerlessCluster => "TidbCloudServerlessCluster",
         }
     }
 
@@ -187,6 +190,7 @@ impl Kind {
             Kind::ClickHouseService => "docs/clickhouseservice.md",
             Kind::TidbCloudImport => "docs/tidbcloudimport.md",
             Kind::TidbCloudIntegration => "docs/tidbcloudintegration.md",
+            Kind::TidbCloudServerlessCluster => "docs/tidbcloudserverlesscluster.md",
         }
     }
 }
@@ -237,15 +241,15 @@ impl Reason {
 use EventType::{Normal, Warning};
 use Kind::{
     ClickHouseService as Chs, TidbCloudCluster as Tcc, TidbCloudImport as Imp,
-    TidbCloudIntegration as Int,
+    TidbCloudIntegration as Int, TidbCloudServerlessCluster as Tcsc,
 };
 use Where::{
     Available as Avail, Drifted as Drift, Event, Progressing as Prog, Ready as Conv,
     Stalled as Stall, Suspended as Susp, Transient,
 };
 
-const EVERY: &[Kind] = &[Tcc, Chs, Imp, Int];
-const SERVICES: &[Kind] = &[Tcc, Chs];
+const EVERY: &[Kind] = &[Tcc, Chs, Imp, Int, Tcsc];
+const SERVICES: &[Kind] = &[Tcc, Chs, Tcsc];
 const ON_CLUSTER: &[Kind] = &[Imp, Int];
 
 const fn r(name: &'static str, uses: &'static [Where], kinds: &'static [Kind]) -> Reason {
@@ -267,10 +271,10 @@ pub const ALL: &[Reason] = &[
     r(RESETTING_PASSWORD, &[Prog], &[Tcc]),
     r(DELETING, &[Prog, Event(Normal)], SERVICES),
     r(NOT_FOUND, &[Prog], SERVICES),
-    r(PROGRESSING, &[Prog], &[Tcc, Chs, Imp]),
+    r(PROGRESSING, &[Prog], &[Tcc, Chs, Imp, Tcsc]),
     r(STARTING, &[Prog, Event(Normal)], &[Chs]),
     r(STOPPING, &[Prog, Event(Normal)], &[Chs]),
-    r(SETTING_PASSWORD, &[Prog], &[Chs]),
+    r(SETTING_PASSWORD, &[Prog], &[Chs, Tcsc]),
     r(WAKING, &[Prog], &[Chs]),
     r(WAITING_FOR_CLUSTER, &[Prog], ON_CLUSTER),
     r(PREPARING, &[Prog], &[Imp]),
@@ -286,8 +290,12 @@ pub const ALL: &[Reason] = &[
     r(PASSWORD_SECRET_MISSING, &[Stall], SERVICES),
     r(CLOUD_RESOURCE_NOT_FOUND, &[Stall], SERVICES),
     r(CLOUD_RESOURCE_GONE, &[Stall], SERVICES),
-    r(CLOUD_RESOURCE_GONE, &[Event(Warning)], &[Tcc, Chs, Int]),
-    r(CONFLICT, &[Stall], &[Tcc, Chs, Int]),
+    r(
+        CLOUD_RESOURCE_GONE,
+        &[Event(Warning)],
+        &[Tcc, Chs, Int, Tcsc],
+    ),
+    r(CONFLICT, &[Stall], &[Tcc, Chs, Int, Tcsc]),
     r(AMBIGUOUS_CREATE, &[Stall], EVERY),
     r(CLUSTER_MANAGED_ELSEWHERE, &[Stall], EVERY),
     r(DELETION_PROTECTED, &[Stall], SERVICES),
@@ -316,7 +324,7 @@ pub const ALL: &[Reason] = &[
     r(ADOPTION_PENDING, &[Stall], SERVICES),
     r(ADOPTION_APPROVED, &[Event(Normal)], SERVICES),
     r(PASSWORD_RESET, &[Event(Normal)], &[Tcc]),
-    r(PASSWORD_SET, &[Event(Normal)], &[Chs]),
+    r(PASSWORD_SET, &[Event(Normal)], &[Chs, Tcsc]),
     r(RECREATING, &[Event(Normal)], &[Int]),
     r(CLUSTER_REPLACED, &[Event(Warning)], &[Int]),
 ];

@@ -678,3 +678,66 @@ fn docs_and_examples_carry_the_shipped_health_rules() {
         );
     }
 }
+
+// ---- TidbCloudServerlessCluster ---------------------------------------------------------------------------
+
+#[tokio::test]
+async fn serverless_cluster_health_ready_invalid_and_deleting() {
+    use clouddb_operator::api::TidbCloudServerlessCluster as Tcsc;
+    let Some(helper) = gitops_health_or_skip() else {
+        return;
+    };
+    let Some(mut env) = OperatorEnv::start("gitops-tcsc").await else {
+        return;
+    };
+    env.apply_kind::<Tcsc>("preview", json!({"region": "aws-us-east-1"}))
+        .await;
+    env.wait_for::<Tcsc>(
+        "preview",
+        "TidbCloudServerlessCluster preview Ready on its current generation",
+        TIMEOUT * 3,
+        |o| {
+            condition_of(o, "Ready").is_some_and(|c| c.status == "True")
+                && o.status.as_ref().and_then(|s| s.observed_generation) == o.metadata.generation
+        },
+    )
+    .await;
+    let h = health(&helper, &raw::<Tcsc>(&env, "preview").await);
+    assert_eq!(
+        (h.kind.as_str(), h.name.as_str()),
+        ("TidbCloudServerlessCluster", "preview")
+    );
+    assert_health(&h, "Current", "Healthy", "Current", "once ready");
+
+    // A reversed IP range passes the schema but not the operator: Stalled (InvalidSpec).
+    env.apply_kind::<Tcsc>(
+        "reversed",
+        json!({"region": "aws-us-east-1", "publicEndpoint": {"ipAccessList": [
+            {"startIpAddress": "10.0.0.9", "endIpAddress": "10.0.0.1"}]}}),
+    )
+    .await;
+    env.wait_condition_of::<Tcsc>("reversed", "Stalled", "True", "InvalidSpec")
+        .await;
+    assert_health(
+        &health(&helper, &raw::<Tcsc>(&env, "reversed").await),
+        "Failed",
+        "Degraded",
+        "Failed",
+        "with a reversed IP range",
+    );
+
+    // Deleted while the finalizer holds it (operator down).
+    env.kill_operator();
+    env.delete_kind::<Tcsc>("preview").await;
+    let deleting = raw::<Tcsc>(&env, "preview").await;
+    assert!(deleting["metadata"]["deletionTimestamp"].is_string());
+    assert_health(
+        &health(&helper, &deleting),
+        "Terminating",
+        "Progressing",
+        "InProgress",
+        "while deleting",
+    );
+    env.start_operator();
+    env.wait_gone_of::<Tcsc>("preview").await;
+}

@@ -8,9 +8,11 @@ pub mod core;
 pub mod decision;
 pub mod driver;
 pub mod ownership;
+pub mod password;
 pub mod tidbcloudcluster;
 pub mod tidbcloudimport;
 pub mod tidbcloudintegration;
+pub mod tidbcloudserverlesscluster;
 pub mod watch;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
@@ -22,6 +24,7 @@ use crate::api::common::CredentialsSpec;
 use crate::api::tidbcloudcluster::TidbCloudClusterStatus;
 use crate::api::tidbcloudimport::TidbCloudImportStatus;
 use crate::api::tidbcloudintegration::TidbCloudIntegrationStatus;
+use crate::api::tidbcloudserverlesscluster::TidbCloudServerlessClusterStatus;
 use crate::config::RunConfig;
 use crate::metrics::Metrics;
 use crate::providers::{Credentials, Providers};
@@ -151,7 +154,11 @@ macro_rules! conditioned_status {
     )*};
 }
 
-conditioned_status!(TidbCloudImportStatus, TidbCloudIntegrationStatus);
+conditioned_status!(
+    TidbCloudImportStatus,
+    TidbCloudIntegrationStatus,
+    TidbCloudServerlessClusterStatus
+);
 
 /// [`conditioned_status!`] for statuses that also record `convergedGeneration` (kinds adopted by id, with a
 /// drift policy).

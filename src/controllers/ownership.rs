@@ -22,6 +22,8 @@ pub enum CloudIdKind {
     TidbImport,
     /// A TiDB Cloud integration id.
     TidbIntegration,
+    /// A TiDB Cloud Serverless cluster id.
+    TidbServerlessCluster,
 }
 
 /// An object that claims a cloud id.

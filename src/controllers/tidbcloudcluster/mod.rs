@@ -12,6 +12,7 @@ use super::core::{self, Base, Failure, Outcome};
 use super::decision::{Plan, Seen};
 use super::driver::{self, CloudKind, Flow, Next, OnGone, Policy, Stop};
 use super::ownership::CloudIdKind;
+use super::password::{self, DesiredPassword};
 use crate::api::common::CloudResourceGonePolicy;
 use crate::api::tidbcloudcluster::{
     CreateIntent, PlanProgress, TidbCloudCluster, TidbCloudClusterStatus,
@@ -447,54 +448,15 @@ fn secret<'a>(run: &Run<'a>) -> core::ConnectionSecret<'a, TidbCloudCluster> {
 }
 
 async fn desired_password(run: &Run<'_>) -> Flow<DesiredPassword> {
-    let current = secret(run)
-        .get()
-        .await?
-        .as_ref()
-        .and_then(|s| core::value_of(s, "password"));
-    let has_cluster = run.status.cluster_id.is_some() || run.obj.spec.cluster_id.is_some();
-    if let Some(r) = &run.obj.spec.root_password {
-        let value = run
-            .password_from(&r.secret_ref, "spec.rootPassword")
-            .await?
-            .map_err(Stop::Report)?;
-        let len = value.expose_secret().chars().count();
-        if !(8..=64).contains(&len) {
-            let message = format!(
-                "spec.rootPassword: the value in Secret {} key {:?} must be 8 to 64 characters (it has {len})",
-                r.secret_ref.name, r.secret_ref.key
-            );
-            return driver::report(Outcome::Stalled {
-                reason: reasons::INVALID_SPEC,
-                message,
-                requeue: None,
-            });
-        }
-        let differs = current
-            .as_ref()
-            .is_none_or(|c| c.expose_secret() != value.expose_secret());
-        return Ok(DesiredPassword {
-            value: Some(value),
-            differs: differs && has_cluster,
-        });
-    }
-    if let Some(c) = current {
-        return Ok(DesiredPassword {
-            value: Some(c),
-            differs: false,
-        });
-    }
-    if run.obj.spec.cluster_id.is_some() || run.obj.observe_only() {
+    let spec = &run.obj.spec;
+    let source = password::Source {
+        connection: run.obj.connection_secret_name(),
+        reference: spec.root_password.as_ref().map(|r| &r.secret_ref),
+        has_database: run.status.cluster_id.is_some() || spec.cluster_id.is_some(),
         // An adopted cluster keeps its password unless spec.rootPassword says otherwise.
-        return Ok(DesiredPassword {
-            value: None,
-            differs: false,
-        });
-    }
-    Ok(DesiredPassword {
-        value: Some(core::generate_password()),
-        differs: has_cluster,
-    })
+        keeps_its_own: spec.cluster_id.is_some() || run.obj.observe_only(),
+    };
+    password::desired(run, source).await
 }
 
 /// Writes the connection Secret (owned by the resource) when its content would change.
@@ -519,13 +481,16 @@ async fn write_connection_secret(
         data.put(&format!("port-{suffix}"), &e.port.to_string());
         data.put(
             &format!("uri-{suffix}"),
-            &mysql_uri(&e.host, e.port, pw.as_deref()),
+            &password::mysql_uri("root", &e.host, e.port, pw.as_deref()),
         );
     }
     if let Some(e) = translate::primary_endpoint(endpoints) {
         data.put("host", &e.host);
         data.put("port", &e.port.to_string());
-        data.put("uri", &mysql_uri(&e.host, e.port, pw.as_deref()));
+        data.put(
+            "uri",
+            &password::mysql_uri("root", &e.host, e.port, pw.as_deref()),
+        );
     } else {
         data.put("port", &port.to_string());
     }
@@ -545,12 +510,6 @@ fn available(status: &TidbCloudClusterStatus) -> Option<Desired> {
         },
         format!("cluster state is {state}"),
     ))
-}
-
-struct DesiredPassword {
-    value: Option<SecretString>,
-    /// The cluster exists and its password must be reset to `value`.
-    differs: bool,
 }
 
 fn wait_reason(state: &str) -> &'static str {
@@ -606,17 +565,6 @@ fn progress(
     )
 }
 
-fn mysql_uri(host: &str, port: i32, password: Option<&str>) -> String {
-    use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
-    match password {
-        Some(pw) => format!(
-            "mysql://root:{}@{host}:{port}",
-            utf8_percent_encode(pw, NON_ALPHANUMERIC)
-        ),
-        None => format!("mysql://root@{host}:{port}"),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -632,14 +580,5 @@ mod tests {
         // A new generation starts a new plan; a single step needs no counter.
         let (p, m) = progress(p.as_ref(), 8, &["pause"], "pause".into());
         assert_eq!((p, m.as_str()), (None, "pause"));
-    }
-
-    #[test]
-    fn uris_escape_passwords_and_retained_names_fit() {
-        assert_eq!(
-            mysql_uri("h", 4000, Some("a@b/c")),
-            "mysql://root:a%40b%2Fc@h:4000"
-        );
-        assert_eq!(mysql_uri("h", 4000, None), "mysql://root@h:4000");
     }
 }
