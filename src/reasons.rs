@@ -152,6 +152,7 @@ pub enum Kind {
     ClickHouseService,
     TidbCloudImport,
     TidbCloudIntegration,
+    TidbCloudSqlUser,
 }
 
 impl Kind {
@@ -160,6 +161,7 @@ impl Kind {
         Kind::ClickHouseService,
         Kind::TidbCloudImport,
         Kind::TidbCloudIntegration,
+        Kind::TidbCloudSqlUser,
     ];
 
     /// The kind's name (`kind:` of its objects).
@@ -169,6 +171,7 @@ impl Kind {
             Kind::ClickHouseService => "ClickHouseService",
             Kind::TidbCloudImport => "TidbCloudImport",
             Kind::TidbCloudIntegration => "TidbCloudIntegration",
+            Kind::TidbCloudSqlUser => "TidbCloudSqlUser",
         }
     }
 
@@ -179,6 +182,7 @@ impl Kind {
             Kind::ClickHouseService => "docs/clickhouseservice.md",
             Kind::TidbCloudImport => "docs/tidbcloudimport.md",
             Kind::TidbCloudIntegration => "docs/tidbcloudintegration.md",
+            Kind::TidbCloudSqlUser => "docs/tidbcloudsqluser.md",
         }
     }
 }
@@ -225,15 +229,15 @@ impl Reason {
 use EventType::{Normal, Warning};
 use Kind::{
     ClickHouseService as Chs, TidbCloudCluster as Tcc, TidbCloudImport as Imp,
-    TidbCloudIntegration as Int,
+    TidbCloudIntegration as Int, TidbCloudSqlUser as Usr,
 };
 use Where::{
     Available as Avail, Event, Progressing as Prog, Ready as Conv, Stalled as Stall, Transient,
 };
 
-const EVERY: &[Kind] = &[Tcc, Chs, Imp, Int];
+const EVERY: &[Kind] = &[Tcc, Chs, Imp, Int, Usr];
 const SERVICES: &[Kind] = &[Tcc, Chs];
-const ON_CLUSTER: &[Kind] = &[Imp, Int];
+const ON_CLUSTER: &[Kind] = &[Imp, Int, Usr];
 
 const fn r(name: &'static str, uses: &'static [Where], kinds: &'static [Kind]) -> Reason {
     Reason { name, uses, kinds }
@@ -241,7 +245,7 @@ const fn r(name: &'static str, uses: &'static [Where], kinds: &'static [Kind]) -
 
 /// Every reason, with where it is used and by which kinds.
 pub const ALL: &[Reason] = &[
-    r(READY, &[Conv], SERVICES),
+    r(READY, &[Conv], &[Tcc, Chs, Usr]),
     r(PAUSED, &[Conv], &[Tcc]),
     r(STOPPED, &[Conv], &[Chs]),
     r(OBSERVING, &[Conv], SERVICES),
@@ -249,6 +253,7 @@ pub const ALL: &[Reason] = &[
     r(ACTIVE, &[Conv], &[Int]),
     r(CREATING, &[Prog], EVERY),
     r(UPDATING, &[Prog, Event(Normal)], SERVICES),
+    r(UPDATING, &[Event(Normal)], &[Usr]),
     r(PAUSING, &[Prog, Event(Normal)], &[Tcc]),
     r(RESUMING, &[Prog, Event(Normal)], &[Tcc]),
     r(RESETTING_PASSWORD, &[Prog], &[Tcc]),
@@ -265,16 +270,20 @@ pub const ALL: &[Reason] = &[
     r(CANCELING, &[Prog, Event(Normal)], &[Imp]),
     r(THROTTLED, &[Transient], EVERY),
     r(RETRYING, &[Transient], EVERY),
-    r(INVALID_SPEC, &[Stall], SERVICES),
+    r(INVALID_SPEC, &[Stall], &[Tcc, Chs, Usr]),
     r(CLOUD_REJECTED, &[Stall], EVERY),
     r(CLOUD_ERROR, &[Stall], EVERY),
     r(CREDENTIALS_REJECTED, &[Stall], EVERY),
     r(CREDENTIALS_MISSING, &[Stall], EVERY),
-    r(PASSWORD_SECRET_MISSING, &[Stall], SERVICES),
+    r(PASSWORD_SECRET_MISSING, &[Stall], &[Tcc, Chs, Usr]),
     r(CLOUD_RESOURCE_NOT_FOUND, &[Stall], SERVICES),
     r(CLOUD_RESOURCE_GONE, &[Stall], SERVICES),
-    r(CLOUD_RESOURCE_GONE, &[Event(Warning)], &[Tcc, Chs, Int]),
-    r(CONFLICT, &[Stall], &[Tcc, Chs, Int]),
+    r(
+        CLOUD_RESOURCE_GONE,
+        &[Event(Warning)],
+        &[Tcc, Chs, Int, Usr],
+    ),
+    r(CONFLICT, &[Stall], &[Tcc, Chs, Int, Usr]),
     r(AMBIGUOUS_CREATE, &[Stall], EVERY),
     r(CLUSTER_MANAGED_ELSEWHERE, &[Stall], EVERY),
     r(DELETION_PROTECTED, &[Stall], SERVICES),
@@ -295,13 +304,17 @@ pub const ALL: &[Reason] = &[
     r(DELETED, &[Event(Normal)], EVERY),
     r(INVALID_OBJECT, &[Event(Warning)], EVERY),
     r(RETAINED, &[Event(Normal)], EVERY),
-    r(RELEASED, &[Event(Normal)], SERVICES),
-    r(CONNECTION_SECRET_RETAINED, &[Event(Normal)], SERVICES),
-    r(DRIFT_CORRECTED, &[Event(Warning)], SERVICES),
+    r(RELEASED, &[Event(Normal)], &[Tcc, Chs, Usr]),
+    r(
+        CONNECTION_SECRET_RETAINED,
+        &[Event(Normal)],
+        &[Tcc, Chs, Usr],
+    ),
+    r(DRIFT_CORRECTED, &[Event(Warning)], &[Tcc, Chs, Usr]),
     r(PASSWORD_RESET, &[Event(Normal)], &[Tcc]),
-    r(PASSWORD_SET, &[Event(Normal)], &[Chs]),
+    r(PASSWORD_SET, &[Event(Normal)], &[Chs, Usr]),
     r(RECREATING, &[Event(Normal)], &[Int]),
-    r(CLUSTER_REPLACED, &[Event(Warning)], &[Int]),
+    r(CLUSTER_REPLACED, &[Event(Warning)], &[Int, Usr]),
 ];
 
 /// The reasons `kind` writes as `at`.

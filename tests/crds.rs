@@ -96,7 +96,8 @@ fn crds_dir_is_up_to_date() {
             "ClickHouseService",
             "TidbCloudCluster",
             "TidbCloudImport",
-            "TidbCloudIntegration"
+            "TidbCloudIntegration",
+            "TidbCloudSqlUser"
         ]
     );
 }
@@ -796,6 +797,11 @@ async fn installed_schema_describes_every_field() {
                         "Cluster ID",
                         "Integration ID",
                     ],
+                ),
+                "TidbCloudSqlUser" => (
+                    "tcsqluser",
+                    10,
+                    &["Ready", "Cluster", "User", "Role", "Age", "Cluster ID"],
                 ),
                 other => panic!("unexpected kind {other}"),
             };

@@ -142,6 +142,12 @@ fn workload_permissions() -> BTreeSet<Permission> {
         ),
         (
             "clouddb.dev",
+            "tidbcloudsqlusers",
+            &["get", "list", "watch", "patch"],
+            &[],
+        ),
+        (
+            "clouddb.dev",
             "clickhouseservices",
             &["get", "list", "watch", "patch"],
             &[],
@@ -171,6 +177,12 @@ fn workload_permissions() -> BTreeSet<Permission> {
             &[],
         ),
         (
+            "clouddb.dev",
+            "tidbcloudsqlusers/status",
+            &["get", "patch"],
+            &[],
+        ),
+        (
             "",
             "secrets",
             &["get", "list", "watch", "create", "patch"],
@@ -190,6 +202,7 @@ fn crd_permissions() -> BTreeSet<Permission> {
             "tidbcloudclusters.clouddb.dev",
             "tidbcloudimports.clouddb.dev",
             "tidbcloudintegrations.clouddb.dev",
+            "tidbcloudsqlusers.clouddb.dev",
         ],
     )])
 }

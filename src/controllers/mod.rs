@@ -11,6 +11,7 @@ pub mod ownership;
 pub mod tidbcloudcluster;
 pub mod tidbcloudimport;
 pub mod tidbcloudintegration;
+pub mod tidbcloudsqluser;
 pub mod watch;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
@@ -22,6 +23,7 @@ use crate::api::common::CredentialsSpec;
 use crate::api::tidbcloudcluster::TidbCloudClusterStatus;
 use crate::api::tidbcloudimport::TidbCloudImportStatus;
 use crate::api::tidbcloudintegration::TidbCloudIntegrationStatus;
+use crate::api::tidbcloudsqluser::TidbCloudSqlUserStatus;
 use crate::config::RunConfig;
 use crate::metrics::Metrics;
 use crate::providers::{Credentials, Providers};
@@ -141,5 +143,6 @@ conditioned_status!(
     ClickHouseServiceStatus,
     TidbCloudClusterStatus,
     TidbCloudImportStatus,
-    TidbCloudIntegrationStatus
+    TidbCloudIntegrationStatus,
+    TidbCloudSqlUserStatus
 );

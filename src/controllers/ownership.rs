@@ -22,6 +22,8 @@ pub enum CloudIdKind {
     TidbImport,
     /// A TiDB Cloud integration id.
     TidbIntegration,
+    /// A SQL user of a TiDB Cloud cluster: `<clusterId>/<userName>`.
+    TidbSqlUser,
 }
 
 /// An object that claims a cloud id.

@@ -57,6 +57,7 @@ app.kubernetes.io/part-of: clouddb-operator
 - tidbcloudclusters.clouddb.dev
 - tidbcloudimports.clouddb.dev
 - tidbcloudintegrations.clouddb.dev
+- tidbcloudsqlusers.clouddb.dev
 {{- end }}
 
 {{/*
@@ -71,10 +72,10 @@ watched namespace). Exactly the calls it makes, no wildcards:
 */}}
 {{- define "clouddb-operator.workloadRules" -}}
 - apiGroups: ["clouddb.dev"]
-  resources: ["tidbcloudclusters", "tidbcloudimports", "tidbcloudintegrations", "clickhouseservices"]
+  resources: ["tidbcloudclusters", "tidbcloudimports", "tidbcloudintegrations", "tidbcloudsqlusers", "clickhouseservices"]
   verbs: ["get", "list", "watch", "patch"]
 - apiGroups: ["clouddb.dev"]
-  resources: ["tidbcloudclusters/status", "tidbcloudimports/status", "tidbcloudintegrations/status", "clickhouseservices/status"]
+  resources: ["tidbcloudclusters/status", "tidbcloudimports/status", "tidbcloudintegrations/status", "tidbcloudsqlusers/status", "clickhouseservices/status"]
   verbs: ["get", "patch"]
 - apiGroups: [""]
   resources: ["secrets"]
