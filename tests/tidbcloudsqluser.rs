@@ -456,3 +456,65 @@ async fn the_example_is_accepted_and_waits_for_its_cluster() {
             .await;
     }
 }
+
+#[tokio::test]
+async fn namespace_deletion_retains_the_user_and_its_password() {
+    let Some(env) = OperatorEnv::start("tcsqluser-cascade").await else {
+        return;
+    };
+    let cid = ready_cluster(&env).await;
+    env.apply_kind::<TidbCloudSqlUser>("app", app(json!([])))
+        .await;
+    wait_ready(&env, "app").await;
+    let password = secret_value(&env, "app-connection", "password")
+        .await
+        .expect("password");
+    let namespaces: kube::api::Api<k8s_openapi::api::core::v1::Namespace> =
+        kube::api::Api::all(env.env.admin.clone());
+    namespaces
+        .delete(env.ns(), &Default::default())
+        .await
+        .expect("delete namespace");
+    support::await_deleted(namespaces.clone(), env.ns(), TIMEOUT * 3)
+        .await
+        .expect("namespace gone");
+    assert!(
+        cloud_user(&env, &cid, "app").await.is_some(),
+        "the SQL user is retained on a namespace cascade"
+    );
+    assert_eq!(sql_user_writes(&env, "DELETE"), 0);
+    let copies: kube::api::Api<k8s_openapi::api::core::v1::Secret> =
+        kube::api::Api::namespaced(env.env.admin.clone(), env.operator_ns.name());
+    let copy = copies
+        .get(&format!("retained-{}-app-connection", env.ns()))
+        .await
+        .expect("connection Secret copied to the operator namespace");
+    assert_eq!(
+        copy.data.expect("data")["password"].0,
+        password.into_bytes(),
+        "the generated password is not lost"
+    );
+    assert!(
+        verifies(
+            &env,
+            &cid,
+            "app",
+            &String::from_utf8(copy_password(&copies, &env).await).expect("utf8")
+        )
+        .await
+    );
+}
+
+async fn copy_password(
+    copies: &kube::api::Api<k8s_openapi::api::core::v1::Secret>,
+    env: &OperatorEnv,
+) -> Vec<u8> {
+    copies
+        .get(&format!("retained-{}-app-connection", env.ns()))
+        .await
+        .expect("copy")
+        .data
+        .expect("data")["password"]
+        .0
+        .clone()
+}
