@@ -161,6 +161,7 @@ pub enum Kind {
     TidbCloudImport,
     TidbCloudIntegration,
     TidbCloudServerlessCluster,
+    TidbCloudSqlUser,
 }
 
 impl Kind {
@@ -170,6 +171,7 @@ impl Kind {
         Kind::TidbCloudImport,
         Kind::TidbCloudIntegration,
         Kind::TidbCloudServerlessCluster,
+        Kind::TidbCloudSqlUser,
     ];
 
     /// The kind's name (`kind:` of its objects).
@@ -180,6 +182,7 @@ impl Kind {
             Kind::TidbCloudImport => "TidbCloudImport",
             Kind::TidbCloudIntegration => "TidbCloudIntegration",
             Kind::TidbCloudServerlessCluster => "TidbCloudServerlessCluster",
+            Kind::TidbCloudSqlUser => "TidbCloudSqlUser",
         }
     }
 
@@ -191,6 +194,7 @@ impl Kind {
             Kind::TidbCloudImport => "docs/tidbcloudimport.md",
             Kind::TidbCloudIntegration => "docs/tidbcloudintegration.md",
             Kind::TidbCloudServerlessCluster => "docs/tidbcloudserverlesscluster.md",
+            Kind::TidbCloudSqlUser => "docs/tidbcloudsqluser.md",
         }
     }
 }
@@ -241,16 +245,16 @@ impl Reason {
 use EventType::{Normal, Warning};
 use Kind::{
     ClickHouseService as Chs, TidbCloudCluster as Tcc, TidbCloudImport as Imp,
-    TidbCloudIntegration as Int, TidbCloudServerlessCluster as Tcsc,
+    TidbCloudIntegration as Int, TidbCloudServerlessCluster as Tcsc, TidbCloudSqlUser as Usr,
 };
 use Where::{
     Available as Avail, Drifted as Drift, Event, Progressing as Prog, Ready as Conv,
     Stalled as Stall, Suspended as Susp, Transient,
 };
 
-const EVERY: &[Kind] = &[Tcc, Chs, Imp, Int, Tcsc];
+const EVERY: &[Kind] = &[Tcc, Chs, Imp, Int, Tcsc, Usr];
 const SERVICES: &[Kind] = &[Tcc, Chs, Tcsc];
-const ON_CLUSTER: &[Kind] = &[Imp, Int];
+const ON_CLUSTER: &[Kind] = &[Imp, Int, Usr];
 
 const fn r(name: &'static str, uses: &'static [Where], kinds: &'static [Kind]) -> Reason {
     Reason { name, uses, kinds }
@@ -258,7 +262,7 @@ const fn r(name: &'static str, uses: &'static [Where], kinds: &'static [Kind]) -
 
 /// Every reason, with where it is used and by which kinds.
 pub const ALL: &[Reason] = &[
-    r(READY, &[Conv], SERVICES),
+    r(READY, &[Conv], &[Tcc, Chs, Tcsc, Usr]),
     r(PAUSED, &[Conv], &[Tcc]),
     r(STOPPED, &[Conv], &[Chs]),
     r(OBSERVING, &[Conv], SERVICES),
@@ -266,6 +270,7 @@ pub const ALL: &[Reason] = &[
     r(ACTIVE, &[Conv], &[Int]),
     r(CREATING, &[Prog], EVERY),
     r(UPDATING, &[Prog, Event(Normal)], SERVICES),
+    r(UPDATING, &[Event(Normal)], &[Usr]),
     r(PAUSING, &[Prog, Event(Normal)], &[Tcc]),
     r(RESUMING, &[Prog, Event(Normal)], &[Tcc]),
     r(RESETTING_PASSWORD, &[Prog], &[Tcc]),
@@ -282,20 +287,20 @@ pub const ALL: &[Reason] = &[
     r(CANCELING, &[Prog, Event(Normal)], &[Imp]),
     r(THROTTLED, &[Transient], EVERY),
     r(RETRYING, &[Transient], EVERY),
-    r(INVALID_SPEC, &[Stall], SERVICES),
+    r(INVALID_SPEC, &[Stall], &[Tcc, Chs, Tcsc, Usr]),
     r(CLOUD_REJECTED, &[Stall], EVERY),
     r(CLOUD_ERROR, &[Stall], EVERY),
     r(CREDENTIALS_REJECTED, &[Stall], EVERY),
     r(CREDENTIALS_MISSING, &[Stall], EVERY),
-    r(PASSWORD_SECRET_MISSING, &[Stall], SERVICES),
+    r(PASSWORD_SECRET_MISSING, &[Stall], &[Tcc, Chs, Tcsc, Usr]),
     r(CLOUD_RESOURCE_NOT_FOUND, &[Stall], SERVICES),
     r(CLOUD_RESOURCE_GONE, &[Stall], SERVICES),
     r(
         CLOUD_RESOURCE_GONE,
         &[Event(Warning)],
-        &[Tcc, Chs, Int, Tcsc],
+        &[Tcc, Chs, Int, Tcsc, Usr],
     ),
-    r(CONFLICT, &[Stall], &[Tcc, Chs, Int, Tcsc]),
+    r(CONFLICT, &[Stall], &[Tcc, Chs, Int, Tcsc, Usr]),
     r(AMBIGUOUS_CREATE, &[Stall], EVERY),
     r(CLUSTER_MANAGED_ELSEWHERE, &[Stall], EVERY),
     r(DELETION_PROTECTED, &[Stall], SERVICES),
@@ -316,17 +321,21 @@ pub const ALL: &[Reason] = &[
     r(DELETED, &[Event(Normal)], EVERY),
     r(INVALID_OBJECT, &[Event(Warning)], EVERY),
     r(RETAINED, &[Event(Normal)], EVERY),
-    r(RELEASED, &[Event(Normal)], SERVICES),
-    r(CONNECTION_SECRET_RETAINED, &[Event(Normal)], SERVICES),
-    r(DRIFT_CORRECTED, &[Event(Warning)], SERVICES),
+    r(RELEASED, &[Event(Normal)], &[Tcc, Chs, Tcsc, Usr]),
+    r(
+        CONNECTION_SECRET_RETAINED,
+        &[Event(Normal)],
+        &[Tcc, Chs, Tcsc, Usr],
+    ),
+    r(DRIFT_CORRECTED, &[Event(Warning)], &[Tcc, Chs, Tcsc, Usr]),
     r(RECONCILE_PAUSED, &[Susp], EVERY),
     r(DRIFTED, &[Conv, Drift, Event(Warning)], SERVICES),
     r(ADOPTION_PENDING, &[Stall], SERVICES),
     r(ADOPTION_APPROVED, &[Event(Normal)], SERVICES),
     r(PASSWORD_RESET, &[Event(Normal)], &[Tcc]),
-    r(PASSWORD_SET, &[Event(Normal)], &[Chs, Tcsc]),
+    r(PASSWORD_SET, &[Event(Normal)], &[Chs, Tcsc, Usr]),
     r(RECREATING, &[Event(Normal)], &[Int]),
-    r(CLUSTER_REPLACED, &[Event(Warning)], &[Int]),
+    r(CLUSTER_REPLACED, &[Event(Warning)], &[Int, Usr]),
 ];
 
 /// The reasons `kind` writes as `at`.

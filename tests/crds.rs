@@ -97,7 +97,8 @@ fn crds_dir_is_up_to_date() {
             "TidbCloudCluster",
             "TidbCloudImport",
             "TidbCloudIntegration",
-            "TidbCloudServerlessCluster"
+            "TidbCloudServerlessCluster",
+            "TidbCloudSqlUser"
         ]
     );
 }
@@ -801,6 +802,11 @@ async fn installed_schema_describes_every_field() {
                 "TidbCloudServerlessCluster" => {
                     ("tcsc", 14, &["Ready", "State", "Plan", "Region", "Age"])
                 }
+                "TidbCloudSqlUser" => (
+                    "tcsqluser",
+                    10,
+                    &["Ready", "Cluster", "User", "Role", "Age", "Cluster ID"],
+                ),
                 other => panic!("unexpected kind {other}"),
             };
         assert!(

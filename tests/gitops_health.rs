@@ -17,7 +17,9 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use clouddb_operator::api::clickhouseservice::ClickHouseService;
-use clouddb_operator::api::{TidbCloudCluster, TidbCloudImport, TidbCloudIntegration};
+use clouddb_operator::api::{
+    TidbCloudCluster, TidbCloudImport, TidbCloudIntegration, TidbCloudSqlUser,
+};
 use clouddb_sim::{Delays, SimConfig};
 use kube::api::{Api, ApiResource, DynamicObject};
 use serde::{Deserialize, Serialize};
@@ -338,6 +340,45 @@ async fn integration_health_missing_cluster_then_active() {
         "Healthy",
         "Current",
         "once active",
+    );
+}
+
+#[tokio::test]
+async fn sql_user_health_missing_cluster_then_ready() {
+    let Some(helper) = gitops_health_or_skip() else {
+        return;
+    };
+    let Some(env) = OperatorEnv::start("gitops-usr").await else {
+        return;
+    };
+    env.apply_kind::<TidbCloudSqlUser>(
+        "app",
+        json!({"clusterRef": {"name": "orders"}, "userName": "app", "builtinRole": "role_readwrite"}),
+    )
+    .await;
+    env.wait_condition_of::<TidbCloudSqlUser>("app", "Stalled", "True", "ClusterNotFound")
+        .await;
+    assert_health(
+        &health(&helper, &raw::<TidbCloudSqlUser>(&env, "app").await),
+        "Failed",
+        "Degraded",
+        "Failed",
+        "without its cluster",
+    );
+
+    env.apply("orders", basic_spec()).await;
+    env.wait_ready("orders").await;
+    env.wait_condition_of::<TidbCloudSqlUser>("app", "Ready", "True", "Ready")
+        .await;
+    let ready = raw::<TidbCloudSqlUser>(&env, "app").await;
+    let (generation, observed) = generations(&ready);
+    assert_eq!(generation, observed);
+    assert_health(
+        &health(&helper, &ready),
+        "Current",
+        "Healthy",
+        "Current",
+        "once ready",
     );
 }
 

@@ -142,6 +142,12 @@ fn workload_permissions() -> BTreeSet<Permission> {
         ),
         (
             "clouddb.dev",
+            "tidbcloudsqlusers",
+            &["get", "list", "watch", "patch"],
+            &[],
+        ),
+        (
+            "clouddb.dev",
             "clickhouseservices",
             &["get", "list", "watch", "patch"],
             &[],
@@ -183,6 +189,12 @@ fn workload_permissions() -> BTreeSet<Permission> {
             &[],
         ),
         (
+            "clouddb.dev",
+            "tidbcloudsqlusers/status",
+            &["get", "patch"],
+            &[],
+        ),
+        (
             "",
             "secrets",
             &["get", "list", "watch", "create", "patch"],
@@ -203,6 +215,7 @@ fn crd_permissions() -> BTreeSet<Permission> {
             "tidbcloudimports.clouddb.dev",
             "tidbcloudintegrations.clouddb.dev",
             "tidbcloudserverlessclusters.clouddb.dev",
+            "tidbcloudsqlusers.clouddb.dev",
         ],
     )])
 }

@@ -9,6 +9,7 @@ pub mod tidbcloudcluster;
 pub mod tidbcloudimport;
 pub mod tidbcloudintegration;
 pub mod tidbcloudserverlesscluster;
+pub mod tidbcloudsqluser;
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::CustomResourceExt;
@@ -30,6 +31,7 @@ pub use tidbcloudintegration::{
 pub use tidbcloudserverlesscluster::{
     TidbCloudServerlessCluster, TidbCloudServerlessClusterSpec, TidbCloudServerlessClusterStatus,
 };
+pub use tidbcloudsqluser::{TidbCloudSqlUser, TidbCloudSqlUserSpec, TidbCloudSqlUserStatus};
 
 /// The ValidatingAdmissionPolicy and its binding (`crds/deletion-protection.yaml`) that refuse to delete any
 /// clouddb.dev resource whose `spec.deletionProtection` is true.
@@ -46,6 +48,7 @@ pub fn crds() -> Vec<CustomResourceDefinition> {
         finish(TidbCloudImport::crd()),
         finish(TidbCloudIntegration::crd()),
         finish(TidbCloudServerlessCluster::crd()),
+        finish(TidbCloudSqlUser::crd()),
     ];
     crds.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
     crds

@@ -13,6 +13,7 @@ pub mod tidbcloudcluster;
 pub mod tidbcloudimport;
 pub mod tidbcloudintegration;
 pub mod tidbcloudserverlesscluster;
+pub mod tidbcloudsqluser;
 pub mod watch;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
@@ -25,6 +26,7 @@ use crate::api::tidbcloudcluster::TidbCloudClusterStatus;
 use crate::api::tidbcloudimport::TidbCloudImportStatus;
 use crate::api::tidbcloudintegration::TidbCloudIntegrationStatus;
 use crate::api::tidbcloudserverlesscluster::TidbCloudServerlessClusterStatus;
+use crate::api::tidbcloudsqluser::TidbCloudSqlUserStatus;
 use crate::config::RunConfig;
 use crate::metrics::Metrics;
 use crate::providers::{Credentials, Providers};
@@ -157,7 +159,8 @@ macro_rules! conditioned_status {
 conditioned_status!(
     TidbCloudImportStatus,
     TidbCloudIntegrationStatus,
-    TidbCloudServerlessClusterStatus
+    TidbCloudServerlessClusterStatus,
+    TidbCloudSqlUserStatus
 );
 
 /// [`conditioned_status!`] for statuses that also record `convergedGeneration` (kinds adopted by id, with a

@@ -24,6 +24,8 @@ pub enum CloudIdKind {
     TidbIntegration,
     /// A TiDB Cloud Serverless cluster id.
     TidbServerlessCluster,
+    /// A SQL user of a TiDB Cloud cluster: `<clusterId>/<userName>`.
+    TidbSqlUser,
 }
 
 /// An object that claims a cloud id.

@@ -58,6 +58,7 @@ app.kubernetes.io/part-of: clouddb-operator
 - tidbcloudimports.clouddb.dev
 - tidbcloudintegrations.clouddb.dev
 - tidbcloudserverlessclusters.clouddb.dev
+- tidbcloudsqlusers.clouddb.dev
 {{- end }}
 
 {{/*
@@ -72,10 +73,10 @@ watched namespace). Exactly the calls it makes, no wildcards:
 */}}
 {{- define "clouddb-operator.workloadRules" -}}
 - apiGroups: ["clouddb.dev"]
-  resources: ["tidbcloudclusters", "tidbcloudimports", "tidbcloudintegrations", "tidbcloudserverlessclusters", "clickhouseservices"]
+  resources: ["tidbcloudclusters", "tidbcloudimports", "tidbcloudintegrations", "tidbcloudserverlessclusters", "tidbcloudsqlusers", "clickhouseservices"]
   verbs: ["get", "list", "watch", "patch"]
 - apiGroups: ["clouddb.dev"]
-  resources: ["tidbcloudclusters/status", "tidbcloudimports/status", "tidbcloudintegrations/status", "tidbcloudserverlessclusters/status", "clickhouseservices/status"]
+  resources: ["tidbcloudclusters/status", "tidbcloudimports/status", "tidbcloudintegrations/status", "tidbcloudserverlessclusters/status", "tidbcloudsqlusers/status", "clickhouseservices/status"]
   verbs: ["get", "patch"]
 - apiGroups: [""]
   resources: ["secrets"]

@@ -286,8 +286,12 @@ async fn converge(
         password_differs: password.differs,
         observe_only,
     };
+    let public_endpoint = public_endpoint(run, client, cluster.as_ref()).await?;
     let seen = cluster.map(|c| Seen {
-        view: translate::observed(&c),
+        view: decide::Observed {
+            public_endpoint,
+            ..translate::observed(&c)
+        },
         remote: c,
     });
     let decision = decide::decide(&run.obj.spec, &display_name, seen, flags);
@@ -336,6 +340,29 @@ async fn converge(
     Ok(Next::Done(outcome))
 }
 
+/// The default group's public endpoint setting (one GET per reconcile: the cluster list does not carry it), read
+/// only while spec.publicEndpoint is set and the cluster is ACTIVE or PAUSED; recorded in status.
+async fn public_endpoint(
+    run: &mut Run<'_>,
+    client: &TidbCloudClient,
+    cluster: Option<&Cluster>,
+) -> Flow<Option<decide::PublicEndpointObserved>> {
+    let Some(c) = cluster.filter(|_| run.obj.spec.public_endpoint.is_some()) else {
+        run.status.public_endpoint = None;
+        return Ok(None);
+    };
+    if !matches!(c.state.as_str(), decide::ACTIVE | decide::PAUSED) {
+        return Ok(None);
+    }
+    let setting = client
+        .get_public_endpoint_setting(&c.cluster_id)
+        .await
+        .map_err(driver::cloud("read the public endpoint setting"))?;
+    let observed = translate::public_endpoint_observed(&setting);
+    run.status.public_endpoint = Some(translate::public_endpoint_status(&observed));
+    Ok(Some(observed))
+}
+
 /// Performs `plan.now` on the cluster (the rest follows in later reconciles).
 async fn act(
     run: &mut Run<'_>,
@@ -380,6 +407,31 @@ async fn act(
                 .await;
             }
             (reasons::UPDATING, Some(c))
+        }
+        Step::PublicEndpoint(change) => {
+            let req = translate::public_endpoint_request(&change.wanted);
+            let setting = session
+                .update_public_endpoint_setting(&id, &req)
+                .await
+                .map_err(driver::cloud("update the public endpoint setting"))?;
+            let observed = translate::public_endpoint_observed(&setting);
+            run.status.public_endpoint = Some(translate::public_endpoint_status(&observed));
+            if drift {
+                let text = format!(
+                    "the public endpoint was changed outside Kubernetes; restoring the spec: {description}"
+                );
+                run.event(EventType::Warning, reasons::DRIFT_CORRECTED, "Update", text)
+                    .await;
+            } else {
+                run.event(
+                    EventType::Normal,
+                    reasons::UPDATING,
+                    "Update",
+                    description.clone(),
+                )
+                .await;
+            }
+            (reasons::UPDATING, None)
         }
         Step::Pause => {
             let c = session
@@ -527,6 +579,7 @@ fn wait_reason(state: &str) -> &'static str {
 fn step_description(step: &Step, observed: &decide::Observed) -> String {
     match step {
         Step::Update(change) => format!("update: {}", change.summary(observed)),
+        Step::PublicEndpoint(change) => change.summary(),
         other => other.verb().to_string(),
     }
 }

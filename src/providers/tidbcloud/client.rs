@@ -672,6 +672,132 @@ impl TidbCloudClient {
         Ok(())
     }
 
+    // ---- public endpoint setting ----------------------------------------------------------------------
+
+    /// The public endpoint setting of the cluster's default TiDB node group (`-`).
+    pub async fn get_public_endpoint_setting(
+        &self,
+        cluster_id: &str,
+    ) -> Result<PublicEndpointSetting, CloudError> {
+        check_id("cluster id", cluster_id)?;
+        self.execute(Call::new(
+            Method::GET,
+            "GET /clusters/{clusterId}/tidbNodeGroups/{tidbNodeGroupId}/publicEndpointSetting",
+            &[
+                "clusters",
+                cluster_id,
+                "tidbNodeGroups",
+                "-",
+                "publicEndpointSetting",
+            ],
+        ))
+        .await
+    }
+
+    /// Writes the public endpoint setting of the default TiDB node group (a given list replaces the old one).
+    pub async fn update_public_endpoint_setting(
+        &self,
+        cluster_id: &str,
+        req: &PublicEndpointSetting,
+    ) -> Result<PublicEndpointSetting, CloudError> {
+        check_id("cluster id", cluster_id)?;
+        let call = Call::new(
+            Method::PATCH,
+            "PATCH /clusters/{clusterId}/tidbNodeGroups/{tidbNodeGroupId}/publicEndpointSetting",
+            &[
+                "clusters",
+                cluster_id,
+                "tidbNodeGroups",
+                "-",
+                "publicEndpointSetting",
+            ],
+        )
+        .json(req)?;
+        self.execute(call).await
+    }
+
+    // ---- SQL users (IAM) ------------------------------------------------------------------------------
+
+    /// Every SQL user of a cluster (IAM API, all pages).
+    pub async fn list_sql_users(&self, cluster_id: &str) -> Result<Vec<SqlUser>, CloudError> {
+        check_id("cluster id", cluster_id)?;
+        const ROUTE: &str = "GET /clusters/{clusterId}/sqlUsers";
+        let mut out = Vec::new();
+        let mut token: Option<String> = None;
+        for _ in 0..MAX_PAGES {
+            let mut call = iam(Call::new(
+                Method::GET,
+                ROUTE,
+                &["clusters", cluster_id, "sqlUsers"],
+            ))
+            .query("pageSize", 100);
+            if let Some(t) = &token {
+                call = call.query("pageToken", t);
+            }
+            let page: SqlUserPage = self.execute(call).await?;
+            out.extend(page.sql_users);
+            match next_token(token.as_deref(), page.next_page_token, ROUTE)? {
+                Some(t) => token = Some(t),
+                None => return Ok(out),
+            }
+        }
+        Err(too_many_pages(ROUTE))
+    }
+
+    pub async fn create_sql_user(
+        &self,
+        cluster_id: &str,
+        req: &CreateSqlUserRequest,
+    ) -> Result<SqlUser, CloudError> {
+        check_id("cluster id", cluster_id)?;
+        let call = iam(Call::new(
+            Method::POST,
+            "POST /clusters/{clusterId}/sqlUsers",
+            &["clusters", cluster_id, "sqlUsers"],
+        ))
+        .json(req)?
+        .secret(req.password.expose_secret());
+        self.execute(call).await
+    }
+
+    pub async fn update_sql_user(
+        &self,
+        cluster_id: &str,
+        user_name: &str,
+        req: &UpdateSqlUserRequest,
+    ) -> Result<SqlUser, CloudError> {
+        check_id("cluster id", cluster_id)?;
+        check_id("user name", user_name)?;
+        let mut call = iam(Call::new(
+            Method::PATCH,
+            "PATCH /clusters/{clusterId}/sqlUsers/{userName}",
+            &["clusters", cluster_id, "sqlUsers", user_name],
+        ))
+        .json(req)?;
+        if let Some(p) = &req.password {
+            call = call.secret(p.expose_secret());
+        }
+        self.execute(call).await
+    }
+
+    /// Deletes a SQL user; one already gone gives [`CloudError::NotFound`].
+    pub async fn delete_sql_user(
+        &self,
+        cluster_id: &str,
+        user_name: &str,
+    ) -> Result<(), CloudError> {
+        check_id("cluster id", cluster_id)?;
+        check_id("user name", user_name)?;
+        let _: serde_json::Value = self
+            .execute(iam(Call::new(
+                Method::DELETE,
+                "DELETE /clusters/{clusterId}/sqlUsers/{userName}",
+                &["clusters", cluster_id, "sqlUsers", user_name],
+            )))
+            .await?;
+        Ok(())
+    }
+
     // ---- IAM ------------------------------------------------------------------------------------------
 
     /// Every project of the organization (IAM API, all pages).

@@ -7,7 +7,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use super::catalog::Catalog;
 use super::client::{ApiKey, ClientConfig, TidbCloudClient};
-use super::models::{Cluster, CreateClusterRequest, UpdateClusterRequest};
+use super::models::{Cluster, CreateClusterRequest, PublicEndpointSetting, UpdateClusterRequest};
 use super::observe::{Observer, ObserverConfig};
 use super::pool::ClientPool;
 use super::serverless_models::{
@@ -189,6 +189,17 @@ impl Session<'_> {
         password: &SecretString,
     ) -> Result<(), CloudError> {
         self.write(id, self.client.reset_root_password(id, password))
+            .await
+    }
+
+    /// Writes the default group's public endpoint setting (recorded as a write to the cluster: its `PUBLIC`
+    /// endpoint follows `enabled`, so the next observation of the cluster is fresh).
+    pub async fn update_public_endpoint_setting(
+        &self,
+        id: &str,
+        req: &PublicEndpointSetting,
+    ) -> Result<PublicEndpointSetting, CloudError> {
+        self.write(id, self.client.update_public_endpoint_setting(id, req))
             .await
     }
 }
