@@ -300,13 +300,15 @@ async fn namespace_credentials_come_before_the_operators_and_rotate() {
     // keys[0] is the simulator's first key: the test namespace's `tidbcloud-credentials` (the namespace
     // default); the operator's default is another key in another namespace.
     let (ns_key, op_key, rotated, named) = (key("ns"), key("op"), key("rotated"), key("named"));
-    let mut sim = SimConfig::default();
-    sim.keys = vec![
-        ns_key.clone(),
-        op_key.clone(),
-        rotated.clone(),
-        named.clone(),
-    ];
+    let sim = SimConfig {
+        keys: vec![
+            ns_key.clone(),
+            op_key.clone(),
+            rotated.clone(),
+            named.clone(),
+        ],
+        ..SimConfig::default()
+    };
     let Some(mut env) = OperatorEnv::start_with("ctl-nscreds", sim, &["--poll-steady", "2s"]).await
     else {
         return;

@@ -173,6 +173,12 @@ pub struct TidbCloudServerlessClusterSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on_cloud_resource_gone: Option<CloudResourceGonePolicy>,
 
+    /// What to do when the cloud resource differs from a spec it had matched (changed outside Kubernetes):
+    /// `Correct` (default: restore the spec, Warning Event `DriftCorrected`) or `Report` (condition
+    /// `Drifted=True` with the field diff, a Warning Event, no write).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drift_policy: Option<super::common::DriftPolicy>,
+
     /// ID of an existing Serverless cluster to adopt instead of creating one (decimal digits). Immutable once
     /// set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -237,6 +243,12 @@ pub struct TidbCloudServerlessClusterStatus {
     /// metadata.generation of the spec the operator last processed completely.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
+
+    /// metadata.generation of the spec the cluster last matched (Ready). Unset on an adopted cluster until its
+    /// differences are approved (`clouddb.dev/approve-adoption`); what differs while it equals
+    /// metadata.generation was changed outside Kubernetes (drift).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub converged_generation: Option<i64>,
 
     /// Conditions `Ready`, `Available`, `Reconciling` and `Stalled` (kstatus conventions), one per type.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -159,7 +159,6 @@ macro_rules! conditioned_status {
 conditioned_status!(
     TidbCloudImportStatus,
     TidbCloudIntegrationStatus,
-    TidbCloudServerlessClusterStatus,
     TidbCloudSqlUserStatus
 );
 
@@ -188,4 +187,8 @@ macro_rules! converging_status {
     )*};
 }
 
-converging_status!(ClickHouseServiceStatus, TidbCloudClusterStatus);
+converging_status!(
+    ClickHouseServiceStatus,
+    TidbCloudClusterStatus,
+    TidbCloudServerlessClusterStatus
+);

@@ -71,6 +71,8 @@ impl CloudKind for TidbCloudServerlessCluster {
     const CLOUD: &'static str = "TiDB Cloud";
     const ADOPT_FIELD: Option<&'static str> = Some("clusterId");
     const ID_KIND: CloudIdKind = CloudIdKind::TidbServerlessCluster;
+    const NAMESPACE_CREDENTIALS: Option<&'static str> =
+        Some(crate::api::common::TIDBCLOUD_NAMESPACE_CREDENTIALS);
 
     fn spec_id(&self) -> Option<&str> {
         self.spec.cluster_id.as_deref()
@@ -116,6 +118,9 @@ impl CloudKind for TidbCloudServerlessCluster {
                 CloudResourceGonePolicy::Recreate => OnGone::Recreate,
             },
         }
+    }
+    fn drift_policy(&self) -> crate::api::common::DriftPolicy {
+        self.spec.drift_policy.unwrap_or_default()
     }
     fn connection_secret_name(&self) -> Option<String> {
         Some(TidbCloudServerlessCluster::connection_secret_name(self))
@@ -284,7 +289,8 @@ async fn converge(
             requeue: None,
         });
     }
-    let observe_only = run.obj.observe_only();
+    // Observe-only, or writes held back by the driver (adoption review, drift report, plan).
+    let observe_only = run.writes_held();
     let password = desired_password(run).await?;
     let display_name = run.obj.effective_display_name();
     let flags = Flags {
@@ -321,10 +327,8 @@ async fn converge(
             )
         }
         Decision::Act { plan, on } => act(run, client, on.remote, plan, password.value).await?,
-        Decision::Differs { plan, .. } => {
-            core::observing(&plan.iter().map(Step::describe).collect::<Vec<_>>())
-        }
-        Decision::Converged if observe_only => core::observing(&[]),
+        Decision::Differs { plan, .. } => run.observing(plan.iter().map(Step::describe).collect()),
+        Decision::Converged if run.obj.observe_only() => core::observing(&[]),
         Decision::Converged => {
             write_connection_secret(run, password.value.as_ref()).await?;
             let id = run.status.cluster_id.clone().unwrap_or_default();

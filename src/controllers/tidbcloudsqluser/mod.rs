@@ -106,6 +106,8 @@ impl CloudKind for TidbCloudSqlUser {
     /// A SQL user is never adopted by id.
     const ADOPT_FIELD: Option<&'static str> = None;
     const ID_KIND: CloudIdKind = CloudIdKind::TidbSqlUser;
+    const NAMESPACE_CREDENTIALS: Option<&'static str> =
+        Some(crate::api::common::TIDBCLOUD_NAMESPACE_CREDENTIALS);
 
     fn spec_id(&self) -> Option<&str> {
         None
