@@ -565,3 +565,112 @@ async fn observe_only_reports_without_writing() {
     );
     assert_eq!(get(&env, &id).await.state, "ACTIVE");
 }
+
+/// Issue 18 on the serverless kind: adopting a differing cluster writes nothing until approved,
+/// `driftPolicy: Report` reports a change made outside Kubernetes without writing, and the pause annotation
+/// suspends the resource.
+#[tokio::test]
+async fn adoption_review_drift_report_and_pause() {
+    let Some(env) = OperatorEnv::start_with(
+        "tcsc-control",
+        SimConfig::default(),
+        &["--poll-steady", "2s"],
+    )
+    .await
+    else {
+        return;
+    };
+    let spec: clouddb_operator::api::TidbCloudServerlessClusterSpec =
+        serde_json::from_value(json!({"region": "aws-us-east-1"})).expect("spec");
+    let req = translate_serverless::create_request(&spec, "legacy-db", "someone-else", None);
+    let made = cloud(&env)
+        .create_serverless_cluster(&req)
+        .await
+        .expect("create outside Kubernetes");
+    let id = made.cluster_id.clone();
+    let before = serverless_writes(&env);
+    env.apply_kind::<Tcsc>(
+        "legacy",
+        json!({"region": "aws-us-east-1", "displayName": "legacy-db", "clusterId": id,
+               "spendingLimit": {"monthly": 7}, "driftPolicy": "Report", "deletionPolicy": "Retain"}),
+    )
+    .await;
+    let o = env
+        .wait_condition_of::<Tcsc>("legacy", "Stalled", "True", "AdoptionPending")
+        .await;
+    let message = condition_of(&o, "Stalled").expect("Stalled").message;
+    assert!(
+        message.contains("spending limit") && message.contains("clouddb.dev/approve-adoption=1"),
+        "the diff and how to approve it: {message}"
+    );
+    assert_eq!(
+        serverless_writes(&env),
+        before,
+        "no write before the approval"
+    );
+
+    let annotate = async |key: &str, value: Option<&str>| {
+        env.api::<Tcsc>()
+            .patch(
+                "legacy",
+                &kube::api::PatchParams::default(),
+                &kube::api::Patch::Merge(&json!({"metadata": {"annotations": {key: value}}})),
+            )
+            .await
+            .expect("annotate");
+    };
+    annotate("clouddb.dev/approve-adoption", Some("1")).await;
+    let o = env
+        .wait_condition_of::<Tcsc>("legacy", "Ready", "True", "Ready")
+        .await;
+    assert_eq!(
+        o.status.as_ref().and_then(|s| s.converged_generation),
+        o.metadata.generation
+    );
+    assert_eq!(
+        get(&env, &id).await.spending_limit.map(|s| s.monthly),
+        Some(7)
+    );
+    env.wait_event_in(env.ns(), "legacy", "Normal", "AdoptionApproved")
+        .await;
+
+    // driftPolicy: Report: a change made in the cloud is reported, never written back.
+    cloud(&env)
+        .update_serverless_cluster(
+            &id,
+            &PatchServerlessClusterRequest {
+                cluster: PatchServerlessCluster {
+                    spending_limit: Some(SpendingLimit { monthly: 9999 }),
+                    ..PatchServerlessCluster::default()
+                },
+                update_mask: "spendingLimit".into(),
+            },
+        )
+        .await
+        .expect("change made outside Kubernetes");
+    let reported = serverless_writes(&env);
+    env.wait_condition_of::<Tcsc>("legacy", "Drifted", "True", "Drifted")
+        .await;
+    env.wait_event_in(env.ns(), "legacy", "Warning", "Drifted")
+        .await;
+    assert_eq!(serverless_writes(&env), reported, "Report never writes");
+    assert_eq!(
+        get(&env, &id).await.spending_limit.map(|s| s.monthly),
+        Some(9999)
+    );
+
+    // Pause: Suspended, Ready as it was.
+    annotate("clouddb.dev/reconcile", Some("paused")).await;
+    let o = env
+        .wait_condition_of::<Tcsc>("legacy", "Suspended", "True", "ReconcilePaused")
+        .await;
+    assert_eq!(
+        condition_of(&o, "Ready").map(|c| c.status),
+        Some("True".to_string())
+    );
+    assert_eq!(
+        serverless_writes(&env),
+        reported,
+        "a paused resource never writes"
+    );
+}
