@@ -76,6 +76,15 @@ pub struct RunConfig {
     )]
     pub tidbcloud_iam_url: String,
 
+    /// TiDB Cloud Serverless (Starter / Essential) API base URL: TidbCloudServerlessClusters. Same API keys and
+    /// per-key budget as the Dedicated API.
+    #[arg(
+        long,
+        env = "CLOUDDB_TIDBCLOUD_SERVERLESS_URL",
+        default_value = "https://serverless.tidbapi.com/v1beta1"
+    )]
+    pub tidbcloud_serverless_url: String,
+
     /// Extra CA bundle (PEM) trusted for cloud API calls, in addition to the system roots.
     #[arg(long, env = "CLOUDDB_EXTRA_CA_FILE")]
     pub extra_ca_file: Option<PathBuf>,

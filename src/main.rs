@@ -14,6 +14,7 @@ use clouddb_operator::controllers::Context;
 use clouddb_operator::controllers::watch::Shared;
 use clouddb_operator::controllers::{
     clickhouseservice, tidbcloudcluster, tidbcloudimport, tidbcloudintegration,
+    tidbcloudserverlesscluster, tidbcloudsqluser,
 };
 use clouddb_operator::http::{self, Readiness};
 use clouddb_operator::leader;
@@ -213,6 +214,8 @@ async fn run(cfg: RunConfig) -> Result<(), MainError> {
             clickhouseservice::run(ctx.clone(), scoped(&kube, scope), &shared, shutdown()),
             tidbcloudimport::run(ctx.clone(), scoped(&kube, scope), &shared, shutdown()),
             tidbcloudintegration::run(ctx.clone(), scoped(&kube, scope), &shared, shutdown()),
+            tidbcloudserverlesscluster::run(ctx.clone(), scoped(&kube, scope), &shared, shutdown()),
+            tidbcloudsqluser::run(ctx.clone(), scoped(&kube, scope), &shared, shutdown()),
         ];
         controllers.push(tokio::spawn(shared.run(shutdown())));
         controllers.extend(runs.into_iter().map(tokio::spawn));

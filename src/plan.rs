@@ -27,6 +27,8 @@ use crate::api::clickhouseservice::ClickHouseService;
 use crate::api::tidbcloudcluster::TidbCloudCluster;
 use crate::api::tidbcloudimport::TidbCloudImport;
 use crate::api::tidbcloudintegration::TidbCloudIntegration;
+use crate::api::tidbcloudserverlesscluster::TidbCloudServerlessCluster;
+use crate::api::tidbcloudsqluser::TidbCloudSqlUser;
 use crate::cloud::http::forbid_writes;
 use crate::config::RunConfig;
 use crate::controllers::driver::{self, CloudKind, Preview};
@@ -414,6 +416,10 @@ async fn preview_manifest(
         "TidbCloudImport" => preview_as::<TidbCloudImport>(ctx, ns, value, destroy).await,
         "TidbCloudIntegration" => preview_as::<TidbCloudIntegration>(ctx, ns, value, destroy).await,
         "ClickHouseService" => preview_as::<ClickHouseService>(ctx, ns, value, destroy).await,
+        "TidbCloudServerlessCluster" => {
+            preview_as::<TidbCloudServerlessCluster>(ctx, ns, value, destroy).await
+        }
+        "TidbCloudSqlUser" => preview_as::<TidbCloudSqlUser>(ctx, ns, value, destroy).await,
         other => Preview::Error {
             message: format!("unknown kind {other} in group {}", crate::api::GROUP),
         },

@@ -160,6 +160,8 @@ pub enum Kind {
     ClickHouseService,
     TidbCloudImport,
     TidbCloudIntegration,
+    TidbCloudServerlessCluster,
+    TidbCloudSqlUser,
 }
 
 impl Kind {
@@ -168,6 +170,8 @@ impl Kind {
         Kind::ClickHouseService,
         Kind::TidbCloudImport,
         Kind::TidbCloudIntegration,
+        Kind::TidbCloudServerlessCluster,
+        Kind::TidbCloudSqlUser,
     ];
 
     /// The kind's name (`kind:` of its objects).
@@ -177,6 +181,8 @@ impl Kind {
             Kind::ClickHouseService => "ClickHouseService",
             Kind::TidbCloudImport => "TidbCloudImport",
             Kind::TidbCloudIntegration => "TidbCloudIntegration",
+            Kind::TidbCloudServerlessCluster => "TidbCloudServerlessCluster",
+            Kind::TidbCloudSqlUser => "TidbCloudSqlUser",
         }
     }
 
@@ -187,6 +193,8 @@ impl Kind {
             Kind::ClickHouseService => "docs/clickhouseservice.md",
             Kind::TidbCloudImport => "docs/tidbcloudimport.md",
             Kind::TidbCloudIntegration => "docs/tidbcloudintegration.md",
+            Kind::TidbCloudServerlessCluster => "docs/tidbcloudserverlesscluster.md",
+            Kind::TidbCloudSqlUser => "docs/tidbcloudsqluser.md",
         }
     }
 }
@@ -237,16 +245,16 @@ impl Reason {
 use EventType::{Normal, Warning};
 use Kind::{
     ClickHouseService as Chs, TidbCloudCluster as Tcc, TidbCloudImport as Imp,
-    TidbCloudIntegration as Int,
+    TidbCloudIntegration as Int, TidbCloudServerlessCluster as Tcsc, TidbCloudSqlUser as Usr,
 };
 use Where::{
     Available as Avail, Drifted as Drift, Event, Progressing as Prog, Ready as Conv,
     Stalled as Stall, Suspended as Susp, Transient,
 };
 
-const EVERY: &[Kind] = &[Tcc, Chs, Imp, Int];
-const SERVICES: &[Kind] = &[Tcc, Chs];
-const ON_CLUSTER: &[Kind] = &[Imp, Int];
+const EVERY: &[Kind] = &[Tcc, Chs, Imp, Int, Tcsc, Usr];
+const SERVICES: &[Kind] = &[Tcc, Chs, Tcsc];
+const ON_CLUSTER: &[Kind] = &[Imp, Int, Usr];
 
 const fn r(name: &'static str, uses: &'static [Where], kinds: &'static [Kind]) -> Reason {
     Reason { name, uses, kinds }
@@ -254,7 +262,7 @@ const fn r(name: &'static str, uses: &'static [Where], kinds: &'static [Kind]) -
 
 /// Every reason, with where it is used and by which kinds.
 pub const ALL: &[Reason] = &[
-    r(READY, &[Conv], SERVICES),
+    r(READY, &[Conv], &[Tcc, Chs, Tcsc, Usr]),
     r(PAUSED, &[Conv], &[Tcc]),
     r(STOPPED, &[Conv], &[Chs]),
     r(OBSERVING, &[Conv], SERVICES),
@@ -262,15 +270,16 @@ pub const ALL: &[Reason] = &[
     r(ACTIVE, &[Conv], &[Int]),
     r(CREATING, &[Prog], EVERY),
     r(UPDATING, &[Prog, Event(Normal)], SERVICES),
+    r(UPDATING, &[Event(Normal)], &[Usr]),
     r(PAUSING, &[Prog, Event(Normal)], &[Tcc]),
     r(RESUMING, &[Prog, Event(Normal)], &[Tcc]),
     r(RESETTING_PASSWORD, &[Prog], &[Tcc]),
     r(DELETING, &[Prog, Event(Normal)], SERVICES),
     r(NOT_FOUND, &[Prog], SERVICES),
-    r(PROGRESSING, &[Prog], &[Tcc, Chs, Imp]),
+    r(PROGRESSING, &[Prog], &[Tcc, Chs, Imp, Tcsc]),
     r(STARTING, &[Prog, Event(Normal)], &[Chs]),
     r(STOPPING, &[Prog, Event(Normal)], &[Chs]),
-    r(SETTING_PASSWORD, &[Prog], &[Chs]),
+    r(SETTING_PASSWORD, &[Prog], &[Chs, Tcsc]),
     r(WAKING, &[Prog], &[Chs]),
     r(WAITING_FOR_CLUSTER, &[Prog], ON_CLUSTER),
     r(PREPARING, &[Prog], &[Imp]),
@@ -278,16 +287,20 @@ pub const ALL: &[Reason] = &[
     r(CANCELING, &[Prog, Event(Normal)], &[Imp]),
     r(THROTTLED, &[Transient], EVERY),
     r(RETRYING, &[Transient], EVERY),
-    r(INVALID_SPEC, &[Stall], SERVICES),
+    r(INVALID_SPEC, &[Stall], &[Tcc, Chs, Tcsc, Usr]),
     r(CLOUD_REJECTED, &[Stall], EVERY),
     r(CLOUD_ERROR, &[Stall], EVERY),
     r(CREDENTIALS_REJECTED, &[Stall], EVERY),
     r(CREDENTIALS_MISSING, &[Stall], EVERY),
-    r(PASSWORD_SECRET_MISSING, &[Stall], SERVICES),
+    r(PASSWORD_SECRET_MISSING, &[Stall], &[Tcc, Chs, Tcsc, Usr]),
     r(CLOUD_RESOURCE_NOT_FOUND, &[Stall], SERVICES),
     r(CLOUD_RESOURCE_GONE, &[Stall], SERVICES),
-    r(CLOUD_RESOURCE_GONE, &[Event(Warning)], &[Tcc, Chs, Int]),
-    r(CONFLICT, &[Stall], &[Tcc, Chs, Int]),
+    r(
+        CLOUD_RESOURCE_GONE,
+        &[Event(Warning)],
+        &[Tcc, Chs, Int, Tcsc, Usr],
+    ),
+    r(CONFLICT, &[Stall], &[Tcc, Chs, Int, Tcsc, Usr]),
     r(AMBIGUOUS_CREATE, &[Stall], EVERY),
     r(CLUSTER_MANAGED_ELSEWHERE, &[Stall], EVERY),
     r(DELETION_PROTECTED, &[Stall], SERVICES),
@@ -308,17 +321,21 @@ pub const ALL: &[Reason] = &[
     r(DELETED, &[Event(Normal)], EVERY),
     r(INVALID_OBJECT, &[Event(Warning)], EVERY),
     r(RETAINED, &[Event(Normal)], EVERY),
-    r(RELEASED, &[Event(Normal)], SERVICES),
-    r(CONNECTION_SECRET_RETAINED, &[Event(Normal)], SERVICES),
-    r(DRIFT_CORRECTED, &[Event(Warning)], SERVICES),
+    r(RELEASED, &[Event(Normal)], &[Tcc, Chs, Tcsc, Usr]),
+    r(
+        CONNECTION_SECRET_RETAINED,
+        &[Event(Normal)],
+        &[Tcc, Chs, Tcsc, Usr],
+    ),
+    r(DRIFT_CORRECTED, &[Event(Warning)], &[Tcc, Chs, Tcsc, Usr]),
     r(RECONCILE_PAUSED, &[Susp], EVERY),
     r(DRIFTED, &[Conv, Drift, Event(Warning)], SERVICES),
     r(ADOPTION_PENDING, &[Stall], SERVICES),
     r(ADOPTION_APPROVED, &[Event(Normal)], SERVICES),
     r(PASSWORD_RESET, &[Event(Normal)], &[Tcc]),
-    r(PASSWORD_SET, &[Event(Normal)], &[Chs]),
+    r(PASSWORD_SET, &[Event(Normal)], &[Chs, Tcsc, Usr]),
     r(RECREATING, &[Event(Normal)], &[Int]),
-    r(CLUSTER_REPLACED, &[Event(Warning)], &[Int]),
+    r(CLUSTER_REPLACED, &[Event(Warning)], &[Int, Usr]),
 ];
 
 /// The reasons `kind` writes as `at`.

@@ -96,7 +96,9 @@ fn crds_dir_is_up_to_date() {
             "ClickHouseService",
             "TidbCloudCluster",
             "TidbCloudImport",
-            "TidbCloudIntegration"
+            "TidbCloudIntegration",
+            "TidbCloudServerlessCluster",
+            "TidbCloudSqlUser"
         ]
     );
 }
@@ -797,6 +799,14 @@ async fn installed_schema_describes_every_field() {
                         "Integration ID",
                     ],
                 ),
+                "TidbCloudServerlessCluster" => {
+                    ("tcsc", 14, &["Ready", "State", "Plan", "Region", "Age"])
+                }
+                "TidbCloudSqlUser" => (
+                    "tcsqluser",
+                    10,
+                    &["Ready", "Cluster", "User", "Role", "Age", "Cluster ID"],
+                ),
                 other => panic!("unexpected kind {other}"),
             };
         assert!(
@@ -1365,5 +1375,113 @@ async fn clickhouse_spec_is_validated_and_provider_region_are_immutable() {
         )
         .await,
         "spec.serviceId is immutable once set",
+    );
+}
+
+// ---- TidbCloudServerlessCluster ---------------------------------------------------------------------------
+
+use clouddb_operator::api::TidbCloudServerlessCluster;
+
+#[test]
+fn serverless_example_is_valid() {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/tidbcloudserverlesscluster.yaml");
+    let text =
+        std::fs::read_to_string(path).expect("examples/tidbcloudserverlesscluster.yaml exists");
+    let c: TidbCloudServerlessCluster = serde_yaml::from_str(&text).expect("the example parses");
+    assert_eq!(c.spec.region, "aws-us-east-1");
+    assert_eq!(c.connection_secret_name(), "preview-db-connection");
+}
+
+#[tokio::test]
+async fn serverless_spec_is_validated_and_plan_region_are_immutable() {
+    let Some(env) = setup_with("crds-tcsc", options).await else {
+        return;
+    };
+    let api: Api<TidbCloudServerlessCluster> = Api::namespaced(env.admin.clone(), env.ns.name());
+    let resource = ApiResource::erase::<TidbCloudServerlessCluster>(&());
+    let dynamic: Api<DynamicObject> =
+        Api::namespaced_with(env.admin.clone(), env.ns.name(), &resource);
+    let create = async |name: &str, extra: Value| {
+        let mut spec = json!({"region": "aws-us-east-1"});
+        if let (Some(s), Some(e)) = (spec.as_object_mut(), extra.as_object()) {
+            s.extend(e.clone());
+        }
+        let obj = DynamicObject::new(name, &resource).data(json!({ "spec": spec }));
+        dynamic.create(&PostParams::default(), &obj).await
+    };
+    assert_invalid(
+        create(
+            "both",
+            json!({"spendingLimit": {"monthly": 0}, "autoScaling": {"minRcu": 1, "maxRcu": 2}}),
+        )
+        .await,
+        "not both",
+    );
+    assert_invalid(
+        create("minmax", json!({"autoScaling": {"minRcu": 5, "maxRcu": 2}})).await,
+        "minRcu must not exceed",
+    );
+    assert_invalid(
+        create("neg", json!({"spendingLimit": {"monthly": -1}})).await,
+        "spec.spendingLimit.monthly",
+    );
+    assert_invalid(
+        create(
+            "badip",
+            json!({"publicEndpoint": {"ipAccessList": [{"startIpAddress": "10.0.0.300", "endIpAddress": "10.0.0.1"}]}}),
+        )
+        .await,
+        "startIpAddress",
+    );
+    assert_invalid(
+        create("syslabel", json!({"labels": {"tidb.cloud/project": "1"}})).await,
+        "spec.labels",
+    );
+    assert_invalid(
+        create("badregion", json!({"region": "mars-1"})).await,
+        "spec.region",
+    );
+    assert_invalid(create("ab", json!({})).await, "set spec.displayName");
+
+    create(
+        "starter",
+        json!({"spendingLimit": {"monthly": 100}, "labels": {"env": "preview"},
+               "publicEndpoint": {"ipAccessList": [{"startIpAddress": "10.0.0.1", "endIpAddress": "10.0.0.9"}]}}),
+    )
+    .await
+    .expect("a Starter cluster");
+    create(
+        "essential",
+        json!({"autoScaling": {"minRcu": 2000, "maxRcu": 4000}}),
+    )
+    .await
+    .expect("an Essential cluster");
+    let patch = async |name: &str, spec: Value| {
+        api.patch(
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({ "spec": spec })),
+        )
+        .await
+    };
+    patch("starter", json!({"spendingLimit": {"monthly": 500}}))
+        .await
+        .expect("the spending limit changes");
+    assert_invalid(
+        patch("starter", json!({"region": "aws-us-west-2"})).await,
+        "spec.region is immutable",
+    );
+    assert_invalid(
+        patch(
+            "starter",
+            json!({"spendingLimit": null, "autoScaling": {"minRcu": 1, "maxRcu": 2}}),
+        )
+        .await,
+        "the plan is immutable",
+    );
+    assert_invalid(
+        patch("essential", json!({"autoScaling": null})).await,
+        "the plan is immutable",
     );
 }

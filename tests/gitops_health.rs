@@ -17,7 +17,9 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use clouddb_operator::api::clickhouseservice::ClickHouseService;
-use clouddb_operator::api::{TidbCloudCluster, TidbCloudImport, TidbCloudIntegration};
+use clouddb_operator::api::{
+    TidbCloudCluster, TidbCloudImport, TidbCloudIntegration, TidbCloudSqlUser,
+};
 use clouddb_sim::{Delays, SimConfig};
 use kube::api::{Api, ApiResource, DynamicObject};
 use serde::{Deserialize, Serialize};
@@ -338,6 +340,45 @@ async fn integration_health_missing_cluster_then_active() {
         "Healthy",
         "Current",
         "once active",
+    );
+}
+
+#[tokio::test]
+async fn sql_user_health_missing_cluster_then_ready() {
+    let Some(helper) = gitops_health_or_skip() else {
+        return;
+    };
+    let Some(env) = OperatorEnv::start("gitops-usr").await else {
+        return;
+    };
+    env.apply_kind::<TidbCloudSqlUser>(
+        "app",
+        json!({"clusterRef": {"name": "orders"}, "userName": "app", "builtinRole": "role_readwrite"}),
+    )
+    .await;
+    env.wait_condition_of::<TidbCloudSqlUser>("app", "Stalled", "True", "ClusterNotFound")
+        .await;
+    assert_health(
+        &health(&helper, &raw::<TidbCloudSqlUser>(&env, "app").await),
+        "Failed",
+        "Degraded",
+        "Failed",
+        "without its cluster",
+    );
+
+    env.apply("orders", basic_spec()).await;
+    env.wait_ready("orders").await;
+    env.wait_condition_of::<TidbCloudSqlUser>("app", "Ready", "True", "Ready")
+        .await;
+    let ready = raw::<TidbCloudSqlUser>(&env, "app").await;
+    let (generation, observed) = generations(&ready);
+    assert_eq!(generation, observed);
+    assert_health(
+        &health(&helper, &ready),
+        "Current",
+        "Healthy",
+        "Current",
+        "once ready",
     );
 }
 
@@ -677,4 +718,67 @@ fn docs_and_examples_carry_the_shipped_health_rules() {
             "examples/gitops/argocd-application.yaml names the argocd-cm key of {kind}"
         );
     }
+}
+
+// ---- TidbCloudServerlessCluster ---------------------------------------------------------------------------
+
+#[tokio::test]
+async fn serverless_cluster_health_ready_invalid_and_deleting() {
+    use clouddb_operator::api::TidbCloudServerlessCluster as Tcsc;
+    let Some(helper) = gitops_health_or_skip() else {
+        return;
+    };
+    let Some(mut env) = OperatorEnv::start("gitops-tcsc").await else {
+        return;
+    };
+    env.apply_kind::<Tcsc>("preview", json!({"region": "aws-us-east-1"}))
+        .await;
+    env.wait_for::<Tcsc>(
+        "preview",
+        "TidbCloudServerlessCluster preview Ready on its current generation",
+        TIMEOUT * 3,
+        |o| {
+            condition_of(o, "Ready").is_some_and(|c| c.status == "True")
+                && o.status.as_ref().and_then(|s| s.observed_generation) == o.metadata.generation
+        },
+    )
+    .await;
+    let h = health(&helper, &raw::<Tcsc>(&env, "preview").await);
+    assert_eq!(
+        (h.kind.as_str(), h.name.as_str()),
+        ("TidbCloudServerlessCluster", "preview")
+    );
+    assert_health(&h, "Current", "Healthy", "Current", "once ready");
+
+    // A reversed IP range passes the schema but not the operator: Stalled (InvalidSpec).
+    env.apply_kind::<Tcsc>(
+        "reversed",
+        json!({"region": "aws-us-east-1", "publicEndpoint": {"ipAccessList": [
+            {"startIpAddress": "10.0.0.9", "endIpAddress": "10.0.0.1"}]}}),
+    )
+    .await;
+    env.wait_condition_of::<Tcsc>("reversed", "Stalled", "True", "InvalidSpec")
+        .await;
+    assert_health(
+        &health(&helper, &raw::<Tcsc>(&env, "reversed").await),
+        "Failed",
+        "Degraded",
+        "Failed",
+        "with a reversed IP range",
+    );
+
+    // Deleted while the finalizer holds it (operator down).
+    env.kill_operator();
+    env.delete_kind::<Tcsc>("preview").await;
+    let deleting = raw::<Tcsc>(&env, "preview").await;
+    assert!(deleting["metadata"]["deletionTimestamp"].is_string());
+    assert_health(
+        &health(&helper, &deleting),
+        "Terminating",
+        "Progressing",
+        "InProgress",
+        "while deleting",
+    );
+    env.start_operator();
+    env.wait_gone_of::<Tcsc>("preview").await;
 }

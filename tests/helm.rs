@@ -16,12 +16,12 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Duration;
 
-use clouddb_operator::api::{self, TidbCloudCluster};
+use clouddb_operator::api::{self, TidbCloudCluster, TidbCloudServerlessCluster};
 use clouddb_sim::{SimConfig, Simulator};
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, Patch, PatchParams};
 use serde_json::{Value, json};
-use support::operator::basic_spec;
+use support::operator::{basic_spec, tail};
 use support::ship::*;
 use support::*;
 
@@ -142,6 +142,12 @@ fn workload_permissions() -> BTreeSet<Permission> {
         ),
         (
             "clouddb.dev",
+            "tidbcloudsqlusers",
+            &["get", "list", "watch", "patch"],
+            &[],
+        ),
+        (
+            "clouddb.dev",
             "clickhouseservices",
             &["get", "list", "watch", "patch"],
             &[],
@@ -171,6 +177,24 @@ fn workload_permissions() -> BTreeSet<Permission> {
             &[],
         ),
         (
+            "clouddb.dev",
+            "tidbcloudserverlessclusters",
+            &["get", "list", "watch", "patch"],
+            &[],
+        ),
+        (
+            "clouddb.dev",
+            "tidbcloudserverlessclusters/status",
+            &["get", "patch"],
+            &[],
+        ),
+        (
+            "clouddb.dev",
+            "tidbcloudsqlusers/status",
+            &["get", "patch"],
+            &[],
+        ),
+        (
             "",
             "secrets",
             &["get", "list", "watch", "create", "patch"],
@@ -190,6 +214,8 @@ fn crd_permissions() -> BTreeSet<Permission> {
             "tidbcloudclusters.clouddb.dev",
             "tidbcloudimports.clouddb.dev",
             "tidbcloudintegrations.clouddb.dev",
+            "tidbcloudserverlessclusters.clouddb.dev",
+            "tidbcloudsqlusers.clouddb.dev",
         ],
     )])
 }
@@ -810,6 +836,10 @@ fn install(helm: &Helm, cp: &ControlPlane, sim: &Simulator, extra: &[&str]) {
         .to_string();
     let api = format!("tidbcloud.apiUrl={}/v1beta1", sim.base_url());
     let iam = format!("tidbcloud.iamUrl={}/v1beta1", sim.base_url());
+    let serverless = format!(
+        "tidbcloud.serverlessUrl={}/v1beta1",
+        sim.serverless_base_url()
+    );
     let mut args: Vec<&str> = vec![
         "install",
         RELEASE,
@@ -823,6 +853,8 @@ fn install(helm: &Helm, cp: &ControlPlane, sim: &Simulator, extra: &[&str]) {
         &api,
         "--set",
         &iam,
+        "--set",
+        &serverless,
         "--set",
         "extraCA.configMap=clouddb-simulator-ca",
         "--set",
@@ -910,6 +942,61 @@ async fn lifecycle(env: &TestEnv, sim: &Simulator, op: &OperatorProcess, namespa
         .await
         .expect("delete TidbCloudCluster");
     wait_tcc_gone(&api, name, || op.logs()).await;
+    serverless_lifecycle(env, op, namespace).await;
+}
+
+/// A TidbCloudServerlessCluster, create → Ready (with its connection Secret) → delete → gone, as the chart's
+/// identity.
+async fn serverless_lifecycle(env: &TestEnv, op: &OperatorProcess, namespace: &str) {
+    let api: Api<TidbCloudServerlessCluster> = Api::namespaced(env.admin.clone(), namespace);
+    let name = "helm-preview";
+    let body = json!({"apiVersion": "clouddb.dev/v1alpha1", "kind": "TidbCloudServerlessCluster",
+        "metadata": {"name": name}, "spec": {"region": "aws-us-east-1"}});
+    api.patch(
+        name,
+        &PatchParams::apply("test").force(),
+        &Patch::Apply(&body),
+    )
+    .await
+    .expect("apply TidbCloudServerlessCluster");
+    let ready = eventually(format!("{name} Ready"), TIMEOUT * 3, async || {
+        let o = api.get(name).await.map_err(|e| e.to_string())?;
+        let conditions = o.status.as_ref().map(|s| s.conditions.clone());
+        let ready = conditions
+            .iter()
+            .flatten()
+            .any(|c| c.type_ == "Ready" && c.status == "True");
+        if ready {
+            Ok(o)
+        } else {
+            Err(format!("status: {:?}", o.status))
+        }
+    })
+    .await;
+    if let Err(e) = ready {
+        panic!("{e}\n--- operator log (tail) ---\n{}", tail(&op.logs(), 60));
+    }
+    let secret = Api::<Secret>::namespaced(env.admin.clone(), namespace)
+        .get_opt(&format!("{name}-connection"))
+        .await
+        .expect("get Secret");
+    assert!(secret.is_some(), "serverless connection Secret created");
+    api.delete(name, &Default::default())
+        .await
+        .expect("delete TidbCloudServerlessCluster");
+    let gone = eventually(
+        format!("{name} to be deleted"),
+        TIMEOUT * 2,
+        async || match api.get_opt(name).await {
+            Ok(None) => Ok(()),
+            Ok(Some(o)) => Err(format!("still there: {:?}", o.status)),
+            Err(e) => Err(e.to_string()),
+        },
+    )
+    .await;
+    if let Err(e) = gone {
+        panic!("{e}\n--- operator log (tail) ---\n{}", tail(&op.logs(), 60));
+    }
 }
 
 async fn put_credentials(env: &TestEnv, sim: &Simulator) {

@@ -9,7 +9,7 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
-use clouddb_operator::api::ClickHouseService;
+use clouddb_operator::api::{ClickHouseService, TidbCloudServerlessCluster, TidbCloudSqlUser};
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, ListParams};
 use serde_json::{Value, json};
@@ -21,6 +21,7 @@ fn calls(env: &OperatorEnv, pred: impl Fn(&str) -> bool) -> u64 {
         .counters()
         .into_iter()
         .chain(env.sim.clickhouse_counters())
+        .chain(env.sim.serverless_counters())
         .filter(|r| pred(r.key.method))
         .map(|r| r.count)
         .sum()
@@ -62,6 +63,10 @@ fn plan_flags(env: &OperatorEnv) -> Vec<String> {
         format!("--tidbcloud-api-url={}/v1beta1", env.sim.base_url()),
         format!("--tidbcloud-iam-url={}/v1beta1", env.sim.base_url()),
         format!("--clickhouse-api-url={}/v1", env.sim.clickhouse_base_url()),
+        format!(
+            "--tidbcloud-serverless-url={}/v1beta1",
+            env.sim.serverless_base_url()
+        ),
         format!("--default-credentials={}/{CREDENTIALS}", env.ns()),
         format!(
             "--default-clickhouse-credentials={}/{CLICKHOUSE_CREDENTIALS}",
@@ -140,6 +145,16 @@ async fn kube_state(env: &OperatorEnv) -> Vec<String> {
     out
 }
 
+/// Waits until the `K` named `name` is Ready on its current generation.
+async fn ready_of<K: TestKind>(env: &OperatorEnv, name: &str) -> K {
+    env.wait_for::<K>(name, &format!("{name} Ready"), support::TIMEOUT * 3, |o| {
+        let v = serde_json::to_value(o).unwrap_or_default();
+        v["status"]["observedGeneration"] == v["metadata"]["generation"]
+            && condition_of(o, "Ready").is_some_and(|c| c.status == "True")
+    })
+    .await
+}
+
 fn entry<'a>(json: &'a Value, name: &str) -> &'a Value {
     json["objects"]
         .as_array()
@@ -171,7 +186,14 @@ async fn plan_previews_every_kind_and_writes_nothing() {
         basic_spec(),
     )
     .await;
+    let user = json!({"clusterRef": {"name": "steady"}, "userName": "app", "builtinRole": "role_readonly"});
+    env.apply_kind::<TidbCloudSqlUser>("app", user.clone())
+        .await;
+    env.apply_kind::<TidbCloudServerlessCluster>("lake", json!({"region": "aws-us-east-1"}))
+        .await;
     let steady = env.wait_ready("steady").await;
+    ready_of::<TidbCloudSqlUser>(&env, "app").await;
+    ready_of::<TidbCloudServerlessCluster>(&env, "lake").await;
     env.wait_ready("resize").await;
     env.wait_condition("frozen", "Suspended", "True", "ReconcilePaused")
         .await;
@@ -218,6 +240,23 @@ async fn plan_previews_every_kind_and_writes_nothing() {
                     "source": {"type": "S3", "uri": "s3://bucket/orders/", "s3": {"accessKey": {"secretRef": {"name": "aws"}}}},
                 }),
             ),
+            manifest(&env, "TidbCloudSqlUser", "app", {
+                let mut u = user.clone();
+                u["builtinRole"] = json!("role_readwrite");
+                u
+            }),
+            manifest(
+                &env,
+                "TidbCloudServerlessCluster",
+                "lake",
+                json!({"region": "aws-us-east-1"}),
+            ),
+            manifest(
+                &env,
+                "TidbCloudServerlessCluster",
+                "lake-new",
+                json!({"region": "aws-us-east-1"}),
+            ),
             manifest(
                 &env,
                 "TidbCloudIntegration",
@@ -243,8 +282,11 @@ async fn plan_previews_every_kind_and_writes_nothing() {
         format!("+ ClickHouseService {ns}/events: create the service in ClickHouse Cloud"),
         format!("+ TidbCloudImport {ns}/load: create"),
         format!("+ TidbCloudIntegration {ns}/prom: create"),
+        format!("~ TidbCloudSqlUser {ns}/app: change"),
+        format!("= TidbCloudServerlessCluster {ns}/lake: no change"),
+        format!("+ TidbCloudServerlessCluster {ns}/lake-new: create"),
         "not-ours".to_string(),
-        "Plan: 4 to create, 1 to change, 0 to delete, 2 unchanged, 0 blocked, 0 errors."
+        "Plan: 5 to create, 2 to change, 0 to delete, 3 unchanged, 0 blocked, 0 errors."
             .to_string(),
     ] {
         assert!(text.stdout.contains(&line), "{line:?} in:\n{}", text.stdout);
@@ -285,7 +327,10 @@ async fn plan_previews_every_kind_and_writes_nothing() {
     assert_eq!(entry(&report, "fresh")["action"], "create");
     assert_eq!(entry(&report, "frozen")["action"], "paused");
     assert_eq!(entry(&report, "events")["action"], "create");
-    assert_eq!(report["summary"]["create"], 4);
+    assert_eq!(entry(&report, "app")["action"], "change");
+    assert_eq!(entry(&report, "lake")["action"], "nothing");
+    assert_eq!(entry(&report, "lake-new")["action"], "create");
+    assert_eq!(report["summary"]["create"], 5);
     assert_eq!(report["skipped"], json!(["ConfigMap/not-ours"]));
 
     // Nothing to change → exit 0; through kubectl as a plugin (`kubectl-clouddb` on PATH).

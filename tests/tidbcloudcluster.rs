@@ -349,6 +349,199 @@ async fn drift_made_in_the_cloud_is_corrected_with_an_event() {
     );
 }
 
+/// The public endpoint setting of `id` in the simulator: (enabled, sorted (cidr, description)).
+async fn public_endpoint_in_cloud(
+    cloud: &clouddb_operator::providers::tidbcloud::client::TidbCloudClient,
+    id: &str,
+) -> (bool, Vec<(String, String)>) {
+    let s = cloud
+        .get_public_endpoint_setting(id)
+        .await
+        .expect("get publicEndpointSetting");
+    let mut list: Vec<(String, String)> = s
+        .ip_access_list
+        .into_iter()
+        .map(|e| (e.cidr_notation, e.description))
+        .collect();
+    list.sort();
+    (s.enabled.unwrap_or(true), list)
+}
+
+fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = list
+        .iter()
+        .map(|(c, d)| (c.to_string(), d.to_string()))
+        .collect();
+    v.sort();
+    v
+}
+
+fn public_endpoint_patches(env: &OperatorEnv) -> u64 {
+    env.sim
+        .counters()
+        .into_iter()
+        .filter(|r| r.key.method == "PATCH" && r.key.route.contains("publicEndpointSetting"))
+        .map(|r| r.count)
+        .sum()
+}
+
+#[tokio::test]
+async fn public_endpoint_ip_access_list_is_applied_as_a_diff_and_drift_is_corrected() {
+    let sim = SimConfig::default();
+    let Some(env) = OperatorEnv::start_with("tcc-pubep", sim, &["--poll-steady", "2s"]).await
+    else {
+        return;
+    };
+    let mut spec = basic_spec();
+    spec["publicEndpoint"] = json!({"ipAccessList": [
+        {"cidr": "203.0.113.0/24", "description": "office"},
+        {"cidr": "198.51.100.7/32"},
+    ]});
+    env.apply("edge", spec.clone()).await;
+    let o = env.wait_ready("edge").await;
+    let id = status_cluster_id(&o);
+    let cloud = env.cloud();
+    let want = pairs(&[("203.0.113.0/24", "office"), ("198.51.100.7/32", "")]);
+    assert_eq!(public_endpoint_in_cloud(&cloud, &id).await, (true, want));
+    let pe = o
+        .status
+        .as_ref()
+        .and_then(|s| s.public_endpoint.clone())
+        .expect("status.publicEndpoint");
+    assert!(pe.enabled && pe.ip_access_list.len() == 2, "{pe:?}");
+    let patches = public_endpoint_patches(&env);
+    assert_eq!(patches, 1, "one PATCH applies the whole list");
+
+    // Change: one removed, one added, one re-described.
+    spec["publicEndpoint"] = json!({"ipAccessList": [
+        {"cidr": "203.0.113.0/24", "description": "office (new)"},
+        {"cidr": "192.0.2.0/28", "description": "vpn"},
+    ]});
+    env.apply("edge", spec.clone()).await;
+    let want = pairs(&[("203.0.113.0/24", "office (new)"), ("192.0.2.0/28", "vpn")]);
+    let o = env
+        .wait(
+            "edge",
+            "the new IP access list in status",
+            support::TIMEOUT * 2,
+            |o| {
+                condition(o, "Ready").is_some_and(|c| c.status == "True")
+                    && o.status.as_ref().and_then(|s| s.observed_generation)
+                        == o.metadata.generation
+                    && o.status
+                        .as_ref()
+                        .and_then(|s| s.public_endpoint.as_ref())
+                        .is_some_and(|p| p.ip_access_list.iter().any(|e| e.cidr == "192.0.2.0/28"))
+            },
+        )
+        .await;
+    assert_eq!(
+        public_endpoint_in_cloud(&cloud, &id).await,
+        (true, want.clone())
+    );
+    assert!(o.status.is_some());
+    // Events of one reason are one series (its first note stays): the first diff is named there.
+    let notes = env.event_notes("edge").await;
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.contains("public endpoint: allow 203.0.113.0/24, 198.51.100.7/32")),
+        "the Event names the diff: {notes:?}"
+    );
+
+    // Drift: someone opens the endpoint to the world in the console.
+    cloud
+        .update_public_endpoint_setting(
+            &id,
+            &clouddb_operator::providers::tidbcloud::models::PublicEndpointSetting {
+                enabled: Some(true),
+                ip_access_list: vec![],
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("change outside Kubernetes");
+    support::eventually(
+        "the IP access list drift to be corrected",
+        support::TIMEOUT * 2,
+        async || {
+            let got = public_endpoint_in_cloud(&cloud, &id).await;
+            if got == (true, want.clone()) {
+                Ok(())
+            } else {
+                Err(format!("{got:?}"))
+            }
+        },
+    )
+    .await
+    .expect("drift corrected");
+    assert!(
+        env.event_reasons("edge")
+            .await
+            .iter()
+            .any(|r| r == "DriftCorrected")
+    );
+
+    // Disable the public endpoint: the cluster loses its PUBLIC host.
+    spec["publicEndpoint"]["enabled"] = json!(false);
+    env.apply("edge", spec.clone()).await;
+    support::eventually(
+        "the public endpoint disabled",
+        support::TIMEOUT * 2,
+        async || {
+            let got = public_endpoint_in_cloud(&cloud, &id).await;
+            if !got.0 {
+                Ok(())
+            } else {
+                Err(format!("{got:?}"))
+            }
+        },
+    )
+    .await
+    .expect("disabled");
+    env.wait_ready("edge").await;
+    assert!(
+        env.rejected_writes().is_empty(),
+        "{:?}",
+        env.rejected_writes()
+    );
+}
+
+#[tokio::test]
+async fn invalid_ip_access_lists_are_refused_at_admission_without_cloud_writes() {
+    let Some(env) = OperatorEnv::start("tcc-pubep-invalid").await else {
+        return;
+    };
+    let api: Api<clouddb_operator::api::tidbcloudcluster::TidbCloudCluster> = env.api();
+    for (list, expect) in [
+        (json!([{"cidr": "10.0.0.0/33"}]), "should match"),
+        (json!([{"cidr": "10.0.0.1"}]), "should match"),
+        (
+            json!([{"cidr": "10.0.0.0/8"}, {"cidr": "10.0.0.0/8", "description": "again"}]),
+            "more than once",
+        ),
+    ] {
+        let mut spec = basic_spec();
+        spec["publicEndpoint"] = json!({"ipAccessList": list});
+        let body = json!({"apiVersion": "clouddb.dev/v1alpha1", "kind": "TidbCloudCluster",
+            "metadata": {"name": "bad"}, "spec": spec});
+        let err = api
+            .patch(
+                "bad",
+                &kube::api::PatchParams::apply("test").force(),
+                &kube::api::Patch::Apply(&body),
+            )
+            .await
+            .expect_err("refused at admission");
+        assert!(err.to_string().contains(expect), "{list}: {err}");
+    }
+    assert!(
+        env.sim.counters().iter().all(|r| r.key.method == "GET"),
+        "no cloud writes: {:?}",
+        env.sim.counters()
+    );
+}
+
 #[tokio::test]
 async fn deletion_policies_delete_retain_and_cascade() {
     let Some(env) = OperatorEnv::start("tcc-delete").await else {

@@ -8,6 +8,8 @@ pub mod common;
 pub mod tidbcloudcluster;
 pub mod tidbcloudimport;
 pub mod tidbcloudintegration;
+pub mod tidbcloudserverlesscluster;
+pub mod tidbcloudsqluser;
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::CustomResourceExt;
@@ -26,6 +28,10 @@ pub use tidbcloudimport::{TidbCloudImport, TidbCloudImportSpec, TidbCloudImportS
 pub use tidbcloudintegration::{
     TidbCloudIntegration, TidbCloudIntegrationSpec, TidbCloudIntegrationStatus,
 };
+pub use tidbcloudserverlesscluster::{
+    TidbCloudServerlessCluster, TidbCloudServerlessClusterSpec, TidbCloudServerlessClusterStatus,
+};
+pub use tidbcloudsqluser::{TidbCloudSqlUser, TidbCloudSqlUserSpec, TidbCloudSqlUserStatus};
 
 /// The ValidatingAdmissionPolicy and its binding (`crds/deletion-protection.yaml`) that refuse to delete any
 /// clouddb.dev resource whose `spec.deletionProtection` is true.
@@ -41,6 +47,8 @@ pub fn crds() -> Vec<CustomResourceDefinition> {
         finish(TidbCloudCluster::crd()),
         finish(TidbCloudImport::crd()),
         finish(TidbCloudIntegration::crd()),
+        finish(TidbCloudServerlessCluster::crd()),
+        finish(TidbCloudSqlUser::crd()),
     ];
     crds.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
     crds

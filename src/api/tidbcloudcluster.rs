@@ -133,6 +133,12 @@ pub struct TidbCloudClusterSpec {
     #[serde(default)]
     pub paused: bool,
 
+    /// The public endpoint of the cluster's default TiDB node group: whether it is enabled and which client
+    /// addresses may connect. Absent: the operator leaves the cloud's setting as it is (and does not read it).
+    /// Applied when the cluster is ACTIVE, after any topology change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_endpoint: Option<PublicEndpointSpec>,
+
     /// Secret key holding the root password. Absent: the operator generates a strong password and stores it in
     /// the connection Secret. When the referenced value changes, the operator resets the root password to it
     /// (8–64 characters).
@@ -215,6 +221,57 @@ pub struct StorageNodesSpec {
     pub raft_store_iops: Option<i32>,
 }
 
+/// IPv4 CIDR block such as `203.0.113.0/24` (the only form the TiDB Cloud API accepts).
+pub const CIDR_PATTERN: &str = r"^((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])/(3[0-2]|[12]?[0-9])$";
+
+/// The public endpoint of the default TiDB node group.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct PublicEndpointSpec {
+    /// Whether the public endpoint exists. Default: true.
+    #[serde(default = "enabled_default")]
+    pub enabled: bool,
+    /// Client addresses allowed to connect through the public endpoint (at most 100, each CIDR once). Empty:
+    /// every address is allowed (TiDB Cloud's meaning of an empty list). Applied as a diff: entries added,
+    /// removed or re-described are reported, and the list in TiDB Cloud is made equal to this one (order does
+    /// not matter).
+    #[serde(default)]
+    #[schemars(length(max = 100))]
+    #[x_kube(
+        validation = Rule::new("self.all(x, self.exists_one(y, y.cidr == x.cidr))")
+            .message("spec.publicEndpoint.ipAccessList lists a CIDR block more than once")
+    )]
+    pub ip_access_list: Vec<IpAccessEntry>,
+}
+
+fn enabled_default() -> bool {
+    true
+}
+
+/// One entry of an IP access list.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[serde(rename_all = "camelCase")]
+pub struct IpAccessEntry {
+    /// IPv4 CIDR block, for example `203.0.113.0/24` (`/32` for one address).
+    #[schemars(regex(pattern = CIDR_PATTERN), length(max = 18))]
+    pub cidr: String,
+    /// What the entry is for. Default: empty.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[schemars(length(max = 256))]
+    pub description: String,
+}
+
+/// The public endpoint setting as TiDB Cloud reports it.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct PublicEndpointStatus {
+    /// Whether the public endpoint is enabled.
+    pub enabled: bool,
+    /// The IP access list in effect (empty: every address is allowed).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ip_access_list: Vec<IpAccessEntry>,
+}
+
 /// Where the root password comes from.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
@@ -262,6 +319,10 @@ pub struct TidbCloudClusterStatus {
     /// SQL endpoints of the cluster's default TiDB node group.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub endpoints: Vec<Endpoint>,
+
+    /// The public endpoint setting last read from TiDB Cloud (only while spec.publicEndpoint is set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_endpoint: Option<PublicEndpointStatus>,
 
     /// Create call in flight: recorded before the operator asks TiDB Cloud to create the cluster, so that after a
     /// crash or an uncertain outcome it adopts the cluster instead of creating a second one. Cleared once

@@ -8,9 +8,12 @@ pub mod core;
 pub mod decision;
 pub mod driver;
 pub mod ownership;
+pub mod password;
 pub mod tidbcloudcluster;
 pub mod tidbcloudimport;
 pub mod tidbcloudintegration;
+pub mod tidbcloudserverlesscluster;
+pub mod tidbcloudsqluser;
 pub mod watch;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
@@ -22,6 +25,8 @@ use crate::api::common::CredentialsSpec;
 use crate::api::tidbcloudcluster::TidbCloudClusterStatus;
 use crate::api::tidbcloudimport::TidbCloudImportStatus;
 use crate::api::tidbcloudintegration::TidbCloudIntegrationStatus;
+use crate::api::tidbcloudserverlesscluster::TidbCloudServerlessClusterStatus;
+use crate::api::tidbcloudsqluser::TidbCloudSqlUserStatus;
 use crate::config::RunConfig;
 use crate::metrics::Metrics;
 use crate::providers::{Credentials, Providers};
@@ -178,7 +183,11 @@ macro_rules! conditioned_status {
     )*};
 }
 
-conditioned_status!(TidbCloudImportStatus, TidbCloudIntegrationStatus);
+conditioned_status!(
+    TidbCloudImportStatus,
+    TidbCloudIntegrationStatus,
+    TidbCloudSqlUserStatus
+);
 
 /// [`conditioned_status!`] for statuses that also record `convergedGeneration` (kinds adopted by id, with a
 /// drift policy).
@@ -205,4 +214,8 @@ macro_rules! converging_status {
     )*};
 }
 
-converging_status!(ClickHouseServiceStatus, TidbCloudClusterStatus);
+converging_status!(
+    ClickHouseServiceStatus,
+    TidbCloudClusterStatus,
+    TidbCloudServerlessClusterStatus
+);

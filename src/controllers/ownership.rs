@@ -22,6 +22,10 @@ pub enum CloudIdKind {
     TidbImport,
     /// A TiDB Cloud integration id.
     TidbIntegration,
+    /// A TiDB Cloud Serverless cluster id.
+    TidbServerlessCluster,
+    /// A SQL user of a TiDB Cloud cluster: `<clusterId>/<userName>`.
+    TidbSqlUser,
 }
 
 /// An object that claims a cloud id.

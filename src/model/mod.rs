@@ -9,3 +9,4 @@ pub mod clickhouseservice;
 pub mod tidbcloudcluster;
 pub mod tidbcloudimport;
 pub mod tidbcloudintegration;
+pub mod tidbcloudserverlesscluster;

@@ -1,7 +1,7 @@
 //! What the TidbCloudCluster decide step reads and decides: a cloud cluster reduced to what decisions need,
 //! and the fields one update changes.
 
-use crate::api::tidbcloudcluster::StorageNodesSpec;
+use crate::api::tidbcloudcluster::{IpAccessEntry, PublicEndpointSpec, StorageNodesSpec};
 
 /// What we read from the cloud, reduced to what decisions need (built by the provider's translation).
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
@@ -12,6 +12,77 @@ pub struct Observed {
     pub tidb_node_count: i32,
     pub tikv: StorageObserved,
     pub tiflash: Option<StorageObserved>,
+    /// The default group's public endpoint setting; `None` when it was not read (spec.publicEndpoint unset).
+    pub public_endpoint: Option<PublicEndpointObserved>,
+}
+
+/// The public endpoint setting of the default TiDB node group.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct PublicEndpointObserved {
+    pub enabled: bool,
+    pub ip_access_list: Vec<IpAccessEntry>,
+}
+
+/// A change of the public endpoint setting, as a set diff of the IP access list (the PATCH sends the whole
+/// wanted list: the API replaces it).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PublicEndpointChange {
+    /// The setting to write.
+    pub wanted: PublicEndpointSpec,
+    /// `Some(new)` when `enabled` changes.
+    pub enabled: Option<bool>,
+    /// CIDR blocks added (or re-described).
+    pub added: Vec<String>,
+    /// CIDR blocks removed.
+    pub removed: Vec<String>,
+}
+
+impl PublicEndpointChange {
+    /// The change from `observed` to `wanted`, `None` when they are equal (list order does not matter).
+    pub fn between(
+        wanted: &PublicEndpointSpec,
+        observed: &PublicEndpointObserved,
+    ) -> Option<PublicEndpointChange> {
+        let added: Vec<String> = wanted
+            .ip_access_list
+            .iter()
+            .filter(|w| !observed.ip_access_list.contains(w))
+            .map(|w| w.cidr.clone())
+            .collect();
+        let removed: Vec<String> = observed
+            .ip_access_list
+            .iter()
+            .filter(|o| !wanted.ip_access_list.iter().any(|w| w.cidr == o.cidr))
+            .map(|o| o.cidr.clone())
+            .collect();
+        let enabled = (wanted.enabled != observed.enabled).then_some(wanted.enabled);
+        if added.is_empty() && removed.is_empty() && enabled.is_none() {
+            return None;
+        }
+        Some(PublicEndpointChange {
+            wanted: wanted.clone(),
+            enabled,
+            added,
+            removed,
+        })
+    }
+
+    /// Human summary, e.g. "public endpoint: allow 203.0.113.0/24, remove 10.0.0.0/8".
+    pub fn summary(&self) -> String {
+        let mut parts = Vec::new();
+        match self.enabled {
+            Some(true) => parts.push("enable".to_string()),
+            Some(false) => parts.push("disable".to_string()),
+            None => {}
+        }
+        if !self.added.is_empty() {
+            parts.push(format!("allow {}", self.added.join(", ")));
+        }
+        if !self.removed.is_empty() {
+            parts.push(format!("remove {}", self.removed.join(", ")));
+        }
+        format!("public endpoint: {}", parts.join("; "))
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Default)]

@@ -201,17 +201,7 @@ impl OperatorEnv {
 
     /// Every request other than a GET the simulator saw, as `METHOD route → status ×count` (for messages).
     pub fn writes_seen(&self) -> Vec<String> {
-        self.sim
-            .counters()
-            .into_iter()
-            .filter(|r| r.key.method != "GET")
-            .map(|r| {
-                format!(
-                    "{} {} → {} ×{}",
-                    r.key.method, r.key.route, r.key.status, r.count
-                )
-            })
-            .collect()
+        writes_in(self.sim.counters())
     }
 
     /// Waits until the cloud cluster `id` is gone (404) in the simulator.
@@ -234,4 +224,17 @@ impl OperatorEnv {
             );
         }
     }
+}
+
+/// Every request other than a GET among simulator counter `rows`, as `METHOD route → status ×count`.
+pub fn writes_in(rows: Vec<clouddb_sim::gateway::CounterRow>) -> Vec<String> {
+    rows.into_iter()
+        .filter(|r| r.key.method != "GET")
+        .map(|r| {
+            format!(
+                "{} {} → {} ×{}",
+                r.key.method, r.key.route, r.key.status, r.count
+            )
+        })
+        .collect()
 }

@@ -144,6 +144,10 @@ impl OperatorEnv {
                 &format!("{}/v1beta1", self.sim.base_url()),
             ])
             .args([
+                "--tidbcloud-serverless-url",
+                &format!("{}/v1beta1", self.sim.serverless_base_url()),
+            ])
+            .args([
                 "--default-clickhouse-credentials",
                 &format!("{}/{CLICKHOUSE_CREDENTIALS}", self.env.ns.name()),
             ])
@@ -391,6 +395,22 @@ impl OperatorEnv {
             self.sim.ca_path(),
             method,
             format!("{}/_sim/{path}", self.sim.clickhouse_base_url()),
+            body,
+        )
+        .await
+    }
+
+    /// Admin API of the simulator's Serverless listener (`/_sim/<path>`).
+    pub async fn serverless_admin(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Value {
+        admin_call(
+            self.sim.ca_path(),
+            method,
+            format!("{}/_sim/{path}", self.sim.serverless_base_url()),
             body,
         )
         .await

@@ -369,6 +369,10 @@ pub fn simulator_flags(sim: &Simulator) -> Vec<(String, String)> {
         ("--tidbcloud-api-url".into(), url.clone()),
         ("--tidbcloud-iam-url".into(), url),
         (
+            "--tidbcloud-serverless-url".into(),
+            format!("{}/v1beta1", sim.serverless_base_url()),
+        ),
+        (
             "--extra-ca-file".into(),
             sim.ca_path()
                 .expect("simulator serves https")

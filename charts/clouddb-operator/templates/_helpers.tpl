@@ -57,12 +57,14 @@ app.kubernetes.io/part-of: clouddb-operator
 - tidbcloudclusters.clouddb.dev
 - tidbcloudimports.clouddb.dev
 - tidbcloudintegrations.clouddb.dev
+- tidbcloudserverlessclusters.clouddb.dev
+- tidbcloudsqlusers.clouddb.dev
 {{- end }}
 
 {{/*
 Rules the operator needs wherever it manages resources (a ClusterRole for all namespaces, else a Role in each
 watched namespace). Exactly the calls it makes, no wildcards:
-- TidbCloudClusters, TidbCloudImports, TidbCloudIntegrations, ClickHouseServices: list/watch (the controller), patch
+- TidbCloudClusters, TidbCloudImports, TidbCloudIntegrations, TidbCloudServerlessClusters, ClickHouseServices: list/watch (the controller), patch
   (finalizer), status patch (server-side apply);
 - Secrets: get (credentials and root-password references, the connection Secret), list/watch (changes to referenced
   Secrets and to the connection Secrets it owns), create+patch (server-side apply of the connection Secret: an
@@ -71,10 +73,10 @@ watched namespace). Exactly the calls it makes, no wildcards:
 */}}
 {{- define "clouddb-operator.workloadRules" -}}
 - apiGroups: ["clouddb.dev"]
-  resources: ["tidbcloudclusters", "tidbcloudimports", "tidbcloudintegrations", "clickhouseservices"]
+  resources: ["tidbcloudclusters", "tidbcloudimports", "tidbcloudintegrations", "tidbcloudserverlessclusters", "tidbcloudsqlusers", "clickhouseservices"]
   verbs: ["get", "list", "watch", "patch"]
 - apiGroups: ["clouddb.dev"]
-  resources: ["tidbcloudclusters/status", "tidbcloudimports/status", "tidbcloudintegrations/status", "clickhouseservices/status"]
+  resources: ["tidbcloudclusters/status", "tidbcloudimports/status", "tidbcloudintegrations/status", "tidbcloudserverlessclusters/status", "tidbcloudsqlusers/status", "clickhouseservices/status"]
   verbs: ["get", "patch"]
 - apiGroups: [""]
   resources: ["secrets"]

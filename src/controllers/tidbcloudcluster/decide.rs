@@ -3,7 +3,8 @@
 //!
 //! Sequencing (the real API takes one mutation at a time, and only on an ACTIVE cluster):
 //! 1. never write while the cluster is in a transitional state — wait instead;
-//! 2. on an ACTIVE cluster: topology/display-name update first, then root-password reset, then pause;
+//! 2. on an ACTIVE cluster: topology/display-name update first, then the public endpoint setting, then
+//!    root-password reset, then pause;
 //! 3. on a PAUSED cluster: if anything but the pause needs changing, resume first (the API refuses changes on a
 //!    paused cluster), apply the changes, then pause again; if only `paused: false` is asked, resume.
 
@@ -15,12 +16,16 @@ use crate::api::tidbcloudcluster::{StorageNodesSpec, TidbCloudClusterSpec};
 pub const ACTIVE: &str = "ACTIVE";
 pub const PAUSED: &str = "PAUSED";
 
-pub use crate::model::tidbcloudcluster::{Change, Observed, StorageObserved};
+pub use crate::model::tidbcloudcluster::{
+    Change, Observed, PublicEndpointChange, PublicEndpointObserved, StorageObserved,
+};
 
 /// One step of a plan.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Step {
     Update(Change),
+    /// Make the default group's public endpoint setting equal to the spec (one PATCH).
+    PublicEndpoint(PublicEndpointChange),
     ResetPassword,
     Pause,
     Resume,
@@ -30,6 +35,7 @@ impl Step {
     pub fn verb(&self) -> &'static str {
         match self {
             Step::Update(_) => "update",
+            Step::PublicEndpoint(_) => "update public endpoint",
             Step::ResetPassword => "reset root password",
             Step::Pause => "pause",
             Step::Resume => "resume",
@@ -60,13 +66,17 @@ pub fn decide<O: Borrow<Observed>>(
         };
     }
     let change = diff(spec, display_name, obs);
+    let public = public_endpoint_diff(spec, obs);
     let mut steps = Vec::new();
-    let needs_active = !change.is_empty() || flags.password_differs;
+    let needs_active = !change.is_empty() || public.is_some() || flags.password_differs;
     if state == PAUSED && (needs_active || !spec.paused) {
         steps.push(Step::Resume);
     }
     if !change.is_empty() {
         steps.push(Step::Update(change));
+    }
+    if let Some(p) = public {
+        steps.push(Step::PublicEndpoint(p));
     }
     if flags.password_differs {
         steps.push(Step::ResetPassword);
@@ -100,6 +110,16 @@ pub fn diff(spec: &TidbCloudClusterSpec, display_name: &str, obs: &Observed) -> 
         _ => {}
     }
     c
+}
+
+/// The change of the public endpoint setting the spec asks for; `None` when the spec leaves it alone, when it
+/// was not read, or when it already matches (an IP access list is compared as a set).
+pub fn public_endpoint_diff(
+    spec: &TidbCloudClusterSpec,
+    obs: &Observed,
+) -> Option<PublicEndpointChange> {
+    let wanted = spec.public_endpoint.as_ref()?;
+    PublicEndpointChange::between(wanted, obs.public_endpoint.as_ref()?)
 }
 
 fn storage_differs(want: &StorageNodesSpec, have: Option<&StorageObserved>) -> bool {
@@ -145,6 +165,7 @@ mod tests {
                 raft_store_iops: None,
             },
             tiflash: None,
+            public_endpoint: None,
         }
     }
 
@@ -319,5 +340,104 @@ mod tests {
             decide(&s, "db", Some(&observed(ACTIVE)), f),
             Decision::Differs { .. }
         ));
+    }
+
+    fn entry(cidr: &str, description: &str) -> crate::api::tidbcloudcluster::IpAccessEntry {
+        crate::api::tidbcloudcluster::IpAccessEntry {
+            cidr: cidr.into(),
+            description: description.into(),
+        }
+    }
+
+    fn with_public(
+        enabled: bool,
+        list: Vec<crate::api::tidbcloudcluster::IpAccessEntry>,
+    ) -> TidbCloudClusterSpec {
+        let mut s = spec();
+        s.public_endpoint = Some(crate::api::tidbcloudcluster::PublicEndpointSpec {
+            enabled,
+            ip_access_list: list,
+        });
+        s
+    }
+
+    #[test]
+    fn public_endpoint_is_a_set_diff_and_unread_or_unset_is_left_alone() {
+        let s = with_public(
+            true,
+            vec![entry("203.0.113.0/24", "office"), entry("10.0.0.1/32", "")],
+        );
+        // Not read (spec set but nothing observed): nothing to compare, nothing to do.
+        assert_eq!(
+            decide(&s, "db", Some(&observed(ACTIVE)), Flags::default()),
+            Decision::Converged
+        );
+        let mut o = observed(ACTIVE);
+        o.public_endpoint = Some(PublicEndpointObserved {
+            enabled: true,
+            ip_access_list: vec![entry("10.0.0.1/32", ""), entry("203.0.113.0/24", "office")],
+        });
+        // Same entries in another order: converged.
+        assert_eq!(
+            decide(&s, "db", Some(&o), Flags::default()),
+            Decision::Converged
+        );
+        // Spec unset: whatever the cloud has stands.
+        assert_eq!(
+            decide(&spec(), "db", Some(&o), Flags::default()),
+            Decision::Converged
+        );
+        // One added, one removed, one re-described.
+        let s2 = with_public(
+            true,
+            vec![
+                entry("203.0.113.0/24", "office v2"),
+                entry("198.51.100.7/32", "ci"),
+            ],
+        );
+        let c = public_endpoint_diff(&s2, &o).expect("differs");
+        assert_eq!(c.added, vec!["203.0.113.0/24", "198.51.100.7/32"]);
+        assert_eq!(c.removed, vec!["10.0.0.1/32"]);
+        assert_eq!(c.enabled, None);
+        assert_eq!(
+            c.summary(),
+            "public endpoint: allow 203.0.113.0/24, 198.51.100.7/32; remove 10.0.0.1/32"
+        );
+        // Disabling alone.
+        let c = public_endpoint_diff(
+            &with_public(false, o.public_endpoint.clone().unwrap().ip_access_list),
+            &o,
+        )
+        .expect("differs");
+        assert_eq!(
+            (c.enabled, c.added.len(), c.removed.len()),
+            (Some(false), 0, 0)
+        );
+    }
+
+    #[test]
+    fn public_endpoint_comes_after_topology_and_on_a_paused_cluster_between_resume_and_pause() {
+        let mut s = with_public(true, vec![entry("203.0.113.0/24", "")]);
+        s.tidb.node_count = 3;
+        let mut o = observed(ACTIVE);
+        o.public_endpoint = Some(PublicEndpointObserved::default());
+        let Decision::Act { plan, .. } = decide(&s, "db", Some(&o), Flags::default()) else {
+            panic!("expected Act")
+        };
+        assert_eq!(
+            plan.iter().map(Step::verb).collect::<Vec<_>>(),
+            vec!["update", "update public endpoint"]
+        );
+        let mut s = with_public(true, vec![entry("203.0.113.0/24", "")]);
+        s.paused = true;
+        let mut o = observed(PAUSED);
+        o.public_endpoint = Some(PublicEndpointObserved::default());
+        let Decision::Act { plan, .. } = decide(&s, "db", Some(&o), Flags::default()) else {
+            panic!("expected Act")
+        };
+        assert_eq!(
+            plan.iter().map(Step::verb).collect::<Vec<_>>(),
+            vec!["resume", "update public endpoint", "pause"]
+        );
     }
 }

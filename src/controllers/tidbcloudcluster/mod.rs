@@ -12,6 +12,7 @@ use super::core::{self, Base, Failure, Outcome};
 use super::decision::{Plan, Seen};
 use super::driver::{self, CloudKind, Flow, Next, OnGone, Policy, Stop};
 use super::ownership::CloudIdKind;
+use super::password::{self, DesiredPassword};
 use crate::api::common::CloudResourceGonePolicy;
 use crate::api::tidbcloudcluster::{
     CreateIntent, PlanProgress, TidbCloudCluster, TidbCloudClusterStatus,
@@ -289,8 +290,12 @@ async fn converge(
         password_differs: password.differs,
         observe_only,
     };
+    let public_endpoint = public_endpoint(run, client, cluster.as_ref()).await?;
     let seen = cluster.map(|c| Seen {
-        view: translate::observed(&c),
+        view: decide::Observed {
+            public_endpoint,
+            ..translate::observed(&c)
+        },
         remote: c,
     });
     let decision = decide::decide(&run.obj.spec, &display_name, seen, flags);
@@ -339,6 +344,29 @@ async fn converge(
     Ok(Next::Done(outcome))
 }
 
+/// The default group's public endpoint setting (one GET per reconcile: the cluster list does not carry it), read
+/// only while spec.publicEndpoint is set and the cluster is ACTIVE or PAUSED; recorded in status.
+async fn public_endpoint(
+    run: &mut Run<'_>,
+    client: &TidbCloudClient,
+    cluster: Option<&Cluster>,
+) -> Flow<Option<decide::PublicEndpointObserved>> {
+    let Some(c) = cluster.filter(|_| run.obj.spec.public_endpoint.is_some()) else {
+        run.status.public_endpoint = None;
+        return Ok(None);
+    };
+    if !matches!(c.state.as_str(), decide::ACTIVE | decide::PAUSED) {
+        return Ok(None);
+    }
+    let setting = client
+        .get_public_endpoint_setting(&c.cluster_id)
+        .await
+        .map_err(driver::cloud("read the public endpoint setting"))?;
+    let observed = translate::public_endpoint_observed(&setting);
+    run.status.public_endpoint = Some(translate::public_endpoint_status(&observed));
+    Ok(Some(observed))
+}
+
 /// Performs `plan.now` on the cluster (the rest follows in later reconciles).
 async fn act(
     run: &mut Run<'_>,
@@ -383,6 +411,31 @@ async fn act(
                 .await;
             }
             (reasons::UPDATING, Some(c))
+        }
+        Step::PublicEndpoint(change) => {
+            let req = translate::public_endpoint_request(&change.wanted);
+            let setting = session
+                .update_public_endpoint_setting(&id, &req)
+                .await
+                .map_err(driver::cloud("update the public endpoint setting"))?;
+            let observed = translate::public_endpoint_observed(&setting);
+            run.status.public_endpoint = Some(translate::public_endpoint_status(&observed));
+            if drift {
+                let text = format!(
+                    "the public endpoint was changed outside Kubernetes; restoring the spec: {description}"
+                );
+                run.event(EventType::Warning, reasons::DRIFT_CORRECTED, "Update", text)
+                    .await;
+            } else {
+                run.event(
+                    EventType::Normal,
+                    reasons::UPDATING,
+                    "Update",
+                    description.clone(),
+                )
+                .await;
+            }
+            (reasons::UPDATING, None)
         }
         Step::Pause => {
             let c = session
@@ -451,54 +504,15 @@ fn secret<'a>(run: &Run<'a>) -> core::ConnectionSecret<'a, TidbCloudCluster> {
 }
 
 async fn desired_password(run: &Run<'_>) -> Flow<DesiredPassword> {
-    let current = secret(run)
-        .get()
-        .await?
-        .as_ref()
-        .and_then(|s| core::value_of(s, "password"));
-    let has_cluster = run.status.cluster_id.is_some() || run.obj.spec.cluster_id.is_some();
-    if let Some(r) = &run.obj.spec.root_password {
-        let value = run
-            .password_from(&r.secret_ref, "spec.rootPassword")
-            .await?
-            .map_err(Stop::Report)?;
-        let len = value.expose_secret().chars().count();
-        if !(8..=64).contains(&len) {
-            let message = format!(
-                "spec.rootPassword: the value in Secret {} key {:?} must be 8 to 64 characters (it has {len})",
-                r.secret_ref.name, r.secret_ref.key
-            );
-            return driver::report(Outcome::Stalled {
-                reason: reasons::INVALID_SPEC,
-                message,
-                requeue: None,
-            });
-        }
-        let differs = current
-            .as_ref()
-            .is_none_or(|c| c.expose_secret() != value.expose_secret());
-        return Ok(DesiredPassword {
-            value: Some(value),
-            differs: differs && has_cluster,
-        });
-    }
-    if let Some(c) = current {
-        return Ok(DesiredPassword {
-            value: Some(c),
-            differs: false,
-        });
-    }
-    if run.obj.spec.cluster_id.is_some() || run.obj.observe_only() {
+    let spec = &run.obj.spec;
+    let source = password::Source {
+        connection: run.obj.connection_secret_name(),
+        reference: spec.root_password.as_ref().map(|r| &r.secret_ref),
+        has_database: run.status.cluster_id.is_some() || spec.cluster_id.is_some(),
         // An adopted cluster keeps its password unless spec.rootPassword says otherwise.
-        return Ok(DesiredPassword {
-            value: None,
-            differs: false,
-        });
-    }
-    Ok(DesiredPassword {
-        value: Some(core::generate_password()),
-        differs: has_cluster,
-    })
+        keeps_its_own: spec.cluster_id.is_some() || run.obj.observe_only(),
+    };
+    password::desired(run, source).await
 }
 
 /// Writes the connection Secret (owned by the resource) when its content would change.
@@ -523,13 +537,16 @@ async fn write_connection_secret(
         data.put(&format!("port-{suffix}"), &e.port.to_string());
         data.put(
             &format!("uri-{suffix}"),
-            &mysql_uri(&e.host, e.port, pw.as_deref()),
+            &password::mysql_uri("root", &e.host, e.port, pw.as_deref()),
         );
     }
     if let Some(e) = translate::primary_endpoint(endpoints) {
         data.put("host", &e.host);
         data.put("port", &e.port.to_string());
-        data.put("uri", &mysql_uri(&e.host, e.port, pw.as_deref()));
+        data.put(
+            "uri",
+            &password::mysql_uri("root", &e.host, e.port, pw.as_deref()),
+        );
     } else {
         data.put("port", &port.to_string());
     }
@@ -551,12 +568,6 @@ fn available(status: &TidbCloudClusterStatus) -> Option<Desired> {
     ))
 }
 
-struct DesiredPassword {
-    value: Option<SecretString>,
-    /// The cluster exists and its password must be reset to `value`.
-    differs: bool,
-}
-
 fn wait_reason(state: &str) -> &'static str {
     match state {
         "CREATING" => reasons::CREATING,
@@ -572,6 +583,7 @@ fn wait_reason(state: &str) -> &'static str {
 fn step_description(step: &Step, observed: &decide::Observed) -> String {
     match step {
         Step::Update(change) => format!("update: {}", change.summary(observed)),
+        Step::PublicEndpoint(change) => change.summary(),
         other => other.verb().to_string(),
     }
 }
@@ -610,17 +622,6 @@ fn progress(
     )
 }
 
-fn mysql_uri(host: &str, port: i32, password: Option<&str>) -> String {
-    use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
-    match password {
-        Some(pw) => format!(
-            "mysql://root:{}@{host}:{port}",
-            utf8_percent_encode(pw, NON_ALPHANUMERIC)
-        ),
-        None => format!("mysql://root@{host}:{port}"),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -636,14 +637,5 @@ mod tests {
         // A new generation starts a new plan; a single step needs no counter.
         let (p, m) = progress(p.as_ref(), 8, &["pause"], "pause".into());
         assert_eq!((p, m.as_str()), (None, "pause"));
-    }
-
-    #[test]
-    fn uris_escape_passwords_and_retained_names_fit() {
-        assert_eq!(
-            mysql_uri("h", 4000, Some("a@b/c")),
-            "mysql://root:a%40b%2Fc@h:4000"
-        );
-        assert_eq!(mysql_uri("h", 4000, None), "mysql://root@h:4000");
     }
 }

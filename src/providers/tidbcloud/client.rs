@@ -24,13 +24,15 @@ use url::Url;
 
 pub const DEFAULT_BASE_URL: &str = "https://dedicated.tidbapi.com/v1beta1";
 pub const DEFAULT_IAM_BASE_URL: &str = "https://iam.tidbapi.com/v1beta1";
+/// The Serverless (Starter / Essential) v1beta1 API: same keys, digest authentication and per-key quota.
+pub const DEFAULT_SERVERLESS_BASE_URL: &str = "https://serverless.tidbapi.com/v1beta1";
 /// The `provider` label of metrics.
 pub const PROVIDER: &str = "tidbcloud";
 
 /// Digest challenges answered at most per call.
 const MAX_CHALLENGES: u32 = 3;
 /// Pages read at most by the `list_all_*` helpers before giving up (a guard against a looping server).
-const MAX_PAGES: usize = 10_000;
+pub(super) const MAX_PAGES: usize = 10_000;
 
 /// An API key pair. The public key is an identifier (it appears in metrics and logs); the private key is a
 /// secret and is never printed.
@@ -65,6 +67,8 @@ pub struct ClientConfig {
     pub base_url: String,
     /// IAM API base, default [`DEFAULT_IAM_BASE_URL`].
     pub iam_base_url: String,
+    /// Serverless API base, default [`DEFAULT_SERVERLESS_BASE_URL`] (its calls are in `serverless.rs`).
+    pub serverless_base_url: String,
     /// TLS, timeouts, user agent.
     pub http: HttpConfig,
     /// `pageSize` used by the `list_all_*` helpers (the API caps it at 100).
@@ -76,6 +80,7 @@ impl Default for ClientConfig {
         ClientConfig {
             base_url: DEFAULT_BASE_URL.to_string(),
             iam_base_url: DEFAULT_IAM_BASE_URL.to_string(),
+            serverless_base_url: DEFAULT_SERVERLESS_BASE_URL.to_string(),
             http: HttpConfig::default(),
             page_size: 100,
         }
@@ -88,6 +93,14 @@ impl ClientConfig {
         let origin = origin.trim_end_matches('/');
         self.base_url = format!("{origin}/v1beta1");
         self.iam_base_url = format!("{origin}/v1beta1");
+        self
+    }
+
+    /// The Serverless API on its own origin (`https://host:port`), under `/v1beta1` — how a simulator serves it
+    /// (its paths collide with the Dedicated ones, so it listens apart).
+    pub fn with_serverless_endpoint(mut self, origin: &str) -> Self {
+        let origin = origin.trim_end_matches('/');
+        self.serverless_base_url = format!("{origin}/v1beta1");
         self
     }
 
@@ -123,6 +136,7 @@ struct Inner {
     transport: Transport,
     base: Url,
     iam_base: Url,
+    serverless_base: Url,
     key: ApiKey,
     digest: DigestCache,
     page_size: u32,
@@ -166,6 +180,7 @@ impl TidbCloudClient {
     ) -> Result<TidbCloudClient, CloudError> {
         let base = parse_base("base_url", &config.base_url)?;
         let iam_base = parse_base("iam_base_url", &config.iam_base_url)?;
+        let serverless_base = parse_base("serverless_base_url", &config.serverless_base_url)?;
         if key.public_key.is_empty() || key.private_key.expose_secret().is_empty() {
             return Err(CloudError::config(
                 "the API key pair is incomplete: both the public and the private key are required",
@@ -187,6 +202,7 @@ impl TidbCloudClient {
                 ),
                 base,
                 iam_base,
+                serverless_base,
                 key,
                 digest: DigestCache::default(),
                 page_size: config.page_size.clamp(1, 100),
@@ -656,6 +672,132 @@ impl TidbCloudClient {
         Ok(())
     }
 
+    // ---- public endpoint setting ----------------------------------------------------------------------
+
+    /// The public endpoint setting of the cluster's default TiDB node group (`-`).
+    pub async fn get_public_endpoint_setting(
+        &self,
+        cluster_id: &str,
+    ) -> Result<PublicEndpointSetting, CloudError> {
+        check_id("cluster id", cluster_id)?;
+        self.execute(Call::new(
+            Method::GET,
+            "GET /clusters/{clusterId}/tidbNodeGroups/{tidbNodeGroupId}/publicEndpointSetting",
+            &[
+                "clusters",
+                cluster_id,
+                "tidbNodeGroups",
+                "-",
+                "publicEndpointSetting",
+            ],
+        ))
+        .await
+    }
+
+    /// Writes the public endpoint setting of the default TiDB node group (a given list replaces the old one).
+    pub async fn update_public_endpoint_setting(
+        &self,
+        cluster_id: &str,
+        req: &PublicEndpointSetting,
+    ) -> Result<PublicEndpointSetting, CloudError> {
+        check_id("cluster id", cluster_id)?;
+        let call = Call::new(
+            Method::PATCH,
+            "PATCH /clusters/{clusterId}/tidbNodeGroups/{tidbNodeGroupId}/publicEndpointSetting",
+            &[
+                "clusters",
+                cluster_id,
+                "tidbNodeGroups",
+                "-",
+                "publicEndpointSetting",
+            ],
+        )
+        .json(req)?;
+        self.execute(call).await
+    }
+
+    // ---- SQL users (IAM) ------------------------------------------------------------------------------
+
+    /// Every SQL user of a cluster (IAM API, all pages).
+    pub async fn list_sql_users(&self, cluster_id: &str) -> Result<Vec<SqlUser>, CloudError> {
+        check_id("cluster id", cluster_id)?;
+        const ROUTE: &str = "GET /clusters/{clusterId}/sqlUsers";
+        let mut out = Vec::new();
+        let mut token: Option<String> = None;
+        for _ in 0..MAX_PAGES {
+            let mut call = iam(Call::new(
+                Method::GET,
+                ROUTE,
+                &["clusters", cluster_id, "sqlUsers"],
+            ))
+            .query("pageSize", 100);
+            if let Some(t) = &token {
+                call = call.query("pageToken", t);
+            }
+            let page: SqlUserPage = self.execute(call).await?;
+            out.extend(page.sql_users);
+            match next_token(token.as_deref(), page.next_page_token, ROUTE)? {
+                Some(t) => token = Some(t),
+                None => return Ok(out),
+            }
+        }
+        Err(too_many_pages(ROUTE))
+    }
+
+    pub async fn create_sql_user(
+        &self,
+        cluster_id: &str,
+        req: &CreateSqlUserRequest,
+    ) -> Result<SqlUser, CloudError> {
+        check_id("cluster id", cluster_id)?;
+        let call = iam(Call::new(
+            Method::POST,
+            "POST /clusters/{clusterId}/sqlUsers",
+            &["clusters", cluster_id, "sqlUsers"],
+        ))
+        .json(req)?
+        .secret(req.password.expose_secret());
+        self.execute(call).await
+    }
+
+    pub async fn update_sql_user(
+        &self,
+        cluster_id: &str,
+        user_name: &str,
+        req: &UpdateSqlUserRequest,
+    ) -> Result<SqlUser, CloudError> {
+        check_id("cluster id", cluster_id)?;
+        check_id("user name", user_name)?;
+        let mut call = iam(Call::new(
+            Method::PATCH,
+            "PATCH /clusters/{clusterId}/sqlUsers/{userName}",
+            &["clusters", cluster_id, "sqlUsers", user_name],
+        ))
+        .json(req)?;
+        if let Some(p) = &req.password {
+            call = call.secret(p.expose_secret());
+        }
+        self.execute(call).await
+    }
+
+    /// Deletes a SQL user; one already gone gives [`CloudError::NotFound`].
+    pub async fn delete_sql_user(
+        &self,
+        cluster_id: &str,
+        user_name: &str,
+    ) -> Result<(), CloudError> {
+        check_id("cluster id", cluster_id)?;
+        check_id("user name", user_name)?;
+        let _: serde_json::Value = self
+            .execute(iam(Call::new(
+                Method::DELETE,
+                "DELETE /clusters/{clusterId}/sqlUsers/{userName}",
+                &["clusters", cluster_id, "sqlUsers", user_name],
+            )))
+            .await?;
+        Ok(())
+    }
+
     // ---- IAM ------------------------------------------------------------------------------------------
 
     /// Every project of the organization (IAM API, all pages).
@@ -684,11 +826,34 @@ impl TidbCloudClient {
     /// answer into `T`.
     async fn execute<T: DeserializeOwned>(&self, call: Call<'_>) -> Result<T, CloudError> {
         let inner = &*self.inner;
-        let url = call.url(if call.alternate_base {
+        let base = if call.alternate_base {
             &inner.iam_base
         } else {
             &inner.base
-        })?;
+        };
+        self.execute_at(base, call).await
+    }
+
+    /// `call` to the Serverless API (same key, digest cache per host, budget and connection pool).
+    pub(super) async fn execute_serverless<T: DeserializeOwned>(
+        &self,
+        call: Call<'_>,
+    ) -> Result<T, CloudError> {
+        self.execute_at(&self.inner.serverless_base, call).await
+    }
+
+    /// `pageSize` of list calls.
+    pub(super) fn page_size_u32(&self) -> u32 {
+        self.inner.page_size
+    }
+
+    async fn execute_at<T: DeserializeOwned>(
+        &self,
+        base: &Url,
+        call: Call<'_>,
+    ) -> Result<T, CloudError> {
+        let inner = &*self.inner;
+        let url = call.url(base)?;
         // The digest `uri` is the request target exactly as sent.
         let target = url[url::Position::BeforePath..url::Position::AfterQuery].to_string();
         let authority = url[url::Position::BeforeHost..url::Position::AfterPort].to_string();
@@ -763,7 +928,7 @@ impl TidbCloudClient {
 }
 
 /// The token of the next page, `None` when done; a token that repeats means the server is looping.
-fn next_token(
+pub(super) fn next_token(
     previous: Option<&str>,
     next: String,
     route: &str,
@@ -779,7 +944,7 @@ fn next_token(
     }
 }
 
-fn too_many_pages(route: &str) -> CloudError {
+pub(super) fn too_many_pages(route: &str) -> CloudError {
     CloudError::decode(format!("{route}: more than {MAX_PAGES} pages"))
 }
 

@@ -7,15 +7,20 @@ pub mod client;
 pub mod models;
 
 pub use client::{
-    ApiKey, ClientConfig, DEFAULT_BASE_URL, DEFAULT_IAM_BASE_URL, PROVIDER, TidbCloudClient,
+    ApiKey, ClientConfig, DEFAULT_BASE_URL, DEFAULT_IAM_BASE_URL, DEFAULT_SERVERLESS_BASE_URL,
+    PROVIDER, TidbCloudClient,
 };
 
 pub mod catalog;
 pub mod observe;
 pub mod pool;
 pub mod provider;
+pub mod serverless;
+pub mod serverless_models;
+pub mod serverless_observe;
 pub mod translate;
 pub mod translate_import;
 pub mod translate_integration;
+pub mod translate_serverless;
 
-pub use provider::{Provider, Session};
+pub use provider::{Provider, ServerlessSession, Session};

@@ -867,7 +867,73 @@ pub struct VendorIntegrationConfig {
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct PrometheusIntegrationConfig {}
 
+// ---- public endpoint setting ----------------------------------------------------------------------------
+
+/// `v1beta1PublicEndpointSetting` of a TiDB node group.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct PublicEndpointSetting {
+    /// `tidbNodeGroups/{id}/publicEndpointSetting` (read-only).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub name: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub tidb_node_group_id: String,
+    pub enabled: Option<bool>,
+    /// Empty: every address is allowed.
+    pub ip_access_list: Vec<IpAccessListEntry>,
+}
+
+/// `v1beta1PublicEndpointSettingIpAccessList`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct IpAccessListEntry {
+    pub cidr_notation: String,
+    pub description: String,
+}
+
 // ---- IAM ------------------------------------------------------------------------------------------------
+
+/// `api.SqlUser` (IAM v1beta1): a SQL user of a cluster. The password is write-only.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct SqlUser {
+    pub user_name: String,
+    pub auth_method: String,
+    pub builtin_role: String,
+    pub custom_roles: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub(crate) struct SqlUserPage {
+    pub sql_users: Vec<SqlUser>,
+    pub next_page_token: String,
+}
+
+/// `api.CreateSqlUserReq`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateSqlUserRequest {
+    pub user_name: String,
+    /// Write-only; 8–64 characters.
+    #[serde(serialize_with = "expose")]
+    pub password: SecretString,
+    pub auth_method: String,
+    pub builtin_role: String,
+    pub custom_roles: Vec<String>,
+}
+
+/// `api.UpdateSqlUserReq`: what is set changes.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UpdateSqlUserRequest {
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "expose_opt")]
+    pub password: Option<SecretString>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub builtin_role: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub custom_roles: Option<Vec<String>>,
+}
 
 /// `api.Project` (IAM; snake_case on the wire).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

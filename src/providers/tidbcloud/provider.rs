@@ -7,9 +7,13 @@ use secrecy::{ExposeSecret, SecretString};
 
 use super::catalog::Catalog;
 use super::client::{ApiKey, ClientConfig, TidbCloudClient};
-use super::models::{Cluster, CreateClusterRequest, UpdateClusterRequest};
+use super::models::{Cluster, CreateClusterRequest, PublicEndpointSetting, UpdateClusterRequest};
 use super::observe::{Observer, ObserverConfig};
 use super::pool::ClientPool;
+use super::serverless_models::{
+    CreateServerlessCluster, PatchServerlessClusterRequest, ServerlessCluster,
+};
+use super::serverless_observe::ServerlessObserver;
 use crate::api::common::{PRIVATE_KEY, PUBLIC_KEY};
 use crate::cloud::http::HttpConfig;
 use crate::cloud::{BudgetConfig, BudgetRegistry, CloudError};
@@ -25,6 +29,8 @@ pub struct Provider {
     pub catalog: Catalog,
     /// All observation of clusters (batched list snapshots, fresh answers of writes).
     pub observer: Observer,
+    /// All observation of Serverless clusters (one list per key), on the same clients and budgets.
+    pub serverless: ServerlessObserver,
     default_credentials: (String, String),
 }
 
@@ -38,6 +44,7 @@ impl Provider {
         let client_config = ClientConfig {
             base_url: config.tidbcloud_api_url.clone(),
             iam_base_url: config.tidbcloud_iam_url.clone(),
+            serverless_base_url: config.tidbcloud_serverless_url.clone(),
             http: http.clone(),
             ..ClientConfig::default()
         };
@@ -62,6 +69,11 @@ impl Provider {
                 steady: config.poll_steady,
                 first_snapshot_wait: config.request_timeout.saturating_mul(2),
             }),
+            serverless: ServerlessObserver::new(
+                config.observation,
+                config.poll_steady,
+                config.poll_transitional,
+            ),
             default_credentials: config.default_credentials_ref(),
         })
     }
@@ -71,6 +83,16 @@ impl Provider {
         Session {
             client,
             observer: &self.observer,
+        }
+    }
+}
+
+impl Provider {
+    /// `client` with the Serverless observer's bookkeeping around its serverless cluster writes.
+    pub fn serverless_session<'a>(&'a self, client: &'a TidbCloudClient) -> ServerlessSession<'a> {
+        ServerlessSession {
+            client,
+            observer: &self.serverless,
         }
     }
 }
@@ -168,5 +190,63 @@ impl Session<'_> {
     ) -> Result<(), CloudError> {
         self.write(id, self.client.reset_root_password(id, password))
             .await
+    }
+
+    /// Writes the default group's public endpoint setting (recorded as a write to the cluster: its `PUBLIC`
+    /// endpoint follows `enabled`, so the next observation of the cluster is fresh).
+    pub async fn update_public_endpoint_setting(
+        &self,
+        id: &str,
+        req: &PublicEndpointSetting,
+    ) -> Result<PublicEndpointSetting, CloudError> {
+        self.write(id, self.client.update_public_endpoint_setting(id, req))
+            .await
+    }
+}
+
+/// A client whose Serverless cluster writes are recorded in the [`ServerlessObserver`] (before the call and
+/// when its answer arrives), so a list taken meanwhile never answers for the cluster.
+#[derive(Clone, Copy)]
+pub struct ServerlessSession<'a> {
+    pub client: &'a TidbCloudClient,
+    pub observer: &'a ServerlessObserver,
+}
+
+impl ServerlessSession<'_> {
+    /// Creates a cluster; its id is known (and recorded) once the answer arrives.
+    pub async fn create(
+        &self,
+        req: &CreateServerlessCluster,
+    ) -> Result<ServerlessCluster, CloudError> {
+        let c = self.client.create_serverless_cluster(req).await?;
+        self.observer.wrote(&c.cluster_id);
+        Ok(c)
+    }
+
+    pub async fn update(
+        &self,
+        id: &str,
+        req: &PatchServerlessClusterRequest,
+    ) -> Result<ServerlessCluster, CloudError> {
+        crate::cloud::writes::recorded(
+            self.observer,
+            id,
+            self.client.update_serverless_cluster(id, req),
+        )
+        .await
+    }
+
+    pub async fn delete(&self, id: &str) -> Result<ServerlessCluster, CloudError> {
+        crate::cloud::writes::recorded(self.observer, id, self.client.delete_serverless_cluster(id))
+            .await
+    }
+
+    pub async fn set_password(&self, id: &str, password: &SecretString) -> Result<(), CloudError> {
+        crate::cloud::writes::recorded(
+            self.observer,
+            id,
+            self.client.set_serverless_password(id, password),
+        )
+        .await
     }
 }

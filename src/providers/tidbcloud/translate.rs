@@ -7,8 +7,12 @@ use super::models::{
     StorageNodeSettingUpdate, StorageType, TidbNodeGroupUpdate, TidbNodeSettingRequest,
     TidbNodeSettingUpdate, UpdateClusterRequest,
 };
-use crate::api::tidbcloudcluster::{Endpoint, StorageNodesSpec, TidbCloudClusterSpec};
-use crate::model::tidbcloudcluster::{Change, Observed, StorageObserved};
+use super::models::{IpAccessListEntry, PublicEndpointSetting};
+use crate::api::tidbcloudcluster::{
+    Endpoint, IpAccessEntry, PublicEndpointSpec, PublicEndpointStatus, StorageNodesSpec,
+    TidbCloudClusterSpec,
+};
+use crate::model::tidbcloudcluster::{Change, Observed, PublicEndpointObserved, StorageObserved};
 
 /// What the decide step needs from a cloud cluster.
 pub fn observed(c: &Cluster) -> Observed {
@@ -23,6 +27,46 @@ pub fn observed(c: &Cluster) -> Observed {
             .as_ref()
             .filter(|t| t.node_count > 0)
             .map(storage_observed),
+        public_endpoint: None,
+    }
+}
+
+/// The public endpoint setting as the decide step reads it (`enabled` null: the API's default, enabled).
+pub fn public_endpoint_observed(s: &PublicEndpointSetting) -> PublicEndpointObserved {
+    PublicEndpointObserved {
+        enabled: s.enabled.unwrap_or(true),
+        ip_access_list: s
+            .ip_access_list
+            .iter()
+            .map(|e| IpAccessEntry {
+                cidr: e.cidr_notation.clone(),
+                description: e.description.clone(),
+            })
+            .collect(),
+    }
+}
+
+/// The PATCH body that makes the setting equal to `wanted` (the whole list: the API replaces it).
+pub fn public_endpoint_request(wanted: &PublicEndpointSpec) -> PublicEndpointSetting {
+    PublicEndpointSetting {
+        enabled: Some(wanted.enabled),
+        ip_access_list: wanted
+            .ip_access_list
+            .iter()
+            .map(|e| IpAccessListEntry {
+                cidr_notation: e.cidr.clone(),
+                description: e.description.clone(),
+            })
+            .collect(),
+        ..PublicEndpointSetting::default()
+    }
+}
+
+/// status.publicEndpoint.
+pub fn public_endpoint_status(o: &PublicEndpointObserved) -> PublicEndpointStatus {
+    PublicEndpointStatus {
+        enabled: o.enabled,
+        ip_access_list: o.ip_access_list.clone(),
     }
 }
 
