@@ -268,6 +268,11 @@ async fn plan_previews_every_kind_and_writes_nothing() {
 
     // Text: one line per object, the diff of the changed one, the summary; exit 2 (changes).
     let text = plan(&env, &["-f".into(), dir.display().to_string()]).await;
+    support::ship::note(&format!(
+        "plan of 10 objects (6 kinds): {} GETs, {} writes",
+        reads(&env) - reads_before,
+        writes(&env) - writes_before
+    ));
     assert_eq!(
         text.code, 2,
         "changes → exit 2\n{}\n{}",
