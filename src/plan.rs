@@ -48,8 +48,13 @@ pub struct PlanArgs {
     pub files: Vec<PathBuf>,
     /// The kubeconfig context to read the objects' status and the credentials Secrets from (default: the
     /// current context).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "offline")]
     pub context: Option<String>,
+    /// Plan without a Kubernetes cluster: every object as new (the ids of what the operator already created
+    /// are in its status, which is unknown here), every Secret as missing, no schema validation. Needs
+    /// `--credentials`. For CI against the simulator, or to preview the creates of new manifests.
+    #[arg(long)]
+    pub offline: bool,
     /// Namespace of manifests that name none (default: the context's namespace).
     #[arg(
         id = "plan_namespace",
@@ -103,6 +108,10 @@ pub enum PlanError {
         key: String,
         keys: String,
     },
+    #[error(
+        "--offline reads no Secret: give every provider's key with --credentials <secret-name>=<env-file>"
+    )]
+    OfflineWithoutCredentials,
     #[error("cannot reach Kubernetes (kubeconfig context {context}): {source}")]
     Kube {
         context: String,
@@ -357,7 +366,14 @@ pub async fn plan(args: PlanArgs) -> Result<Report, PlanError> {
     forbid_writes();
     let manifests = read_manifests(&args.files)?;
     let credentials = fixed_credentials(&args.credentials)?;
-    let (kube, default_ns) = read_only_client(args.context.as_deref()).await?;
+    let (kube, default_ns) = if args.offline {
+        if credentials.is_empty() {
+            return Err(PlanError::OfflineWithoutCredentials);
+        }
+        (empty_cluster(), "default".to_string())
+    } else {
+        read_only_client(args.context.as_deref()).await?
+    };
     let namespace = args.namespace.clone().unwrap_or(default_ns);
     let extra_ca_pem = match &args.run.extra_ca_file {
         Some(ca) => Some(crate::cloud::http::read_ca_file(ca)?),
@@ -515,6 +531,27 @@ async fn read_only_client(context: Option<&str>) -> Result<(kube::Client, String
         .with_layer(&ReadOnlyLayer)
         .build();
     Ok((client, ns))
+}
+
+/// A Kubernetes API that holds nothing (`--offline`): every request is answered 404 Not Found, so every object
+/// is planned as new, every Secret and referenced cluster as missing; nothing leaves the process.
+fn empty_cluster() -> kube::Client {
+    let service = tower::service_fn(|req: http::Request<kube::client::Body>| async move {
+        let body = serde_json::json!({
+            "kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404,
+            "message": format!("--offline: no Kubernetes API ({} {})", req.method(), req.uri().path()),
+        });
+        let mut resp = http::Response::new(http_body_util::Full::new(bytes::Bytes::from(
+            body.to_string(),
+        )));
+        *resp.status_mut() = http::StatusCode::NOT_FOUND;
+        resp.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/json"),
+        );
+        Ok::<_, std::convert::Infallible>(resp)
+    });
+    kube::Client::new(service, "default")
 }
 
 /// A tower layer refusing every Kubernetes request that could change something: only `GET` (and `HEAD`), and

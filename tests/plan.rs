@@ -85,8 +85,13 @@ struct Planned {
 /// Runs `program args` with the test's kubeconfig (async: the simulator runs in this process).
 async fn run(env: &OperatorEnv, program: &Path, args: &[String], path: Option<&str>) -> Planned {
     let mut cmd = tokio::process::Command::new(program);
+    // `--offline` must not need a cluster: it gets a kubeconfig that does not exist.
+    let kubeconfig = match args.iter().any(|a| a == "--offline") {
+        true => PathBuf::from("/nonexistent/kubeconfig"),
+        false => env.env.cp.admin_kubeconfig().to_path_buf(),
+    };
     cmd.args(args)
-        .env("KUBECONFIG", env.env.cp.admin_kubeconfig())
+        .env("KUBECONFIG", kubeconfig)
         .stdin(Stdio::null());
     if let Some(path) = path {
         cmd.env("PATH", path);
@@ -479,6 +484,39 @@ async fn plan_previews_every_kind_and_writes_nothing() {
     .await;
     assert_eq!(c.code, 0, "{}\n{}", c.stdout, c.stderr);
     assert!(!c.stdout.contains(&key.private_key) && !c.stderr.contains(&key.private_key));
+
+    // --offline: no cluster at all; every object is new (its status is unknown), the key comes from the flags.
+    let o = plan(
+        &env,
+        &[
+            "-f".into(),
+            steady_only.display().to_string(),
+            "--offline".into(),
+        ],
+    )
+    .await;
+    assert_eq!(o.code, 1, "--offline needs --credentials\n{}", o.stderr);
+    assert!(o.stderr.contains("--credentials"), "{}", o.stderr);
+    let o = plan(
+        &env,
+        &[
+            "-f".into(),
+            steady_only.display().to_string(),
+            "--offline".into(),
+            "-n".into(),
+            "ci".into(),
+            format!("--credentials=tidbcloud-credentials={}", creds.display()),
+        ],
+    )
+    .await;
+    assert_eq!(o.code, 2, "{}\n{}", o.stdout, o.stderr);
+    assert!(
+        o.stdout.contains(&format!(
+            "+ TidbCloudCluster {ns}/steady: create the cluster in TiDB Cloud"
+        )),
+        "{}",
+        o.stdout
+    );
 
     // The plan read the cloud and wrote nothing anywhere.
     assert!(reads(&env) > reads_before, "the plan reads the cloud");
