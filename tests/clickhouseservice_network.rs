@@ -131,6 +131,27 @@ async fn try_apply(env: &OperatorEnv, name: &str, spec: Value) -> Result<(), Str
         .map_err(|e| e.to_string())
 }
 
+/// The backup settings, retried while the key shared with the operator is throttled.
+async fn backup_of(c: &ClickHouseClient, id: &str) -> BackupConfiguration {
+    wait_until("the backup configuration", async || {
+        c.get_backup_configuration(id)
+            .await
+            .map_err(|e| e.to_string())
+    })
+    .await
+}
+
+/// The query endpoint, retried while the key shared with the operator is throttled.
+async fn query_of(
+    c: &ClickHouseClient,
+    id: &str,
+) -> Option<clouddb_operator::providers::clickhouse::models::ServiceQueryApiEndpoint> {
+    wait_until("the query endpoint", async || {
+        c.get_query_endpoint(id).await.map_err(|e| e.to_string())
+    })
+    .await
+}
+
 async fn wait_until<T>(what: &str, f: impl AsyncFn() -> Result<T, String>) -> T {
     match support::eventually(what, TIMEOUT * 2, f).await {
         Ok(v) => v,
@@ -189,19 +210,20 @@ async fn private_endpoint_ids_attach_as_a_diff_show_the_endpoint_service_and_dri
     assert_eq!(route_patches(&env), 2, "one PATCH per change of the list");
 
     // Attached outside Kubernetes: detached again.
-    cloud(&env)
-        .update_service(
-            &id,
-            &ServicePatchRequest {
-                private_endpoint_ids: Some(Diff {
-                    add: vec!["vpce-0rogue".into()],
-                    remove: vec![],
-                }),
-                ..Default::default()
-            },
-        )
-        .await
-        .expect("attach outside Kubernetes");
+    let c = cloud(&env);
+    let rogue = ServicePatchRequest {
+        private_endpoint_ids: Some(Diff {
+            add: vec!["vpce-0rogue".into()],
+            remove: vec![],
+        }),
+        ..Default::default()
+    };
+    wait_until("an attach outside Kubernetes", async || {
+        c.update_service(&id, &rogue)
+            .await
+            .map_err(|e| e.to_string())
+    })
+    .await;
     wait_until("the rogue endpoint to be detached", async || {
         let ids = endpoint_ids(&service(&env, &id).await);
         match ids == ["vpce-0bbb", "vpce-0ccc"] {
@@ -237,7 +259,7 @@ async fn backup_configuration_is_applied_as_a_diff_and_drift_is_corrected() {
     let o = ready(&env, "backed").await;
     let id = service_id(&o);
     let c = cloud(&env);
-    let b = c.get_backup_configuration(&id).await.expect("backup");
+    let b = backup_of(&c, &id).await;
     assert_eq!(
         (b.backup_period_in_hours, b.backup_retention_period_in_hours),
         (Some(12), Some(48))
@@ -254,7 +276,7 @@ async fn backup_configuration_is_applied_as_a_diff_and_drift_is_corrected() {
     env.apply_kind::<ClickHouseService>("backed", s.clone())
         .await;
     ready(&env, "backed").await;
-    let b = c.get_backup_configuration(&id).await.expect("backup");
+    let b = backup_of(&c, &id).await;
     assert_eq!(
         (b.backup_period_in_hours, b.backup_retention_period_in_hours),
         (Some(12), Some(72))
@@ -262,15 +284,16 @@ async fn backup_configuration_is_applied_as_a_diff_and_drift_is_corrected() {
     assert_eq!(count(&env, "PATCH", BACKUP_ROUTE), 2);
 
     // Changed outside Kubernetes: restored.
-    c.update_backup_configuration(
-        &id,
-        &BackupConfiguration {
-            backup_period_in_hours: Some(6),
-            ..Default::default()
-        },
-    )
-    .await
-    .expect("change outside Kubernetes");
+    let drift = BackupConfiguration {
+        backup_period_in_hours: Some(6),
+        ..Default::default()
+    };
+    wait_until("a change outside Kubernetes", async || {
+        c.update_backup_configuration(&id, &drift)
+            .await
+            .map_err(|e| e.to_string())
+    })
+    .await;
     wait_until("the backup period to be restored", async || {
         let b = c
             .get_backup_configuration(&id)
@@ -313,7 +336,7 @@ async fn backup_configuration_is_applied_as_a_diff_and_drift_is_corrected() {
     s["backupConfiguration"] = json!({"backupStartTime": "03:00"});
     env.apply_kind::<ClickHouseService>("backed", s).await;
     ready(&env, "backed").await;
-    let b = c.get_backup_configuration(&id).await.expect("backup");
+    let b = backup_of(&c, &id).await;
     assert_eq!(
         (b.backup_period_in_hours, b.backup_start_time.as_deref()),
         (Some(24), Some("03:00"))
@@ -331,15 +354,16 @@ async fn backup_drift_is_reported_and_not_written_under_drift_policy_report() {
     env.apply_kind::<ClickHouseService>("reported", s).await;
     let id = service_id(&ready(&env, "reported").await);
     let c = cloud(&env);
-    c.update_backup_configuration(
-        &id,
-        &BackupConfiguration {
-            backup_retention_period_in_hours: Some(24),
-            ..Default::default()
-        },
-    )
-    .await
-    .expect("change outside Kubernetes");
+    let drift = BackupConfiguration {
+        backup_retention_period_in_hours: Some(24),
+        ..Default::default()
+    };
+    wait_until("a change outside Kubernetes", async || {
+        c.update_backup_configuration(&id, &drift)
+            .await
+            .map_err(|e| e.to_string())
+    })
+    .await;
     let patches = count(&env, "PATCH", BACKUP_ROUTE);
     let o = env
         .wait_condition_of::<ClickHouseService>("reported", "Drifted", "True", "Drifted")
@@ -351,7 +375,7 @@ async fn backup_drift_is_reported_and_not_written_under_drift_policy_report() {
         patches,
         "nothing written"
     );
-    let b = c.get_backup_configuration(&id).await.expect("backup");
+    let b = backup_of(&c, &id).await;
     assert_eq!(
         b.backup_retention_period_in_hours,
         Some(24),
@@ -365,7 +389,10 @@ async fn query_api_endpoint_is_created_replaced_in_place_corrected_and_deleted()
         return;
     };
     let c = cloud(&env);
-    let keys = c.list_api_key_ids().await.expect("keys");
+    let keys = wait_until("the API keys", async || {
+        c.list_api_key_ids().await.map_err(|e| e.to_string())
+    })
+    .await;
     let key = keys.first().expect("the simulator has a key").clone();
     let mut s = spec();
     s["queryApiEndpoints"] = json!({
@@ -375,11 +402,7 @@ async fn query_api_endpoint_is_created_replaced_in_place_corrected_and_deleted()
         .await;
     let o = ready(&env, "queries").await;
     let id = service_id(&o);
-    let e = c
-        .get_query_endpoint(&id)
-        .await
-        .expect("get")
-        .expect("an endpoint");
+    let e = query_of(&c, &id).await.expect("an endpoint");
     assert_eq!(e.roles, ["sql_console_read_only"]);
     assert_eq!(e.open_api_keys, [key.to_ascii_lowercase()]);
     assert_eq!(
@@ -398,27 +421,24 @@ async fn query_api_endpoint_is_created_replaced_in_place_corrected_and_deleted()
     env.apply_kind::<ClickHouseService>("queries", s.clone())
         .await;
     ready(&env, "queries").await;
-    let e2 = c
-        .get_query_endpoint(&id)
-        .await
-        .expect("get")
-        .expect("endpoint");
+    let e2 = query_of(&c, &id).await.expect("endpoint");
     assert_eq!(e2.roles, ["sql_console_admin"]);
     assert_eq!(e2.id, e.id, "replaced in place");
     assert_eq!(count(&env, "POST", QUERY_ROUTE), 2);
     assert_eq!(count(&env, "DELETE", QUERY_ROUTE), 0);
 
     // Changed outside Kubernetes: restored.
-    c.upsert_query_endpoint(
-        &id,
-        &ServiceQueryEndpointRequest {
-            roles: vec!["sql_console_read_only".into()],
-            open_api_keys: vec![],
-            allowed_origins: "*".into(),
-        },
-    )
-    .await
-    .expect("change outside Kubernetes");
+    let drift = ServiceQueryEndpointRequest {
+        roles: vec!["sql_console_read_only".into()],
+        open_api_keys: vec![],
+        allowed_origins: "*".into(),
+    };
+    wait_until("a change outside Kubernetes", async || {
+        c.upsert_query_endpoint(&id, &drift)
+            .await
+            .map_err(|e| e.to_string())
+    })
+    .await;
     wait_until("the query endpoint to be restored", async || {
         let e = c
             .get_query_endpoint(&id)
@@ -479,4 +499,71 @@ async fn an_unknown_api_key_stalls_without_writing() {
         "{message}"
     );
     assert_eq!(writes(&env), before, "no cloud write");
+}
+
+#[tokio::test]
+async fn the_plan_lists_the_three_fields_as_changes_and_writes_nothing() {
+    let Some(env) = start("chs-plan").await else {
+        return;
+    };
+    env.apply_kind::<ClickHouseService>("planned", spec()).await;
+    ready(&env, "planned").await;
+    let c = cloud(&env);
+    let keys = wait_until("the API keys", async || {
+        c.list_api_key_ids().await.map_err(|e| e.to_string())
+    })
+    .await;
+    let mut s = spec();
+    s["privateEndpointIds"] = json!(["vpce-0aaa"]);
+    s["backupConfiguration"] = json!({"backupRetentionPeriodInHours": 168});
+    s["queryApiEndpoints"] = json!({"roles": ["sql_console_admin"], "openApiKeys": [keys[0]]});
+    let manifest = json!({
+        "apiVersion": "clouddb.dev/v1alpha1", "kind": "ClickHouseService",
+        "metadata": {"name": "planned", "namespace": env.ns()}, "spec": s,
+    });
+    let dir = std::env::temp_dir().join(format!("clouddb-plan-{}", env.ns()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let file = dir.join("planned.yaml");
+    std::fs::write(&file, serde_yaml::to_string(&manifest).expect("yaml")).expect("write");
+    let before = writes(&env);
+    let ca = env.sim.ca_path().expect("https").display().to_string();
+    let out = tokio::time::timeout(
+        TIMEOUT,
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_clouddb-operator"))
+            .args([
+                "plan".to_string(),
+                "-f".to_string(),
+                file.display().to_string(),
+                format!("--clickhouse-api-url={}/v1", env.sim.clickhouse_base_url()),
+                format!("--tidbcloud-api-url={}/v1beta1", env.sim.base_url()),
+                format!("--tidbcloud-iam-url={}/v1beta1", env.sim.base_url()),
+                format!(
+                    "--tidbcloud-serverless-url={}/v1beta1",
+                    env.sim.serverless_base_url()
+                ),
+                format!("--default-credentials={}/{CREDENTIALS}", env.ns()),
+                format!(
+                    "--default-clickhouse-credentials={}/{CLICKHOUSE_CREDENTIALS}",
+                    env.ns()
+                ),
+                format!("--extra-ca-file={ca}"),
+            ])
+            .env("KUBECONFIG", env.env.cp.admin_kubeconfig())
+            .stdin(std::process::Stdio::null())
+            .output(),
+    )
+    .await
+    .expect("the plan finishes in time")
+    .expect("run the plan");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stdout}\n{stderr}");
+    for want in [
+        "private endpoints +[vpce-0aaa]",
+        "backup configuration: retention 168 h",
+        "create query endpoint",
+    ] {
+        assert!(stdout.contains(want), "{want:?} in:\n{stdout}");
+    }
+    assert_eq!(writes(&env), before, "a plan writes nothing");
 }
