@@ -387,6 +387,51 @@ mod tests {
     }
 
     #[test]
+    fn sub_resource_bodies_have_the_api_shapes() {
+        // §3.5: privateEndpointIds travels as an add/remove diff in the service PATCH, alone.
+        let v = serde_json::to_value(endpoint_ids_request(&EndpointIdsChange {
+            add: vec!["vpce-1".into()],
+            remove: vec!["vpce-0".into()],
+        }))
+        .unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"privateEndpointIds": {"add": ["vpce-1"], "remove": ["vpce-0"]}})
+        );
+        // §4.1: only the fields that change (an absent field stays; null would reset it).
+        let v = serde_json::to_value(backup_request(&BackupSettings {
+            retention_hours: Some(168),
+            ..Default::default()
+        }))
+        .unwrap();
+        assert_eq!(v, serde_json::json!({"backupRetentionPeriodInHours": 168}));
+        // §3.8: allowedOrigins is one string; key ids compare case-insensitively, roles as a set.
+        let spec: QueryApiEndpointsSpec = serde_json::from_value(serde_json::json!({
+            "roles": ["sql_console_admin", "sql_console_read_only"],
+            "openApiKeys": ["6A4AD4A4-0CB8-4A6B-9C2F-2B1F3F0E9F10"], "allowedOrigins": "https://a.example"
+        }))
+        .unwrap();
+        let want = desired_query_endpoint(&spec);
+        let v = serde_json::to_value(query_endpoint_request(&want)).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({
+                "roles": ["sql_console_admin", "sql_console_read_only"],
+                "openApiKeys": ["6a4ad4a4-0cb8-4a6b-9c2f-2b1f3f0e9f10"],
+                "allowedOrigins": "https://a.example"
+            })
+        );
+        let read = ServiceQueryApiEndpoint {
+            id: "e".into(),
+            roles: vec!["sql_console_read_only".into(), "sql_console_admin".into()],
+            open_api_keys: vec!["6a4ad4a4-0cb8-4a6b-9c2f-2b1f3f0e9f10".into()],
+            allowed_origins: Some("https://a.example".into()),
+        };
+        assert_eq!(query_endpoint(&read), want);
+        assert_eq!(query_endpoint_status(&read).id, "e");
+    }
+
+    #[test]
     fn password_hashes_match_the_documented_formats() {
         let h = password_hashes(&SecretString::from("password".to_string()));
         // sha256("password") base64, and MySQL's double SHA-1 of "password".
