@@ -19,6 +19,31 @@ pub const UID_TAG: &str = "clouddb.dev-uid";
 pub const SERVICE_ID_PATTERN: &str =
     "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$";
 
+/// Sets the description of a list schema's items (for `kubectl explain` and the schema checks).
+fn describe_items(schema: &mut schemars::Schema, text: &str) {
+    if let Some(items) = schema.get_mut("items").and_then(|i| i.as_object_mut()) {
+        items.insert("description".into(), text.into());
+    }
+}
+
+fn describe_endpoint_ids(schema: &mut schemars::Schema) {
+    describe_items(
+        schema,
+        "A private endpoint id, for example an AWS VPC endpoint id `vpce-…`.",
+    );
+}
+
+fn describe_key_ids(schema: &mut schemars::Schema) {
+    describe_items(schema, "The id (a UUID) of an API key of the organization.");
+}
+
+fn describe_roles(schema: &mut schemars::Schema) {
+    describe_items(
+        schema,
+        "A role: `sql_console_read_only` or `sql_console_admin`.",
+    );
+}
+
 /// Cloud provider of a service.
 #[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
@@ -196,6 +221,31 @@ pub struct ClickHouseServiceSpec {
     )]
     pub tags: Option<BTreeMap<String, String>>,
 
+    /// IDs of the private endpoints (AWS PrivateLink VPC endpoint ids, GCP Private Service Connect or Azure
+    /// Private Link endpoint ids) allowed to reach the service. Changes are sent as additions and removals
+    /// through the service PATCH; an empty list detaches every endpoint. Absent: the service's attached
+    /// endpoints are left as they are. While set, status.privateEndpointConfig shows the endpoint service to
+    /// create the endpoints against.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(
+        length(max = 100),
+        inner(length(min = 1, max = 256), regex(pattern = "^[a-zA-Z0-9._:/-]+$")),
+        transform = describe_endpoint_ids
+    )]
+    #[x_kube(merge_strategy = ListMerge::Set)]
+    pub private_endpoint_ids: Option<Vec<String>>,
+
+    /// Backup settings of the service (primary services only). Only the fields set here are managed; absent
+    /// fields keep the cloud's value. Absent: the backup settings are left as they are.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup_configuration: Option<BackupConfigurationSpec>,
+
+    /// The service's query API endpoint (`queries.clickhouse.cloud`): which roles it runs as, which API keys may
+    /// call it, from which origins. Created when set, replaced (an upsert, in place) when changed, deleted when
+    /// removed after the operator had applied it. Absent (and never set): left as it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query_api_endpoints: Option<QueryApiEndpointsSpec>,
+
     /// Enable the MySQL-protocol endpoint (port 3306). Default: false.
     #[serde(default)]
     pub mysql_endpoint: bool,
@@ -258,6 +308,133 @@ pub struct IpAccessEntry {
     pub description: String,
 }
 
+/// Backup period in hours the API accepts (the values Terraform allows; the API documents no list).
+pub const BACKUP_PERIODS: &[i64] = &[6, 8, 12, 16, 20, 24, 36, 48];
+
+/// `BackupConfiguration` of a service (`PATCH /services/{id}/backupConfiguration`).
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(
+    validation = Rule::new(
+        "!has(self.backupStartTime) || !has(self.backupPeriodInHours) || self.backupPeriodInHours == 24"
+    )
+    .message(
+        "spec.backupConfiguration.backupStartTime makes backups daily: backupPeriodInHours must be 24 or absent"
+    ),
+    validation = Rule::new("has(self.backupPeriodInHours) || has(self.backupRetentionPeriodInHours) || has(self.backupStartTime)")
+        .message("spec.backupConfiguration must set at least one field")
+)]
+pub struct BackupConfigurationSpec {
+    /// Hours between backups: 6, 8, 12, 16, 20, 24, 36 or 48 (cloud default 24).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self in [6, 8, 12, 16, 20, 24, 36, 48]")
+        .message("spec.backupConfiguration.backupPeriodInHours must be one of 6, 8, 12, 16, 20, 24, 36, 48"))]
+    pub backup_period_in_hours: Option<i64>,
+    /// Hours a backup is kept: a whole number of days, 24–1080 (a multiple of 24; cloud default 24).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 24, max = 1080))]
+    #[x_kube(validation = Rule::new("self % 24 == 0")
+        .message("spec.backupConfiguration.backupRetentionPeriodInHours must be a whole number of days (a multiple of 24)"))]
+    pub backup_retention_period_in_hours: Option<i64>,
+    /// Time of day (UTC, `HH:MM`) daily backups start. Setting it makes the period 24 hours.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = "^([01][0-9]|2[0-3]):[0-5][0-9]$"))]
+    pub backup_start_time: Option<String>,
+}
+
+/// Role a query API endpoint runs queries as.
+#[derive(
+    JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord,
+)]
+pub enum QueryEndpointRole {
+    #[serde(rename = "sql_console_read_only")]
+    ReadOnly,
+    #[serde(rename = "sql_console_admin")]
+    Admin,
+}
+
+impl QueryEndpointRole {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            QueryEndpointRole::ReadOnly => "sql_console_read_only",
+            QueryEndpointRole::Admin => "sql_console_admin",
+        }
+    }
+}
+
+/// The query API endpoint of a service (`POST /services/{id}/serviceQueryEndpoint`).
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct QueryApiEndpointsSpec {
+    /// Roles the endpoint's queries run as: `sql_console_read_only` and/or `sql_console_admin`.
+    #[schemars(length(min = 1, max = 2))]
+    #[x_kube(merge_strategy = ListMerge::Set)]
+    pub roles: Vec<QueryEndpointRole>,
+    /// IDs (UUIDs, as `GET /organizations/{id}/keys` lists them; not the key id used to log in, and never a
+    /// secret) of the organization's API keys allowed to call the endpoint.
+    #[serde(default)]
+    #[schemars(
+        length(max = 100),
+        inner(regex(pattern = SERVICE_ID_PATTERN)),
+        transform = describe_key_ids
+    )]
+    #[x_kube(merge_strategy = ListMerge::Set)]
+    pub open_api_keys: Vec<String>,
+    /// Origins allowed to call the endpoint from a browser (CORS), comma-separated as the API takes them, for
+    /// example `https://app.example.com,https://admin.example.com`. Default: none.
+    #[serde(default)]
+    #[schemars(length(max = 4096))]
+    pub allowed_origins: String,
+}
+
+/// The private link endpoint service of a service (`GET /services/{id}/privateEndpointConfig`).
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct PrivateEndpointConfig {
+    /// The endpoint service to create private endpoints against (AWS VPC endpoint service name, GCP service
+    /// attachment, Azure private link service).
+    #[serde(default)]
+    pub endpoint_service_id: String,
+    /// The private DNS host name of the service through its private endpoints.
+    #[serde(default)]
+    pub private_dns_hostname: String,
+}
+
+/// The backup settings in effect.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct BackupConfigurationStatus {
+    /// Hours between backups.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup_period_in_hours: Option<i64>,
+    /// Hours a backup is kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup_retention_period_in_hours: Option<i64>,
+    /// Time of day (UTC) daily backups start, when fixed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup_start_time: Option<String>,
+}
+
+/// The query API endpoint in effect.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct QueryApiEndpointStatus {
+    /// ID of the endpoint.
+    #[serde(default)]
+    pub id: String,
+    /// Roles its queries run as.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(transform = describe_roles)]
+    pub roles: Vec<String>,
+    /// IDs of the API keys allowed to call it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(transform = describe_key_ids)]
+    pub open_api_keys: Vec<String>,
+    /// Allowed origins (comma-separated).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub allowed_origins: String,
+}
+
 /// Where the password of the `default` user comes from.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
@@ -305,6 +482,25 @@ pub struct ClickHouseServiceStatus {
     /// The scaling in effect, as the cloud reports it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scaling: Option<EffectiveScaling>,
+
+    /// Private endpoints attached to the service (its `privateEndpointIds`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(transform = describe_endpoint_ids)]
+    pub private_endpoint_ids: Vec<String>,
+
+    /// The endpoint service to create private endpoints against, read once while spec.privateEndpointIds is
+    /// set (it does not change).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub private_endpoint_config: Option<PrivateEndpointConfig>,
+
+    /// The backup settings in effect, read while spec.backupConfiguration is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup_configuration: Option<BackupConfigurationStatus>,
+
+    /// The query API endpoint, read while spec.queryApiEndpoints is set (and until the endpoint the operator
+    /// applied is deleted after the field is removed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query_api_endpoint: Option<QueryApiEndpointStatus>,
 
     /// metadata.generation of the spec the operator last processed completely.
     #[serde(default, skip_serializing_if = "Option::is_none")]

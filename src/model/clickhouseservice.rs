@@ -20,6 +20,83 @@ pub struct Observed {
     pub mysql_endpoint: bool,
     /// Tags other than the operator's UID tag.
     pub tags: BTreeMap<String, String>,
+    /// Attached private endpoints (from the services list), sorted.
+    pub private_endpoint_ids: Vec<String>,
+    /// The backup settings, when read (`None`: not read, because the spec does not set them).
+    pub backup: Option<BackupSettings>,
+    /// The query API endpoint, when read: `Some(None)` is "there is none"; `None`: not read.
+    pub query_endpoint: Option<Option<QueryEndpoint>>,
+}
+
+/// Backup settings (read: what the cloud has; in a change: only what to send).
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct BackupSettings {
+    pub period_hours: Option<i64>,
+    pub retention_hours: Option<i64>,
+    pub start_time: Option<String>,
+}
+
+impl BackupSettings {
+    pub fn is_empty(&self) -> bool {
+        self == &BackupSettings::default()
+    }
+
+    pub fn summary(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(p) = self.period_hours {
+            parts.push(format!("period {p} h"));
+        }
+        if let Some(r) = self.retention_hours {
+            parts.push(format!("retention {r} h"));
+        }
+        if let Some(t) = &self.start_time {
+            parts.push(format!("start {t} UTC"));
+        }
+        parts.join(", ")
+    }
+}
+
+/// A query API endpoint's settings (roles and key ids sorted, key ids lower-case).
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct QueryEndpoint {
+    pub roles: Vec<String>,
+    pub open_api_keys: Vec<String>,
+    pub allowed_origins: String,
+}
+
+impl QueryEndpoint {
+    pub fn summary(&self) -> String {
+        format!(
+            "roles [{}], {} API key(s), origins {:?}",
+            self.roles.join(", "),
+            self.open_api_keys.len(),
+            self.allowed_origins
+        )
+    }
+}
+
+/// Private endpoints to attach and detach in one `PATCH /services/{id}`.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct EndpointIdsChange {
+    pub add: Vec<String>,
+    pub remove: Vec<String>,
+}
+
+impl EndpointIdsChange {
+    pub fn is_empty(&self) -> bool {
+        self.add.is_empty() && self.remove.is_empty()
+    }
+
+    pub fn summary(&self) -> String {
+        let mut s = String::from("private endpoints");
+        if !self.add.is_empty() {
+            s += &format!(" +[{}]", self.add.join(", "));
+        }
+        if !self.remove.is_empty() {
+            s += &format!(" -[{}]", self.remove.join(", "));
+        }
+        s
+    }
 }
 
 /// Changes to send in one `PATCH /services/{id}`; empty parts are left out.

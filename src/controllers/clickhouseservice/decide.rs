@@ -5,13 +5,17 @@
 //! 1. never write while the service is in a transitional state (`provisioning`, `starting`, `stopping`,
 //!    `awaking`, `terminating`...) — wait instead;
 //! 2. on a started service (`running`, or `idle`, which is started but sleeping): service settings (name, IP
-//!    access list as add/remove diffs, release channel, MySQL endpoint, tags) first, then scaling, then the
-//!    password, then `stop` when `stopped: true`;
+//!    access list as add/remove diffs, release channel, MySQL endpoint, tags) first, then the private
+//!    endpoints (add/remove, the same PATCH route), then scaling, then the backup settings, then the query API
+//!    endpoint (create, replace or delete), then the password, then `stop` when `stopped: true`;
 //! 3. on a `stopped` service: if anything but the stop needs changing, `start` first, apply, stop again; if
 //!    only `stopped: false` is asked, start.
 //!
 //! Only what the spec sets is compared (the server fills in defaults, e.g. `idleScaling: true`): absent
-//! scaling fields, an absent `ipAccessList`, absent `tags` and an absent `releaseChannel` are left as they are.
+//! scaling fields, an absent `ipAccessList`, absent `tags`, an absent `releaseChannel`, absent
+//! `privateEndpointIds` and absent backup fields are left as they are. The query API endpoint is deleted only
+//! when it was read although the spec does not set it (the caller reads it then only while status records
+//! one the operator applied).
 
 use std::borrow::Borrow;
 
@@ -30,13 +34,25 @@ pub fn is_started(state: &str) -> bool {
     matches!(state, RUNNING | IDLE)
 }
 
-pub use crate::model::clickhouseservice::{Observed, ScalingChange, ServiceChange};
+pub use crate::model::clickhouseservice::{
+    BackupSettings, EndpointIdsChange, Observed, QueryEndpoint, ScalingChange, ServiceChange,
+};
 
 /// One step of a plan.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Step {
     Update(ServiceChange),
+    /// Attach and detach private endpoints (`PATCH /services/{id}` `privateEndpointIds: {add, remove}`).
+    PrivateEndpoints(EndpointIdsChange),
     Scale(ScalingChange),
+    /// Change the backup settings that differ (`PATCH …/backupConfiguration`).
+    Backup(BackupSettings),
+    /// Create the query API endpoint (`POST …/serviceQueryEndpoint`).
+    CreateQueryEndpoint(QueryEndpoint),
+    /// Replace its settings in place (the same POST: an upsert that keeps the endpoint's id).
+    ReplaceQueryEndpoint(QueryEndpoint),
+    /// Delete it (`DELETE …/serviceQueryEndpoint`): the spec no longer sets it.
+    DeleteQueryEndpoint,
     SetPassword,
     Stop,
     Start,
@@ -46,7 +62,12 @@ impl Step {
     pub fn verb(&self) -> &'static str {
         match self {
             Step::Update(_) => "update",
+            Step::PrivateEndpoints(_) => "update private endpoints",
             Step::Scale(_) => "scale",
+            Step::Backup(_) => "update backup configuration",
+            Step::CreateQueryEndpoint(_) => "create query endpoint",
+            Step::ReplaceQueryEndpoint(_) => "replace query endpoint",
+            Step::DeleteQueryEndpoint => "delete query endpoint",
             Step::SetPassword => "set password",
             Step::Stop => "stop",
             Step::Start => "start",
@@ -56,9 +77,18 @@ impl Step {
     pub fn describe(&self) -> String {
         match self {
             Step::Update(c) => format!("update: {}", c.summary()),
+            Step::PrivateEndpoints(c) => format!("update: {}", c.summary()),
             Step::Scale(c) => format!("scale: {}", c.summary()),
+            Step::Backup(c) => format!("backup configuration: {}", c.summary()),
+            Step::CreateQueryEndpoint(q) => format!("create query endpoint: {}", q.summary()),
+            Step::ReplaceQueryEndpoint(q) => format!("replace query endpoint: {}", q.summary()),
             other => other.verb().to_string(),
         }
+    }
+
+    /// Whether the step changes a setting (as opposed to the password or the service's state).
+    pub fn is_setting(&self) -> bool {
+        !matches!(self, Step::SetPassword | Step::Stop | Step::Start)
     }
 }
 
@@ -84,9 +114,20 @@ pub fn decide<O: Borrow<Observed>>(
     if !update.is_empty() {
         changes.push(Step::Update(update));
     }
+    let endpoints = endpoint_ids_change(spec, obs);
+    if !endpoints.is_empty() {
+        changes.push(Step::PrivateEndpoints(endpoints));
+    }
     let scaling = scaling_change(spec, obs);
     if !scaling.is_empty() {
         changes.push(Step::Scale(scaling));
+    }
+    let backup = backup_change(spec, obs);
+    if !backup.is_empty() {
+        changes.push(Step::Backup(backup));
+    }
+    if let Some(step) = query_endpoint_step(spec, obs) {
+        changes.push(step);
     }
     if flags.password_differs {
         changes.push(Step::SetPassword);
@@ -154,6 +195,64 @@ pub fn service_change(spec: &ClickHouseServiceSpec, name: &str, obs: &Observed) 
     c
 }
 
+/// The private endpoints to attach and detach (sorted): none when the spec does not set the list.
+pub fn endpoint_ids_change(spec: &ClickHouseServiceSpec, obs: &Observed) -> EndpointIdsChange {
+    let Some(desired) = &spec.private_endpoint_ids else {
+        return EndpointIdsChange::default();
+    };
+    let mut c = EndpointIdsChange {
+        add: desired
+            .iter()
+            .filter(|d| !obs.private_endpoint_ids.contains(d))
+            .cloned()
+            .collect(),
+        remove: obs
+            .private_endpoint_ids
+            .iter()
+            .filter(|o| !desired.contains(o))
+            .cloned()
+            .collect(),
+    };
+    c.add.sort();
+    c.add.dedup();
+    c.remove.sort();
+    c
+}
+
+/// The backup fields the spec sets that differ from what was read (nothing when they were not read).
+pub fn backup_change(spec: &ClickHouseServiceSpec, obs: &Observed) -> BackupSettings {
+    let (Some(want), Some(have)) = (&spec.backup_configuration, &obs.backup) else {
+        return BackupSettings::default();
+    };
+    fn differs<T: PartialEq + Clone>(want: &Option<T>, have: &Option<T>) -> Option<T> {
+        want.clone().filter(|w| have.as_ref() != Some(w))
+    }
+    BackupSettings {
+        period_hours: differs(&want.backup_period_in_hours, &have.period_hours),
+        retention_hours: differs(
+            &want.backup_retention_period_in_hours,
+            &have.retention_hours,
+        ),
+        start_time: differs(&want.backup_start_time, &have.start_time),
+    }
+}
+
+/// Create, replace or delete the query API endpoint, when it was read and differs from the spec.
+pub fn query_endpoint_step(spec: &ClickHouseServiceSpec, obs: &Observed) -> Option<Step> {
+    let have = obs.query_endpoint.as_ref()?;
+    match (&spec.query_api_endpoints, have) {
+        (Some(want), None) => Some(Step::CreateQueryEndpoint(
+            crate::providers::clickhouse::translate::desired_query_endpoint(want),
+        )),
+        (Some(want), Some(have)) => {
+            let want = crate::providers::clickhouse::translate::desired_query_endpoint(want);
+            (&want != have).then_some(Step::ReplaceQueryEndpoint(want))
+        }
+        (None, Some(_)) => Some(Step::DeleteQueryEndpoint),
+        (None, None) => None,
+    }
+}
+
 /// The scaling diff over the fields the spec sets.
 pub fn scaling_change(spec: &ClickHouseServiceSpec, obs: &Observed) -> ScalingChange {
     fn differs<T: PartialEq + Copy>(want: Option<T>, have: Option<T>) -> Option<T> {
@@ -198,7 +297,9 @@ pub fn deletion_step(state: &str) -> DeletionStep {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::clickhouseservice::{CloudProvider, IpAccessEntry, ReleaseChannel};
+    use crate::api::clickhouseservice::{
+        BackupConfigurationSpec, CloudProvider, IpAccessEntry, ReleaseChannel,
+    };
 
     fn spec() -> ClickHouseServiceSpec {
         serde_json::from_value(serde_json::json!({"provider": "aws", "region": "us-east-1"}))
@@ -407,6 +508,203 @@ mod tests {
         match decide(&spec(), "other", Some(&running()), f) {
             Decision::Differs { plan, .. } => {
                 assert_eq!(plan.now.describe(), "update: name → \"other\"")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn private_endpoint_ids_are_an_add_remove_diff_and_absent_is_left_alone() {
+        let obs = Observed {
+            private_endpoint_ids: vec!["vpce-a".into(), "vpce-old".into()],
+            ..running()
+        };
+        assert_eq!(
+            decide(&spec(), "svc", Some(&obs), Flags::default()),
+            Decision::Converged
+        );
+        let mut s = spec();
+        s.private_endpoint_ids = Some(vec!["vpce-b".into(), "vpce-a".into()]);
+        let steps = act(decide(&s, "svc", Some(&obs), Flags::default()));
+        assert_eq!(
+            steps,
+            vec![Step::PrivateEndpoints(EndpointIdsChange {
+                add: vec!["vpce-b".into()],
+                remove: vec!["vpce-old".into()],
+            })]
+        );
+        assert_eq!(
+            steps[0].describe(),
+            "update: private endpoints +[vpce-b] -[vpce-old]"
+        );
+        // An empty list detaches everything.
+        s.private_endpoint_ids = Some(vec![]);
+        let steps = act(decide(&s, "svc", Some(&obs), Flags::default()));
+        let Step::PrivateEndpoints(c) = &steps[0] else {
+            panic!("{steps:?}")
+        };
+        assert_eq!((c.add.len(), c.remove.len()), (0, 2));
+    }
+
+    fn backup(period: i64, retention: i64, start: Option<&str>) -> BackupSettings {
+        BackupSettings {
+            period_hours: Some(period),
+            retention_hours: Some(retention),
+            start_time: start.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn backup_sends_only_the_set_fields_that_differ_and_nothing_unread() {
+        let mut s = spec();
+        s.backup_configuration = Some(
+            serde_json::from_value(serde_json::json!({
+                "backupRetentionPeriodInHours": 168, "backupStartTime": "03:00"
+            }))
+            .unwrap(),
+        );
+        // Not read: nothing to decide on.
+        assert_eq!(
+            decide(&s, "svc", Some(&running()), Flags::default()),
+            Decision::Converged
+        );
+        let obs = Observed {
+            backup: Some(backup(24, 24, None)),
+            ..running()
+        };
+        let steps = act(decide(&s, "svc", Some(&obs), Flags::default()));
+        assert_eq!(
+            steps,
+            vec![Step::Backup(BackupSettings {
+                period_hours: None,
+                retention_hours: Some(168),
+                start_time: Some("03:00".into()),
+            })]
+        );
+        assert_eq!(
+            steps[0].describe(),
+            "backup configuration: retention 168 h, start 03:00 UTC"
+        );
+        let obs = Observed {
+            backup: Some(backup(24, 168, Some("03:00"))),
+            ..running()
+        };
+        assert_eq!(
+            decide(&s, "svc", Some(&obs), Flags::default()),
+            Decision::Converged
+        );
+    }
+
+    fn endpoint(roles: &[&str], keys: &[&str], origins: &str) -> QueryEndpoint {
+        QueryEndpoint {
+            roles: roles.iter().map(|r| r.to_string()).collect(),
+            open_api_keys: keys.iter().map(|k| k.to_string()).collect(),
+            allowed_origins: origins.into(),
+        }
+    }
+
+    const KEY: &str = "6a4ad4a4-0cb8-4a6b-9c2f-2b1f3f0e9f10";
+
+    #[test]
+    fn query_endpoint_is_created_replaced_in_place_or_deleted() {
+        let mut s = spec();
+        s.query_api_endpoints = Some(
+            serde_json::from_value(serde_json::json!({
+                "roles": ["sql_console_read_only"], "openApiKeys": [KEY.to_uppercase()]
+            }))
+            .unwrap(),
+        );
+        let want = endpoint(&["sql_console_read_only"], &[KEY], "");
+        let none = Observed {
+            query_endpoint: Some(None),
+            ..running()
+        };
+        assert_eq!(
+            act(decide(&s, "svc", Some(&none), Flags::default())),
+            vec![Step::CreateQueryEndpoint(want.clone())]
+        );
+        let same = Observed {
+            query_endpoint: Some(Some(want.clone())),
+            ..running()
+        };
+        assert_eq!(
+            decide(&s, "svc", Some(&same), Flags::default()),
+            Decision::Converged
+        );
+        let other = Observed {
+            query_endpoint: Some(Some(endpoint(&["sql_console_admin"], &[KEY], ""))),
+            ..running()
+        };
+        assert_eq!(
+            act(decide(&s, "svc", Some(&other), Flags::default())),
+            vec![Step::ReplaceQueryEndpoint(want)]
+        );
+        // Removed from the spec while one was read (status recorded it): delete; not read: nothing.
+        s.query_api_endpoints = None;
+        assert_eq!(
+            act(decide(&s, "svc", Some(&other), Flags::default())),
+            vec![Step::DeleteQueryEndpoint]
+        );
+        assert_eq!(
+            decide(&s, "svc", Some(&running()), Flags::default()),
+            Decision::Converged
+        );
+        assert_eq!(
+            decide(&s, "svc", Some(&none), Flags::default()),
+            Decision::Converged
+        );
+    }
+
+    #[test]
+    fn new_steps_follow_the_order_and_are_held_back_when_observing() {
+        let mut s = spec();
+        s.num_replicas = Some(2);
+        s.private_endpoint_ids = Some(vec!["vpce-a".into()]);
+        s.backup_configuration = Some(BackupConfigurationSpec {
+            backup_period_in_hours: Some(12),
+            ..Default::default()
+        });
+        s.query_api_endpoints = Some(
+            serde_json::from_value(serde_json::json!({"roles": ["sql_console_admin"]})).unwrap(),
+        );
+        let obs = Observed {
+            backup: Some(backup(24, 24, None)),
+            query_endpoint: Some(None),
+            ..running()
+        };
+        let verbs: Vec<&str> = act(decide(&s, "new", Some(&obs), Flags::default()))
+            .iter()
+            .map(Step::verb)
+            .collect();
+        assert_eq!(
+            verbs,
+            [
+                "update",
+                "update private endpoints",
+                "scale",
+                "update backup configuration",
+                "create query endpoint"
+            ]
+        );
+        // A stopped service is started for them, then stopped again.
+        let stopped = Observed {
+            state: STOPPED.into(),
+            ..obs.clone()
+        };
+        s.stopped = true;
+        let verbs: Vec<&str> = act(decide(&s, "svc", Some(&stopped), Flags::default()))
+            .iter()
+            .map(Step::verb)
+            .collect();
+        assert_eq!(verbs.first(), Some(&"start"));
+        assert_eq!(verbs.last(), Some(&"stop"));
+        let f = Flags {
+            observe_only: true,
+            ..Flags::default()
+        };
+        match decide(&s, "svc", Some(&obs), f) {
+            Decision::Differs { plan, .. } => {
+                assert_eq!(plan.now.describe(), "update: private endpoints +[vpce-a]")
             }
             other => panic!("{other:?}"),
         }

@@ -102,6 +102,7 @@ impl CloudKind for ClickHouseService {
         status.name = Some(s.name.clone());
         status.endpoints = translate::endpoints(s);
         status.scaling = Some(translate::effective_scaling(s));
+        status.private_endpoint_ids = s.private_endpoint_ids.clone();
         status.create_intent = None;
     }
     fn forget(status: &mut Self::State) {
@@ -267,10 +268,14 @@ async fn converge(
         password_differs: password.differs && service.is_some(),
         observe_only,
     };
-    let seen = service.map(|s| Seen {
-        view: translate::observed(&s),
-        remote: s,
-    });
+    let seen = match service {
+        Some(s) => {
+            let mut view = translate::observed(&s);
+            read_extras(run, client, &s, &mut view).await?;
+            Some(Seen { view, remote: s })
+        }
+        None => None,
+    };
     let decision = decide::decide(&run.obj.spec, &name, seen, flags);
     tracing::debug!(object = %run.key, ?decision, "decided");
     let outcome = match decision {
@@ -313,6 +318,54 @@ async fn converge(
     Ok(Next::Done(outcome))
 }
 
+/// Reads what the services list does not carry, only for the fields the spec sets (one GET each, and none
+/// while the service is in a transitional state, when nothing is decided anyway), into `view` and status:
+/// - `privateEndpointConfig`, once: it does not change, so it is kept in status while the field is set;
+/// - `backupConfiguration`, every reconcile while the field is set (to see drift);
+/// - `serviceQueryEndpoint`, every reconcile while the field is set, and while status still records one the
+///   operator applied after the field was removed (so that it can be deleted).
+async fn read_extras(
+    run: &mut Run<'_>,
+    client: &ClickHouseClient,
+    service: &Service,
+    view: &mut decide::Observed,
+) -> Flow<()> {
+    let spec = &run.obj.spec;
+    let id = service.id.as_str();
+    let settled = decide::is_started(&service.state) || service.state == decide::STOPPED;
+    if spec.private_endpoint_ids.is_none() {
+        run.status.private_endpoint_config = None;
+    } else if settled && run.status.private_endpoint_config.is_none() {
+        let c = client
+            .get_private_endpoint_config(id)
+            .await
+            .map_err(driver::cloud("read the private endpoint configuration"))?;
+        run.status.private_endpoint_config = Some(translate::private_endpoint_config(&c));
+    }
+    if spec.backup_configuration.is_none() {
+        run.status.backup_configuration = None;
+    } else if settled {
+        let b = client
+            .get_backup_configuration(id)
+            .await
+            .map_err(driver::cloud("read the backup configuration"))?;
+        let settings = translate::backup_settings(&b);
+        run.status.backup_configuration = Some(translate::backup_status(&settings));
+        view.backup = Some(settings);
+    }
+    let query_endpoint_wanted =
+        spec.query_api_endpoints.is_some() || run.status.query_api_endpoint.is_some();
+    if settled && query_endpoint_wanted {
+        let e = client
+            .get_query_endpoint(id)
+            .await
+            .map_err(driver::cloud("read the query API endpoint"))?;
+        run.status.query_api_endpoint = e.as_ref().map(translate::query_endpoint_status);
+        view.query_endpoint = Some(e.as_ref().map(translate::query_endpoint));
+    }
+    Ok(())
+}
+
 /// Does `plan.now` to `service` (the rest follows in later reconciles).
 async fn act(
     run: &mut Run<'_>,
@@ -330,11 +383,38 @@ async fn act(
     let step = &plan.now;
     let description = step.describe();
     let then: Vec<&str> = plan.then.iter().map(Step::verb).collect();
+    if let Step::CreateQueryEndpoint(q) | Step::ReplaceQueryEndpoint(q) = step {
+        check_api_keys(client, q).await?;
+    }
     let result = match step {
         Step::Update(change) => session
             .update_service(&id, &translate::patch_request(change))
             .await
             .map(Some),
+        Step::PrivateEndpoints(change) => session
+            .update_service(&id, &translate::endpoint_ids_request(change))
+            .await
+            .map(Some),
+        // The sub-resources are not in the services list: their writes need no list bookkeeping.
+        Step::Backup(change) => client
+            .update_backup_configuration(&id, &translate::backup_request(change))
+            .await
+            .map(|b| {
+                let settings = translate::backup_settings(&b);
+                run.status.backup_configuration = Some(translate::backup_status(&settings));
+                None
+            }),
+        Step::CreateQueryEndpoint(q) | Step::ReplaceQueryEndpoint(q) => client
+            .upsert_query_endpoint(&id, &translate::query_endpoint_request(q))
+            .await
+            .map(|e| {
+                run.status.query_api_endpoint = Some(translate::query_endpoint_status(&e));
+                None
+            }),
+        Step::DeleteQueryEndpoint => client.delete_query_endpoint(&id).await.map(|()| {
+            run.status.query_api_endpoint = None;
+            None
+        }),
         Step::Scale(change) => session
             .update_replica_scaling(&id, &translate::scaling_request(change))
             .await
@@ -366,7 +446,7 @@ async fn act(
         Err(e) => return Err(Stop::Fail(Failure::cloud(e, &description))),
     };
     let (reason, event_reason) = match step {
-        Step::Update(_) | Step::Scale(_) => (
+        s if s.is_setting() => (
             reasons::UPDATING,
             if drift {
                 reasons::DRIFT_CORRECTED
@@ -377,6 +457,7 @@ async fn act(
         Step::SetPassword => (reasons::SETTING_PASSWORD, reasons::PASSWORD_SET),
         Step::Stop => (reasons::STOPPING, reasons::STOPPING),
         Step::Start => (reasons::STARTING, reasons::STARTING),
+        _ => (reasons::UPDATING, reasons::UPDATING),
     };
     if matches!(step, Step::SetPassword) {
         write_connection_secret(run, password.as_ref()).await?;
@@ -405,6 +486,35 @@ async fn act(
         format!("{description} (then {})", then.join(", "))
     };
     Ok(run.progressing(reason, message))
+}
+
+/// Before a query endpoint upsert: every key id of the spec must be an API key of the organization (one
+/// `GET /keys`), else `Stalled` (`InvalidSpec`) without writing.
+async fn check_api_keys(client: &ClickHouseClient, q: &decide::QueryEndpoint) -> Flow<()> {
+    if q.open_api_keys.is_empty() {
+        return Ok(());
+    }
+    let known = client
+        .list_api_key_ids()
+        .await
+        .map_err(driver::cloud("list the organization's API keys"))?;
+    let missing: Vec<&str> = q
+        .open_api_keys
+        .iter()
+        .filter(|k| !known.iter().any(|x| x.eq_ignore_ascii_case(k)))
+        .map(String::as_str)
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    driver::report(Outcome::Stalled {
+        reason: reasons::INVALID_SPEC,
+        message: format!(
+            "spec.queryApiEndpoints.openApiKeys: no API key of the organization has the id {} (use the ids GET /organizations/{{id}}/keys lists, not the key id used to log in)",
+            missing.join(", ")
+        ),
+        requeue: None,
+    })
 }
 
 // ---- passwords and the connection Secret --------------------------------------------------------------

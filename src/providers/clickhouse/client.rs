@@ -18,7 +18,7 @@
 //! - **Error taxonomy.** 400 "Invalid … id" on a GET of an unknown id must read as not-found, 424 as a state
 //!   conflict; that mapping needs the method and the status, which is what a thin client has at hand.
 //!
-//! The operator needs eight service routes. The thin client is those routes on the shared HTTP plumbing
+//! The operator needs fourteen service routes and the API keys list. The thin client is those routes on the shared HTTP plumbing
 //! ([`crate::cloud::http`]: budgeted exchange, metrics, scrubbing, status classification) plus HTTP Basic
 //! authentication and the `{status, result, requestId}` / `{status, error, requestId}` envelopes. The crate
 //! remains a useful cross-check of the wire models.
@@ -257,6 +257,148 @@ impl ClickHouseClient {
             ))
             .await?;
         Ok(())
+    }
+
+    // ---- service sub-resources (§3.7, §3.8, §4.1) ----------------------------------------------------------
+
+    /// The endpoint service private endpoints connect to, and the service's private DNS name.
+    pub async fn get_private_endpoint_config(
+        &self,
+        id: &str,
+    ) -> Result<PrivateEndpointConfig, CloudError> {
+        check_id("service id", id)?;
+        let org = self.organization_id().to_string();
+        self.execute_some(Call::new(
+            Method::GET,
+            "GET /organizations/{organizationId}/services/{serviceId}/privateEndpointConfig",
+            &[
+                "organizations",
+                &org,
+                "services",
+                id,
+                "privateEndpointConfig",
+            ],
+        ))
+        .await
+    }
+
+    /// The backup settings (primary services only).
+    pub async fn get_backup_configuration(
+        &self,
+        id: &str,
+    ) -> Result<BackupConfiguration, CloudError> {
+        check_id("service id", id)?;
+        let org = self.organization_id().to_string();
+        self.execute_some(Call::new(
+            Method::GET,
+            "GET /organizations/{organizationId}/services/{serviceId}/backupConfiguration",
+            &["organizations", &org, "services", id, "backupConfiguration"],
+        ))
+        .await
+    }
+
+    /// Changes the backup settings `req` sets (absent fields stay).
+    pub async fn update_backup_configuration(
+        &self,
+        id: &str,
+        req: &BackupConfiguration,
+    ) -> Result<BackupConfiguration, CloudError> {
+        check_id("service id", id)?;
+        let org = self.organization_id().to_string();
+        let call = Call::new(
+            Method::PATCH,
+            "PATCH /organizations/{organizationId}/services/{serviceId}/backupConfiguration",
+            &["organizations", &org, "services", id, "backupConfiguration"],
+        )
+        .json(req)?;
+        self.execute_some(call).await
+    }
+
+    /// The service's query API endpoint; `None` when it has none (404).
+    pub async fn get_query_endpoint(
+        &self,
+        id: &str,
+    ) -> Result<Option<ServiceQueryApiEndpoint>, CloudError> {
+        check_id("service id", id)?;
+        let org = self.organization_id().to_string();
+        let got = self
+            .execute_some(Call::new(
+                Method::GET,
+                "GET /organizations/{organizationId}/services/{serviceId}/serviceQueryEndpoint",
+                &[
+                    "organizations",
+                    &org,
+                    "services",
+                    id,
+                    "serviceQueryEndpoint",
+                ],
+            ))
+            .await;
+        match got {
+            Ok(e) => Ok(Some(e)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Creates the query API endpoint, or replaces its settings (an upsert: the endpoint keeps its id).
+    pub async fn upsert_query_endpoint(
+        &self,
+        id: &str,
+        req: &ServiceQueryEndpointRequest,
+    ) -> Result<ServiceQueryApiEndpoint, CloudError> {
+        check_id("service id", id)?;
+        let org = self.organization_id().to_string();
+        let call = Call::new(
+            Method::POST,
+            "POST /organizations/{organizationId}/services/{serviceId}/serviceQueryEndpoint",
+            &[
+                "organizations",
+                &org,
+                "services",
+                id,
+                "serviceQueryEndpoint",
+            ],
+        )
+        .json(req)?;
+        self.execute_some(call).await
+    }
+
+    /// Deletes the query API endpoint; one already gone (404) is fine.
+    pub async fn delete_query_endpoint(&self, id: &str) -> Result<(), CloudError> {
+        check_id("service id", id)?;
+        let org = self.organization_id().to_string();
+        let done: Result<Option<serde_json::Value>, CloudError> = self
+            .execute(Call::new(
+                Method::DELETE,
+                "DELETE /organizations/{organizationId}/services/{serviceId}/serviceQueryEndpoint",
+                &[
+                    "organizations",
+                    &org,
+                    "services",
+                    id,
+                    "serviceQueryEndpoint",
+                ],
+            ))
+            .await;
+        match done {
+            Ok(_) => Ok(()),
+            Err(e) if e.is_not_found() => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The ids (UUIDs) of the organization's API keys (`GET /keys`: never a key id or secret, §4.2).
+    pub async fn list_api_key_ids(&self) -> Result<Vec<String>, CloudError> {
+        let org = self.organization_id().to_string();
+        let keys: Option<Vec<ApiKey>> = self
+            .execute(Call::new(
+                Method::GET,
+                "GET /organizations/{organizationId}/keys",
+                &["organizations", &org, "keys"],
+            ))
+            .await?;
+        Ok(keys.unwrap_or_default().into_iter().map(|k| k.id).collect())
     }
 
     // ---- transport ----------------------------------------------------------------------------------------

@@ -38,6 +38,8 @@ pub struct Service {
     pub release_channel: Option<String>,
     pub tags: Vec<Tag>,
     pub current_scaling: Option<CurrentScaling>,
+    /// Attached private endpoints.
+    pub private_endpoint_ids: Vec<String>,
 }
 
 /// One endpoint of a service.
@@ -165,6 +167,47 @@ pub struct ServicePatchRequest {
     pub endpoints: Vec<EndpointSwitch>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tags: Option<Diff<Tag>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub private_endpoint_ids: Option<Diff<String>>,
+}
+
+/// `GET /services/{id}/privateEndpointConfig` (§3.7).
+#[derive(Deserialize, Debug, Clone, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct PrivateEndpointConfig {
+    pub endpoint_service_id: String,
+    pub private_dns_hostname: String,
+}
+
+/// `BackupConfiguration` (§4.1): the GET answer and, with only the fields to change, the PATCH body.
+#[derive(Deserialize, Serialize, Debug, Clone, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct BackupConfiguration {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backup_period_in_hours: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backup_retention_period_in_hours: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backup_start_time: Option<String>,
+}
+
+/// `ServiceQueryAPIEndpoint` (§3.8): `allowedOrigins` is one comma-separated string.
+#[derive(Deserialize, Debug, Clone, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ServiceQueryApiEndpoint {
+    pub id: String,
+    pub open_api_keys: Vec<String>,
+    pub roles: Vec<String>,
+    pub allowed_origins: Option<String>,
+}
+
+/// `POST /services/{id}/serviceQueryEndpoint` (an upsert).
+#[derive(Serialize, Debug, Clone, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceQueryEndpointRequest {
+    pub roles: Vec<String>,
+    pub open_api_keys: Vec<String>,
+    pub allowed_origins: String,
 }
 
 /// `PATCH /services/{id}/replicaScaling`.
@@ -216,4 +259,11 @@ pub struct PasswordPatchRequest {
 pub struct PasswordPatchResponse {
     #[serde(deserialize_with = "secret_string")]
     pub password: Option<SecretString>,
+}
+
+/// An API key as `GET /keys` lists it (only the id is read; the list never holds a secret).
+#[derive(Deserialize, Debug, Clone, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ApiKey {
+    pub id: String,
 }

@@ -6,13 +6,18 @@ use sha1::Sha1;
 use sha2::{Digest, Sha256};
 
 use super::models::{
-    Diff, EndpointSwitch, IpAccessEntry as WireIp, PasswordPatchRequest,
-    ReplicaScalingPatchRequest, Service, ServicePatchRequest, ServicePostRequest, Tag,
+    BackupConfiguration, Diff, EndpointSwitch, IpAccessEntry as WireIp, PasswordPatchRequest,
+    PrivateEndpointConfig as WirePec, ReplicaScalingPatchRequest, Service, ServicePatchRequest,
+    ServicePostRequest, ServiceQueryApiEndpoint, ServiceQueryEndpointRequest, Tag,
 };
 use crate::api::clickhouseservice::{
-    ClickHouseServiceSpec, EffectiveScaling, IpAccessEntry, ServiceEndpoint, UID_TAG,
+    BackupConfigurationSpec, BackupConfigurationStatus, ClickHouseServiceSpec, EffectiveScaling,
+    IpAccessEntry, PrivateEndpointConfig, QueryApiEndpointStatus, QueryApiEndpointsSpec,
+    ServiceEndpoint, UID_TAG,
 };
-use crate::model::clickhouseservice::{Observed, ScalingChange, ServiceChange};
+use crate::model::clickhouseservice::{
+    BackupSettings, EndpointIdsChange, Observed, QueryEndpoint, ScalingChange, ServiceChange,
+};
 
 /// The user name of a service's password.
 pub const USERNAME: &str = "default";
@@ -78,6 +83,7 @@ pub fn patch_request(c: &ServiceChange) -> ServicePatchRequest {
         release_channel: c.release_channel.clone(),
         endpoints: c.mysql_endpoint.map(mysql).into_iter().collect(),
         tags: (!tags.is_empty()).then_some(tags),
+        private_endpoint_ids: None,
     }
 }
 
@@ -138,6 +144,125 @@ pub fn observed(s: &Service) -> Observed {
             .filter(|t| t.key != UID_TAG)
             .map(|t| (t.key.clone(), t.value.clone().unwrap_or_default()))
             .collect(),
+        private_endpoint_ids: {
+            let mut ids = s.private_endpoint_ids.clone();
+            ids.sort();
+            ids.dedup();
+            ids
+        },
+        backup: None,
+        query_endpoint: None,
+    }
+}
+
+/// The `PATCH /services/{id}` body attaching and detaching private endpoints.
+pub fn endpoint_ids_request(c: &EndpointIdsChange) -> ServicePatchRequest {
+    ServicePatchRequest {
+        private_endpoint_ids: Some(Diff {
+            add: c.add.clone(),
+            remove: c.remove.clone(),
+        }),
+        ..Default::default()
+    }
+}
+
+/// The private endpoint configuration, for status.
+pub fn private_endpoint_config(c: &WirePec) -> PrivateEndpointConfig {
+    PrivateEndpointConfig {
+        endpoint_service_id: c.endpoint_service_id.clone(),
+        private_dns_hostname: c.private_dns_hostname.clone(),
+    }
+}
+
+/// What the spec asks of the backup settings.
+pub fn desired_backup(b: &BackupConfigurationSpec) -> BackupSettings {
+    BackupSettings {
+        period_hours: b.backup_period_in_hours,
+        retention_hours: b.backup_retention_period_in_hours,
+        start_time: b.backup_start_time.clone(),
+    }
+}
+
+/// The backup settings read from the cloud.
+pub fn backup_settings(b: &BackupConfiguration) -> BackupSettings {
+    BackupSettings {
+        period_hours: b.backup_period_in_hours,
+        retention_hours: b.backup_retention_period_in_hours,
+        start_time: b.backup_start_time.clone().filter(|t| !t.is_empty()),
+    }
+}
+
+/// The `PATCH /services/{id}/backupConfiguration` body of a change (only the fields to change).
+pub fn backup_request(c: &BackupSettings) -> BackupConfiguration {
+    BackupConfiguration {
+        backup_period_in_hours: c.period_hours,
+        backup_retention_period_in_hours: c.retention_hours,
+        backup_start_time: c.start_time.clone(),
+    }
+}
+
+/// The backup settings, for status.
+pub fn backup_status(b: &BackupSettings) -> BackupConfigurationStatus {
+    BackupConfigurationStatus {
+        backup_period_in_hours: b.period_hours,
+        backup_retention_period_in_hours: b.retention_hours,
+        backup_start_time: b.start_time.clone(),
+    }
+}
+
+/// What the spec asks of the query endpoint (sorted; key ids lower-case, as the API stores them).
+pub fn desired_query_endpoint(q: &QueryApiEndpointsSpec) -> QueryEndpoint {
+    let mut roles: Vec<String> = q.roles.iter().map(|r| r.as_str().to_string()).collect();
+    roles.sort();
+    roles.dedup();
+    let mut keys: Vec<String> = q
+        .open_api_keys
+        .iter()
+        .map(|k| k.to_ascii_lowercase())
+        .collect();
+    keys.sort();
+    keys.dedup();
+    QueryEndpoint {
+        roles,
+        open_api_keys: keys,
+        allowed_origins: q.allowed_origins.clone(),
+    }
+}
+
+/// The query endpoint read from the cloud.
+pub fn query_endpoint(e: &ServiceQueryApiEndpoint) -> QueryEndpoint {
+    let mut roles = e.roles.clone();
+    roles.sort();
+    let mut keys: Vec<String> = e
+        .open_api_keys
+        .iter()
+        .map(|k| k.to_ascii_lowercase())
+        .collect();
+    keys.sort();
+    QueryEndpoint {
+        roles,
+        open_api_keys: keys,
+        allowed_origins: e.allowed_origins.clone().unwrap_or_default(),
+    }
+}
+
+/// The `POST /services/{id}/serviceQueryEndpoint` body.
+pub fn query_endpoint_request(q: &QueryEndpoint) -> ServiceQueryEndpointRequest {
+    ServiceQueryEndpointRequest {
+        roles: q.roles.clone(),
+        open_api_keys: q.open_api_keys.clone(),
+        allowed_origins: q.allowed_origins.clone(),
+    }
+}
+
+/// The query endpoint, for status.
+pub fn query_endpoint_status(e: &ServiceQueryApiEndpoint) -> QueryApiEndpointStatus {
+    let q = query_endpoint(e);
+    QueryApiEndpointStatus {
+        id: e.id.clone(),
+        roles: q.roles,
+        open_api_keys: q.open_api_keys,
+        allowed_origins: q.allowed_origins,
     }
 }
 
@@ -259,6 +384,51 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(v, serde_json::json!({"numReplicas": 2}));
+    }
+
+    #[test]
+    fn sub_resource_bodies_have_the_api_shapes() {
+        // §3.5: privateEndpointIds travels as an add/remove diff in the service PATCH, alone.
+        let v = serde_json::to_value(endpoint_ids_request(&EndpointIdsChange {
+            add: vec!["vpce-1".into()],
+            remove: vec!["vpce-0".into()],
+        }))
+        .unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"privateEndpointIds": {"add": ["vpce-1"], "remove": ["vpce-0"]}})
+        );
+        // §4.1: only the fields that change (an absent field stays; null would reset it).
+        let v = serde_json::to_value(backup_request(&BackupSettings {
+            retention_hours: Some(168),
+            ..Default::default()
+        }))
+        .unwrap();
+        assert_eq!(v, serde_json::json!({"backupRetentionPeriodInHours": 168}));
+        // §3.8: allowedOrigins is one string; key ids compare case-insensitively, roles as a set.
+        let spec: QueryApiEndpointsSpec = serde_json::from_value(serde_json::json!({
+            "roles": ["sql_console_admin", "sql_console_read_only"],
+            "openApiKeys": ["6A4AD4A4-0CB8-4A6B-9C2F-2B1F3F0E9F10"], "allowedOrigins": "https://a.example"
+        }))
+        .unwrap();
+        let want = desired_query_endpoint(&spec);
+        let v = serde_json::to_value(query_endpoint_request(&want)).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({
+                "roles": ["sql_console_admin", "sql_console_read_only"],
+                "openApiKeys": ["6a4ad4a4-0cb8-4a6b-9c2f-2b1f3f0e9f10"],
+                "allowedOrigins": "https://a.example"
+            })
+        );
+        let read = ServiceQueryApiEndpoint {
+            id: "e".into(),
+            roles: vec!["sql_console_read_only".into(), "sql_console_admin".into()],
+            open_api_keys: vec!["6a4ad4a4-0cb8-4a6b-9c2f-2b1f3f0e9f10".into()],
+            allowed_origins: Some("https://a.example".into()),
+        };
+        assert_eq!(query_endpoint(&read), want);
+        assert_eq!(query_endpoint_status(&read).id, "e");
     }
 
     #[test]
