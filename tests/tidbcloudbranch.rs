@@ -1,0 +1,392 @@
+//! TidbCloudBranch end to end: the real operator binary against the real kube-apiserver and the simulator's
+//! Serverless listener. Each test has its own namespace, simulator and operator process; every wait is on a
+//! condition with a timeout.
+
+mod support;
+
+use clouddb_operator::api::{TidbCloudBranch, TidbCloudServerlessCluster};
+use clouddb_operator::cloud::BudgetRegistry;
+use clouddb_operator::providers::tidbcloud::serverless_branch::Branch;
+use clouddb_operator::providers::tidbcloud::{
+    ApiKey, ClientConfig, TidbCloudClient, translate_serverless,
+};
+use clouddb_sim::SimConfig;
+use reqwest::Method;
+use serde_json::{Value, json};
+use support::TIMEOUT;
+use support::operator::*;
+
+type Tcb = TidbCloudBranch;
+
+async fn ready(env: &OperatorEnv, name: &str) -> Tcb {
+    env.wait_for::<Tcb>(
+        name,
+        &format!("TidbCloudBranch {name} Ready on its current generation"),
+        TIMEOUT * 3,
+        |o| {
+            condition_of(o, "Ready").is_some_and(|c| c.status == "True")
+                && o.status.as_ref().and_then(|s| s.observed_generation) == o.metadata.generation
+        },
+    )
+    .await
+}
+
+fn branch_id(o: &Tcb) -> String {
+    o.status
+        .as_ref()
+        .and_then(|s| s.branch_id.clone())
+        .expect("status.branchId")
+}
+
+/// A client with the simulator's key, on its Serverless listener.
+fn cloud(env: &OperatorEnv) -> TidbCloudClient {
+    let key = env.sim.key();
+    let config = ClientConfig::default()
+        .with_endpoint(&env.sim.base_url())
+        .with_serverless_endpoint(&env.sim.serverless_base_url())
+        .with_ca_file(env.sim.ca_path().expect("https"))
+        .expect("CA");
+    TidbCloudClient::new(
+        &config,
+        ApiKey::new(key.public_key.clone(), key.private_key.clone()),
+        &BudgetRegistry::default(),
+    )
+    .expect("cloud client")
+}
+
+/// A Serverless cluster made outside Kubernetes, once ACTIVE.
+async fn active_cluster(env: &OperatorEnv, name: &str) -> String {
+    let spec: clouddb_operator::api::TidbCloudServerlessClusterSpec =
+        serde_json::from_value(json!({"region": "aws-us-east-1"})).expect("spec");
+    let req = translate_serverless::create_request(&spec, name, "made-in-test", None);
+    let c = cloud(env)
+        .create_serverless_cluster(&req)
+        .await
+        .expect("create a cluster");
+    let id = c.cluster_id.clone();
+    support::eventually("the cluster to be ACTIVE", TIMEOUT, async || {
+        match cloud(env).get_serverless_cluster(&id).await {
+            Ok(c) if c.state == "ACTIVE" => Ok(()),
+            Ok(c) => Err(c.state),
+            Err(e) => Err(e.to_string()),
+        }
+    })
+    .await
+    .expect("ACTIVE");
+    id
+}
+
+async fn branches(env: &OperatorEnv, cluster_id: &str) -> Vec<Branch> {
+    cloud(env)
+        .list_branches(cluster_id)
+        .await
+        .expect("list branches")
+}
+
+fn serverless_requests(env: &OperatorEnv, method: &str, route: &str) -> u64 {
+    env.sim
+        .serverless_counters()
+        .into_iter()
+        .filter(|r| r.key.method == method && r.key.route == route)
+        .map(|r| r.count)
+        .sum()
+}
+
+const BRANCHES: &str = "/v1beta1/clusters/{clusterId}/branches";
+const BRANCH: &str = "/v1beta1/clusters/{clusterId}/branches/{branchId}";
+const RESET: &str = "/v1beta1/clusters/{clusterId}/branches/{branchId}:reset";
+
+async fn secret_value(env: &OperatorEnv, name: &str, key: &str) -> String {
+    let secret = env.secret(name).await.expect("connection Secret");
+    let data = secret.data.expect("data");
+    let v = data.get(key).unwrap_or_else(|| panic!("{name} has {key}"));
+    String::from_utf8(v.0.clone()).expect("utf8")
+}
+
+async fn root_password_matches(env: &OperatorEnv, cid: &str, bid: &str, password: &str) -> bool {
+    let v = env
+        .serverless_admin(
+            Method::POST,
+            &format!("serverless/clusters/{cid}/branches/{bid}:verifyRootPassword"),
+            Some(json!({"rootPassword": password})),
+        )
+        .await;
+    v["match"] == true
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_on_a_referenced_cluster_then_reset_once_on_request_and_no_get_at_rest() {
+    let Some(env) =
+        OperatorEnv::start_with("tcb-create", SimConfig::default(), &["--poll-steady", "1s"]).await
+    else {
+        return;
+    };
+    env.apply_kind::<TidbCloudServerlessCluster>("parent", json!({"region": "aws-us-east-1"}))
+        .await;
+    env.apply_kind::<Tcb>("preview-1", json!({"clusterRef": {"name": "parent"}}))
+        .await;
+    let o = ready(&env, "preview-1").await;
+    let status = o.status.clone().expect("status");
+    let (cid, bid) = (status.cluster_id.clone().expect("clusterId"), branch_id(&o));
+    assert_eq!(status.state.as_deref(), Some("ACTIVE"));
+    assert_eq!(status.last_reset_request, Some(0));
+    let prefix = status.user_prefix.clone().expect("userPrefix");
+    let listed = branches(&env, &cid).await;
+    assert_eq!(listed.len(), 1, "one branch");
+    assert_eq!(listed[0].display_name, "preview-1");
+
+    // The connection Secret works: the generated password is the branch root user's.
+    let password = secret_value(&env, "preview-1-connection", "password").await;
+    assert_eq!(
+        secret_value(&env, "preview-1-connection", "username").await,
+        format!("{prefix}.root")
+    );
+    assert_eq!(
+        Some(secret_value(&env, "preview-1-connection", "host").await),
+        status.host
+    );
+    assert!(
+        secret_value(&env, "preview-1-connection", "uri")
+            .await
+            .starts_with("mysql://")
+    );
+    assert!(root_password_matches(&env, &cid, &bid, &password).await);
+
+    // At rest: resyncs list the cluster's branches, never GET the branch.
+    let lists = || serverless_requests(&env, "GET", BRANCHES);
+    let before = lists();
+    support::eventually("three more lists of the branches", TIMEOUT, async || {
+        if lists() >= before + 3 {
+            Ok(())
+        } else {
+            Err(format!("{} lists", lists()))
+        }
+    })
+    .await
+    .expect("resyncs");
+    assert_eq!(
+        serverless_requests(&env, "GET", BRANCH),
+        0,
+        "no GET per branch"
+    );
+
+    // Reset on request: exactly one :reset, RESTORING, then Ready again with the request recorded.
+    let old_timestamp = status.parent_timestamp.clone();
+    env.merge_kind::<Tcb>("preview-1", json!({"spec": {"resetRequest": 1}}))
+        .await;
+    env.wait_for::<Tcb>("preview-1", "lastResetRequest 1", TIMEOUT, |o| {
+        o.status.as_ref().and_then(|s| s.last_reset_request) == Some(1)
+    })
+    .await;
+    let o = env
+        .wait_for::<Tcb>("preview-1", "Ready after the reset", TIMEOUT * 3, |o| {
+            condition_of(o, "Ready").is_some_and(|c| c.status == "True")
+                && o.status.as_ref().and_then(|s| s.observed_generation) == o.metadata.generation
+                && o.status.as_ref().and_then(|s| s.state.as_deref()) == Some("ACTIVE")
+        })
+        .await;
+    assert!(
+        env.event_reasons("preview-1")
+            .await
+            .iter()
+            .any(|r| r == "Resetting"),
+        "a Resetting event"
+    );
+    assert_ne!(
+        o.status.as_ref().and_then(|s| s.parent_timestamp.clone()),
+        old_timestamp,
+        "the reset moved the branch's point in time"
+    );
+    // A few more resyncs: still exactly one reset.
+    let before = lists();
+    support::eventually("two more lists", TIMEOUT, async || {
+        if lists() >= before + 2 {
+            Ok(())
+        } else {
+            Err(format!("{} lists", lists()))
+        }
+    })
+    .await
+    .expect("resyncs");
+    assert_eq!(
+        serverless_requests(&env, "POST", RESET),
+        1,
+        "exactly one :reset"
+    );
+    assert_eq!(serverless_requests(&env, "POST", BRANCHES), 1, "one create");
+    assert!(
+        root_password_matches(&env, &cid, &bid, &password).await,
+        "the reset keeps the root password"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_create_whose_answer_is_lost_is_adopted_once() {
+    let Some(env) = OperatorEnv::start("tcb-drop").await else {
+        return;
+    };
+    let cid = active_cluster(&env, "drop-parent").await;
+    env.serverless_admin(
+        Method::POST,
+        "faults",
+        Some(
+            json!({"kind": "dropAfterCommit", "count": 1, "method": "POST",
+                    "pathPrefix": format!("/v1beta1/clusters/{cid}/branches")}),
+        ),
+    )
+    .await;
+    env.apply_kind::<Tcb>("lost-answer", json!({"clusterId": cid}))
+        .await;
+    let o = ready(&env, "lost-answer").await;
+    let listed = branches(&env, &cid).await;
+    assert_eq!(listed.len(), 1, "exactly one branch: {listed:?}");
+    assert_eq!(branch_id(&o), listed[0].branch_id);
+    assert_eq!(
+        serverless_requests(&env, "POST", BRANCHES),
+        1,
+        "one create call"
+    );
+    assert!(
+        env.event_reasons("lost-answer")
+            .await
+            .iter()
+            .any(|r| r == "Adopted"),
+        "the lost create was adopted"
+    );
+    let password = secret_value(&env, "lost-answer-connection", "password").await;
+    assert!(root_password_matches(&env, &cid, &branch_id(&o), &password).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deletion_policy_delete_deletes_the_branch_and_retain_keeps_it() {
+    let Some(env) = OperatorEnv::start("tcb-delete").await else {
+        return;
+    };
+    let cid = active_cluster(&env, "delete-parent").await;
+    env.put_secret("branch-password", &[("password", "a-Branch-pw-1")])
+        .await;
+    env.apply_kind::<Tcb>(
+        "kept",
+        json!({"clusterId": cid, "deletionPolicy": "Retain",
+               "rootPassword": {"secretRef": {"name": "branch-password", "key": "password"}}}),
+    )
+    .await;
+    env.apply_kind::<Tcb>("dropped", json!({"clusterId": cid}))
+        .await;
+    let kept = branch_id(&ready(&env, "kept").await);
+    let dropped = branch_id(&ready(&env, "dropped").await);
+    assert!(root_password_matches(&env, &cid, &kept, "a-Branch-pw-1").await);
+
+    env.delete_kind::<Tcb>("kept").await;
+    env.wait_gone_of::<Tcb>("kept").await;
+    env.delete_kind::<Tcb>("dropped").await;
+    env.wait_gone_of::<Tcb>("dropped").await;
+    let live: Vec<Branch> = branches(&env, &cid)
+        .await
+        .into_iter()
+        .filter(|b| b.state != "DELETED")
+        .collect();
+    assert_eq!(live.len(), 1, "{live:?}");
+    assert_eq!(live[0].branch_id, kept, "Retain keeps the branch");
+    assert_ne!(live[0].branch_id, dropped);
+    assert_eq!(serverless_requests(&env, "DELETE", BRANCH), 1, "one delete");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_input_is_refused_at_admission_or_stalls_without_cloud_writes() {
+    let Some(env) = OperatorEnv::start("tcb-invalid").await else {
+        return;
+    };
+    let api = env.api::<Tcb>();
+    let object = |name: &str, spec: Value| -> Tcb {
+        serde_json::from_value(json!({
+            "apiVersion": "clouddb.dev/v1alpha1", "kind": "TidbCloudBranch",
+            "metadata": {"name": name}, "spec": spec,
+        }))
+        .expect("object")
+    };
+    // Not a point in time: refused at admission.
+    let err = api
+        .create(
+            &Default::default(),
+            &object(
+                "bad-time",
+                json!({"clusterId": "1", "parentTimestamp": "yesterday"}),
+            ),
+        )
+        .await
+        .expect_err("refused at admission");
+    assert!(err.to_string().contains("parentTimestamp"), "{err}");
+    // Both a reference and an id: refused.
+    let err = api
+        .create(
+            &Default::default(),
+            &object(
+                "both",
+                json!({"clusterId": "1", "clusterRef": {"name": "x"}}),
+            ),
+        )
+        .await
+        .expect_err("refused at admission");
+    assert!(err.to_string().contains("exactly one"), "{err}");
+
+    // A point in time in the future passes the schema, not the operator: Stalled, nothing written.
+    let cid = active_cluster(&env, "invalid-parent").await;
+    let writes_before = support::namespaces::writes_in(env.sim.serverless_counters());
+    env.apply_kind::<Tcb>(
+        "future",
+        json!({"clusterId": cid, "parentTimestamp": "2999-01-01T00:00:00Z"}),
+    )
+    .await;
+    let o = env
+        .wait_condition_of::<Tcb>("future", "Stalled", "True", "InvalidSpec")
+        .await;
+    let message = condition_of(&o, "Stalled").expect("Stalled").message;
+    assert!(message.contains("in the future"), "{message}");
+    assert_eq!(
+        support::namespaces::writes_in(env.sim.serverless_counters()),
+        writes_before,
+        "no cloud writes"
+    );
+    assert_eq!(serverless_requests(&env, "POST", BRANCHES), 0);
+
+    // Immutable fields: the point in time and the cluster cannot change.
+    let err = api
+        .patch(
+            "future",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(json!({"spec": {"parentTimestamp": "2020-01-01T00:00:00Z"}})),
+        )
+        .await
+        .expect_err("immutable");
+    assert!(err.to_string().contains("immutable"), "{err}");
+    let err = api
+        .patch(
+            "future",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(json!({"spec": {"clusterId": "42"}})),
+        )
+        .await
+        .expect_err("immutable");
+    assert!(err.to_string().contains("immutable"), "{err}");
+
+    // A reset request can only grow.
+    env.apply_kind::<Tcb>("counter", json!({"clusterId": cid, "resetRequest": 2}))
+        .await;
+    let err = api
+        .patch(
+            "counter",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(json!({"spec": {"resetRequest": 1}})),
+        )
+        .await
+        .expect_err("can only grow");
+    assert!(err.to_string().contains("can only grow"), "{err}");
+    let o = ready(&env, "counter").await;
+    assert_eq!(
+        o.status.and_then(|s| s.last_reset_request),
+        Some(2),
+        "a new branch is not reset"
+    );
+    assert_eq!(serverless_requests(&env, "POST", RESET), 0);
+}
