@@ -390,3 +390,121 @@ async fn invalid_input_is_refused_at_admission_or_stalls_without_cloud_writes() 
     );
     assert_eq!(serverless_requests(&env, "POST", RESET), 0);
 }
+
+/// Runs `clouddb-operator plan -o json -f <manifest>` against the simulator (the flags the operator has).
+async fn plan_json(env: &OperatorEnv, manifest: &Value) -> (i32, Value) {
+    let dir = std::env::temp_dir().join(format!("tcb-plan-{}", env.ns()));
+    std::fs::create_dir_all(&dir).expect("manifest dir");
+    let path = dir.join("branch.yaml");
+    std::fs::write(&path, serde_yaml::to_string(manifest).expect("yaml")).expect("write manifest");
+    let ca = env.sim.ca_path().expect("https").display().to_string();
+    let args = vec![
+        "plan".to_string(),
+        "-o".into(),
+        "json".into(),
+        "-f".into(),
+        path.display().to_string(),
+        format!("--tidbcloud-api-url={}/v1beta1", env.sim.base_url()),
+        format!("--tidbcloud-iam-url={}/v1beta1", env.sim.base_url()),
+        format!(
+            "--tidbcloud-serverless-url={}/v1beta1",
+            env.sim.serverless_base_url()
+        ),
+        format!("--default-credentials={}/{CREDENTIALS}", env.ns()),
+        format!("--extra-ca-file={ca}"),
+    ];
+    let out = tokio::time::timeout(
+        TIMEOUT,
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_clouddb-operator"))
+            .args(&args)
+            .env("KUBECONFIG", env.env.cp.admin_kubeconfig())
+            .stdin(std::process::Stdio::null())
+            .output(),
+    )
+    .await
+    .expect("the plan finishes in time")
+    .expect("run the plan");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let report = serde_json::from_str(&stdout).unwrap_or_else(|e| {
+        panic!(
+            "JSON plan ({e}): {stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out.status.code().unwrap_or(-1), report)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plan_previews_a_reset_without_making_it_and_pause_holds_it_back() {
+    let Some(env) = OperatorEnv::start("tcb-plan").await else {
+        return;
+    };
+    let cid = active_cluster(&env, "plan-parent").await;
+    env.apply_kind::<Tcb>("held", json!({"clusterId": cid}))
+        .await;
+    ready(&env, "held").await;
+
+    // The plan of a raised reset request: a change naming the reset, nothing written.
+    let writes = || support::namespaces::writes_in(env.sim.serverless_counters());
+    let before = writes();
+    let manifest = json!({
+        "apiVersion": "clouddb.dev/v1alpha1", "kind": "TidbCloudBranch",
+        "metadata": {"name": "held", "namespace": env.ns()},
+        "spec": {"clusterId": cid, "resetRequest": 1},
+    });
+    let (code, report) = plan_json(&env, &manifest).await;
+    let entry = report["objects"]
+        .as_array()
+        .expect("objects")
+        .iter()
+        .find(|o| o["name"] == "held")
+        .unwrap_or_else(|| panic!("held in {report}"))
+        .clone();
+    assert_eq!(entry["action"], "change", "{report}");
+    assert!(
+        entry["changes"][0]
+            .as_str()
+            .unwrap_or_default()
+            .contains("reset"),
+        "{entry}"
+    );
+    assert_eq!(code, 2, "{report}");
+    assert_eq!(writes(), before, "the plan wrote nothing");
+    assert_eq!(serverless_requests(&env, "POST", RESET), 0);
+
+    // Paused: the raised request waits; no call is made.
+    env.merge_kind::<Tcb>(
+        "held",
+        json!({"metadata": {"annotations": {"clouddb.dev/reconcile": "paused"}},
+               "spec": {"resetRequest": 1}}),
+    )
+    .await;
+    let o = env
+        .wait_for::<Tcb>("held", "Suspended on the new generation", TIMEOUT, |o| {
+            condition_of(o, "Suspended").is_some_and(|c| {
+                c.status == "True"
+                    && c.reason == "ReconcilePaused"
+                    && c.observed_generation == o.metadata.generation
+            })
+        })
+        .await;
+    assert_eq!(o.status.and_then(|s| s.last_reset_request), Some(0));
+    assert_eq!(
+        serverless_requests(&env, "POST", RESET),
+        0,
+        "paused: no reset"
+    );
+
+    // Resumed: the reset is made, once.
+    env.merge_kind::<Tcb>(
+        "held",
+        json!({"metadata": {"annotations": {"clouddb.dev/reconcile": null}}}),
+    )
+    .await;
+    env.wait_for::<Tcb>("held", "lastResetRequest 1", TIMEOUT, |o| {
+        o.status.as_ref().and_then(|s| s.last_reset_request) == Some(1)
+    })
+    .await;
+    ready(&env, "held").await;
+    assert_eq!(serverless_requests(&env, "POST", RESET), 1, "one reset");
+}
