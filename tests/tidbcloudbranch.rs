@@ -273,8 +273,11 @@ async fn deletion_policy_delete_deletes_the_branch_and_retain_keeps_it() {
     .await;
     env.apply_kind::<Tcb>("dropped", json!({"clusterId": cid}))
         .await;
+    env.apply_kind::<Tcb>("cascaded", json!({"clusterId": cid}))
+        .await;
     let kept = branch_id(&ready(&env, "kept").await);
     let dropped = branch_id(&ready(&env, "dropped").await);
+    let cascaded = branch_id(&ready(&env, "cascaded").await);
     assert!(root_password_matches(&env, &cid, &kept, "a-Branch-pw-1").await);
 
     env.delete_kind::<Tcb>("kept").await;
@@ -286,10 +289,83 @@ async fn deletion_policy_delete_deletes_the_branch_and_retain_keeps_it() {
         .into_iter()
         .filter(|b| b.state != "DELETED")
         .collect();
-    assert_eq!(live.len(), 1, "{live:?}");
-    assert_eq!(live[0].branch_id, kept, "Retain keeps the branch");
-    assert_ne!(live[0].branch_id, dropped);
+    let live_ids: Vec<&str> = live.iter().map(|b| b.branch_id.as_str()).collect();
+    assert!(
+        live_ids.contains(&kept.as_str()),
+        "Retain keeps the branch: {live_ids:?}"
+    );
+    assert!(
+        !live_ids.contains(&dropped.as_str()),
+        "Delete deletes it: {live_ids:?}"
+    );
     assert_eq!(serverless_requests(&env, "DELETE", BRANCH), 1, "one delete");
+
+    // A namespace deletion with the policy unset is a cascade: the branch is kept.
+    let namespaces: kube::api::Api<k8s_openapi::api::core::v1::Namespace> =
+        kube::api::Api::all(env.env.admin.clone());
+    namespaces
+        .delete(env.ns(), &Default::default())
+        .await
+        .expect("delete namespace");
+    support::await_deleted(namespaces.clone(), env.ns(), TIMEOUT * 3)
+        .await
+        .expect("namespace gone");
+    assert!(
+        branches(&env, &cid)
+            .await
+            .iter()
+            .any(|b| b.branch_id == cascaded && b.state == "ACTIVE"),
+        "a namespace deletion retains the branch"
+    );
+    assert_eq!(
+        serverless_requests(&env, "DELETE", BRANCH),
+        1,
+        "still one delete"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operator_killed_mid_create_creates_exactly_one_branch() {
+    let Some(mut env) = OperatorEnv::start("tcb-crash").await else {
+        return;
+    };
+    let cid = active_cluster(&env, "crash-parent").await;
+    // The create is applied, then its answer is held back for 30 s: the operator is killed while it waits.
+    env.serverless_admin(
+        Method::POST,
+        "faults",
+        Some(
+            json!({"kind": "dropAfterCommit", "count": 1, "method": "POST",
+                    "pathPrefix": format!("/v1beta1/clusters/{cid}/branches"), "holdMs": 30000}),
+        ),
+    )
+    .await;
+    env.apply_kind::<Tcb>("crashy", json!({"clusterId": cid}))
+        .await;
+    support::eventually("the create to reach the cloud", TIMEOUT, async || {
+        if branches(&env, &cid).await.len() == 1 {
+            Ok(())
+        } else {
+            Err("not yet")
+        }
+    })
+    .await
+    .expect("create applied");
+    env.kill_operator();
+    env.start_operator();
+    let o = ready(&env, "crashy").await;
+    let listed = branches(&env, &cid).await;
+    assert_eq!(
+        listed.len(),
+        1,
+        "exactly one branch after a crash mid-create"
+    );
+    assert_eq!(branch_id(&o), listed[0].branch_id);
+    let password = secret_value(&env, "crashy-connection", "password").await;
+    assert!(
+        root_password_matches(&env, &cid, &branch_id(&o), &password).await,
+        "the password stored before the create is the branch's"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
