@@ -584,3 +584,39 @@ async fn plan_previews_a_reset_without_making_it_and_pause_holds_it_back() {
     ready(&env, "held").await;
     assert_eq!(serverless_requests(&env, "POST", RESET), 1, "one reset");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_rest_the_branches_of_a_cluster_share_one_list() {
+    let Some(env) =
+        OperatorEnv::start_with("tcb-rest", SimConfig::default(), &["--poll-steady", "1s"]).await
+    else {
+        return;
+    };
+    let cid = active_cluster(&env, "rest-parent").await;
+    let names = ["rest-a", "rest-b", "rest-c", "rest-d"];
+    for name in names {
+        env.apply_kind::<Tcb>(name, json!({"clusterId": cid})).await;
+    }
+    for name in names {
+        ready(&env, name).await;
+    }
+    let lists = || serverless_requests(&env, "GET", BRANCHES);
+    // A measurement window: four branches resyncing every second would make about 4 lists a second each on
+    // their own; sharing one list per cluster, about 1.
+    let (start, at_start) = (std::time::Instant::now(), lists());
+    tokio::time::sleep(std::time::Duration::from_secs(6)).await;
+    let (secs, made) = (start.elapsed().as_secs_f64(), lists() - at_start);
+    assert!(
+        made >= 3,
+        "the branches are still read at rest: {made} lists in {secs:.1}s"
+    );
+    assert!(
+        (made as f64) <= 2.0 * secs + 1.0,
+        "one list per cluster, not one per branch: {made} lists in {secs:.1}s"
+    );
+    assert_eq!(
+        serverless_requests(&env, "GET", BRANCH),
+        0,
+        "no GET per branch"
+    );
+}

@@ -1,6 +1,6 @@
 //! TidbCloudBranch on the one driver (`driver.rs`): this module says how to connect (the referenced
-//! TidbCloudServerlessCluster or the cluster id, the credentials, and that cluster's branches, listed once per
-//! reconcile — no GET per branch), read a branch and list what a lost create may have made (both from that
+//! TidbCloudServerlessCluster or the cluster id, the credentials, and that cluster's branches from one list per
+//! cluster shared by its branches (`BranchObserver`) — no GET per branch), read a branch and list what a lost create may have made (both from that
 //! list), converge (spec checks → the wanted root password → pure `decide` → one `:reset` or one password
 //! PATCH → the connection Secret), create and delete a branch; the driver does the rest.
 //!
@@ -17,6 +17,7 @@
 pub mod decide;
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use kube::ResourceExt;
 use kube::api::Api;
@@ -32,11 +33,12 @@ use crate::api::common::CredentialsSpec;
 use crate::api::tidbcloudbranch::{BranchCreateIntent, TidbCloudBranch, TidbCloudBranchStatus};
 use crate::api::tidbcloudserverlesscluster::TidbCloudServerlessCluster;
 use crate::cloud::CloudError;
+use crate::cloud::writes::recorded;
 use crate::conditions::{READY, RECONCILING, STALLED};
 use crate::config::RunConfig;
 use crate::providers::tidbcloud::client::TidbCloudClient;
 use crate::providers::tidbcloud::serverless_branch::{
-    ACTIVE, Branch, CREATING, CreateBranch, DELETED, RESTORING,
+    ACTIVE, Branch, BranchObserver, CREATING, CreateBranch, DELETED, RESTORING,
 };
 use crate::providers::tidbcloud::serverless_models::UID_LABEL;
 use crate::reasons;
@@ -58,15 +60,15 @@ pub fn run(
 
 type Run<'a> = Base<'a, TidbCloudBranch>;
 
-/// What one reconcile works with: the client, the cluster worked on and its branches as listed once at the
-/// start of this reconcile.
+/// What one reconcile works with: the client, the cluster worked on and its branches (the shared list, fresh
+/// enough for this branch; see [`max_age`]).
 pub struct Connected {
     client: TidbCloudClient,
     /// The cloud cluster; `None` while nothing exists and the referenced cluster is not Ready (`waiting` says
     /// why).
     cluster_id: Option<String>,
     waiting: String,
-    branches: Vec<Branch>,
+    branches: std::sync::Arc<Vec<Branch>>,
 }
 
 impl CloudKind for TidbCloudBranch {
@@ -183,7 +185,7 @@ impl CloudKind for TidbCloudBranch {
         c: &Connected,
         _: &BranchCreateIntent,
     ) -> Result<Vec<Branch>, CloudError> {
-        Ok(c.branches.clone())
+        Ok(c.branches.to_vec())
     }
     async fn converge(
         run: &mut Run<'_>,
@@ -216,7 +218,8 @@ impl CloudKind for TidbCloudBranch {
             root_password: password,
             annotations: BTreeMap::from([(UID_LABEL.to_string(), uid)]),
         };
-        match c.client.create_branch(&cluster_id, &req).await {
+        let call = c.client.create_branch(&cluster_id, &req);
+        match recorded(observer(run), &cluster_id, call).await {
             Ok(b) => Ok(b),
             Err(e) => {
                 // A definite refusal made nothing: forget the intent (nothing to look for).
@@ -231,7 +234,7 @@ impl CloudKind for TidbCloudBranch {
     /// One `DELETE`: the branch answers `DELETED` and no longer counts; the deletion is done.
     async fn delete(run: &mut Run<'_>, c: &Connected, b: Branch) -> Flow<Option<Outcome>> {
         let (cid, bid) = (&b.cluster_id, &b.branch_id);
-        let text = match c.client.delete_branch(cid, bid).await {
+        let text = match recorded(observer(run), cid, c.client.delete_branch(cid, bid)).await {
             Ok(_) => format!("branch {bid} deleted from cluster {cid}"),
             Err(e) if e.is_not_found() => {
                 format!("branch {bid} (or cluster {cid}) is already gone")
@@ -326,12 +329,12 @@ async fn connect(run: &Run<'_>) -> Flow<Connected> {
             client,
             cluster_id,
             waiting,
-            branches: Vec::new(),
+            branches: Default::default(),
         });
     };
-    let branches = match client.list_branches(&cid).await {
+    let branches = match observer(run).branches(&client, &cid, max_age(run)).await {
         Ok(list) => list,
-        Err(e) if e.is_not_found() && deleting => Vec::new(),
+        Err(e) if e.is_not_found() && deleting => Default::default(),
         Err(e) if e.is_not_found() => {
             return driver::report(Outcome::Stalled {
                 reason: reasons::CLUSTER_GONE,
@@ -350,6 +353,30 @@ async fn connect(run: &Run<'_>) -> Flow<Connected> {
         waiting,
         branches,
     })
+}
+
+fn observer<'a>(run: &Run<'a>) -> &'a BranchObserver {
+    &run.ctx.providers.tidbcloud.branches
+}
+
+/// How old a list of the cluster's branches may answer: none while a create may have happened (its candidates
+/// must be fresh), nothing exists yet or a deletion runs; the steady interval for an `ACTIVE` branch with no
+/// reset due; else the transitional one.
+fn max_age(run: &Run<'_>) -> Duration {
+    let s = &run.status;
+    let spec = &run.obj.spec;
+    if s.create_intent.is_some()
+        || s.branch_id.is_none()
+        || run.obj.metadata.deletion_timestamp.is_some()
+    {
+        return Duration::ZERO;
+    }
+    let reset_due = s.last_reset_request.is_some_and(|l| spec.reset_request > l);
+    if s.state.as_deref() == Some(ACTIVE) && !reset_due {
+        run.ctx.config.poll_steady
+    } else {
+        run.ctx.config.poll_transitional
+    }
 }
 
 /// Spec checks, the wanted password, the pure decision, then one step.
@@ -430,8 +457,10 @@ async fn converge(
                     run.observing(vec![format!("set the password of {user}")]),
                 ));
             }
-            c.client
-                .set_branch_password(&b.cluster_id, &b.branch_id, &user, pw)
+            let call = c
+                .client
+                .set_branch_password(&b.cluster_id, &b.branch_id, &user, pw);
+            recorded(observer(run), &b.cluster_id, call)
                 .await
                 .map_err(driver::cloud("set the branch's root password"))?;
             write_connection_secret(run, Some(pw)).await?;
@@ -477,7 +506,8 @@ async fn reset(run: &mut Run<'_>, c: &Connected, b: Branch, request: i64) -> Flo
     }
     run.status.last_reset_request = Some(request);
     run.persist_status().await?;
-    match c.client.reset_branch(&b.cluster_id, &b.branch_id).await {
+    let call = c.client.reset_branch(&b.cluster_id, &b.branch_id);
+    match recorded(observer(run), &b.cluster_id, call).await {
         Ok(after) => <TidbCloudBranch as CloudKind>::record(&mut run.status, &after),
         Err(e) => {
             if !e.outcome_uncertain() {

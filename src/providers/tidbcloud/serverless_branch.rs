@@ -1,8 +1,15 @@
 //! TiDB Cloud Serverless branches (v1beta1 `/clusters/{clusterId}/branches`, host `serverless.tidbapi.com`):
 //! the wire model and the calls — list (paged), create, delete, `:reset` and the branch root user's password.
 //! Methods of [`TidbCloudClient`], so a key's one budget covers them with its clusters.
+//!
+//! [`BranchObserver`]: the branches of a cluster are read with one list per cluster and key, shared by every
+//! TidbCloudBranch of that cluster (a list younger than the reader's interval answers; concurrent readers wait
+//! for one list). A list answers only when taken after the last write to that cluster's branches (the one
+//! write-recording rule of `cloud::writes`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
@@ -185,8 +192,79 @@ impl TidbCloudClient {
     }
 }
 
+/// The latest branch list of one (key, cluster); its lock makes concurrent readers wait for one list.
+type Slot = Arc<tokio::sync::Mutex<Option<(Instant, Arc<Vec<Branch>>)>>>;
+
+/// Shared by every TidbCloudBranch reconcile of the process.
+#[derive(Default)]
+pub struct BranchObserver {
+    lists: Mutex<HashMap<(String, String), Slot>>,
+    written: Mutex<HashMap<String, Instant>>,
+}
+
+impl BranchObserver {
+    fn slot(&self, client: &TidbCloudClient, cluster_id: &str) -> Slot {
+        let mut lists = self.lists.lock().unwrap_or_else(|p| p.into_inner());
+        lists
+            .entry((client.key_id().to_string(), cluster_id.to_string()))
+            .or_default()
+            .clone()
+    }
+
+    /// The branches of `cluster_id`, from a list younger than `max_age` taken after the last write to them (else
+    /// listed now; `Duration::ZERO`: always listed now).
+    pub async fn branches(
+        &self,
+        client: &TidbCloudClient,
+        cluster_id: &str,
+        max_age: Duration,
+    ) -> Result<Arc<Vec<Branch>>, CloudError> {
+        let slot = self.slot(client, cluster_id);
+        let mut guard = slot.lock().await;
+        if let Some((taken, list)) = guard.as_ref()
+            && taken.elapsed() < max_age
+            && self.answers(cluster_id, *taken)
+        {
+            return Ok(list.clone());
+        }
+        let taken = Instant::now();
+        let list = Arc::new(client.list_branches(cluster_id).await?);
+        *guard = Some((taken, list.clone()));
+        Ok(list)
+    }
+
+    /// Records a write to the branches of `cluster_id` (before and after the call).
+    pub fn wrote(&self, cluster_id: &str) {
+        let mut w = self.written.lock().unwrap_or_else(|p| p.into_inner());
+        w.insert(cluster_id.to_string(), Instant::now());
+    }
+
+    /// Whether a list taken at `taken` may answer for the branches of `cluster_id`: taken after their last write.
+    fn answers(&self, cluster_id: &str, taken: Instant) -> bool {
+        let w = self.written.lock().unwrap_or_else(|p| p.into_inner());
+        w.get(cluster_id).is_none_or(|at| *at < taken)
+    }
+}
+
+impl crate::cloud::writes::RecordsWrites for BranchObserver {
+    fn wrote(&self, id: &str) {
+        BranchObserver::wrote(self, id);
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_list_answers_only_when_taken_after_the_last_write() {
+        let o = BranchObserver::default();
+        let before = Instant::now();
+        assert!(o.answers("10", before));
+        o.wrote("10");
+        assert!(!o.answers("10", before));
+        assert!(o.answers("10", Instant::now()));
+        assert!(o.answers("11", before), "another cluster");
+    }
+
     use super::*;
 
     #[test]
