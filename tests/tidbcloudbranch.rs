@@ -279,6 +279,15 @@ async fn deletion_policy_delete_deletes_the_branch_and_retain_keeps_it() {
     let dropped = branch_id(&ready(&env, "dropped").await);
     let cascaded = branch_id(&ready(&env, "cascaded").await);
     assert!(root_password_matches(&env, &cid, &kept, "a-Branch-pw-1").await);
+    // A branch of a branch: parentBranchId.
+    env.apply_kind::<Tcb>("child", json!({"clusterId": cid, "parentBranchId": kept}))
+        .await;
+    let child = ready(&env, "child").await;
+    assert_eq!(
+        child.status.as_ref().and_then(|s| s.parent_id.as_deref()),
+        Some(kept.as_str()),
+        "the child's parent is the branch"
+    );
 
     env.delete_kind::<Tcb>("kept").await;
     env.wait_gone_of::<Tcb>("kept").await;
@@ -316,6 +325,13 @@ async fn deletion_policy_delete_deletes_the_branch_and_retain_keeps_it() {
             .iter()
             .any(|b| b.branch_id == cascaded && b.state == "ACTIVE"),
         "a namespace deletion retains the branch"
+    );
+    assert!(
+        branches(&env, &cid)
+            .await
+            .iter()
+            .any(|b| b.branch_id == branch_id(&child) && b.state == "ACTIVE"),
+        "and the child branch"
     );
     assert_eq!(
         serverless_requests(&env, "DELETE", BRANCH),
