@@ -279,6 +279,16 @@ async fn deletion_policy_delete_deletes_the_branch_and_retain_keeps_it() {
     let dropped = branch_id(&ready(&env, "dropped").await);
     let cascaded = branch_id(&ready(&env, "cascaded").await);
     assert!(root_password_matches(&env, &cid, &kept, "a-Branch-pw-1").await);
+    // A new value in the referenced Secret is set on the branch's root user.
+    env.put_secret("branch-password", &[("password", "a-Branch-pw-2")])
+        .await;
+    env.wait_event_in(env.ns(), "kept", "Normal", "PasswordSet")
+        .await;
+    assert!(root_password_matches(&env, &cid, &kept, "a-Branch-pw-2").await);
+    assert_eq!(
+        secret_value(&env, "kept-connection", "password").await,
+        "a-Branch-pw-2"
+    );
     // A branch of a branch: parentBranchId.
     env.apply_kind::<Tcb>("child", json!({"clusterId": cid, "parentBranchId": kept}))
         .await;
