@@ -258,7 +258,7 @@ async fn a_create_whose_answer_is_lost_is_adopted_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn deletion_policy_delete_deletes_the_branch_and_retain_keeps_it() {
+async fn root_password_change_child_branch_and_deletion_policies() {
     let Some(env) = OperatorEnv::start("tcb-delete").await else {
         return;
     };
