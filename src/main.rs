@@ -13,7 +13,7 @@ use clouddb_operator::config::RunConfig;
 use clouddb_operator::controllers::Context;
 use clouddb_operator::controllers::watch::Shared;
 use clouddb_operator::controllers::{
-    clickhouseservice, tidbcloudcluster, tidbcloudimport, tidbcloudintegration,
+    clickhouseservice, tidbcloudbranch, tidbcloudcluster, tidbcloudimport, tidbcloudintegration,
     tidbcloudserverlesscluster, tidbcloudsqluser,
 };
 use clouddb_operator::http::{self, Readiness};
@@ -216,6 +216,7 @@ async fn run(cfg: RunConfig) -> Result<(), MainError> {
             tidbcloudintegration::run(ctx.clone(), scoped(&kube, scope), &shared, shutdown()),
             tidbcloudserverlesscluster::run(ctx.clone(), scoped(&kube, scope), &shared, shutdown()),
             tidbcloudsqluser::run(ctx.clone(), scoped(&kube, scope), &shared, shutdown()),
+            tidbcloudbranch::run(ctx.clone(), scoped(&kube, scope), &shared, shutdown()),
         ];
         controllers.push(tokio::spawn(shared.run(shutdown())));
         controllers.extend(runs.into_iter().map(tokio::spawn));

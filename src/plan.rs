@@ -24,6 +24,7 @@ use secrecy::SecretString;
 use serde::Serialize;
 
 use crate::api::clickhouseservice::ClickHouseService;
+use crate::api::tidbcloudbranch::TidbCloudBranch;
 use crate::api::tidbcloudcluster::TidbCloudCluster;
 use crate::api::tidbcloudimport::TidbCloudImport;
 use crate::api::tidbcloudintegration::TidbCloudIntegration;
@@ -436,6 +437,7 @@ async fn preview_manifest(
             preview_as::<TidbCloudServerlessCluster>(ctx, ns, value, destroy).await
         }
         "TidbCloudSqlUser" => preview_as::<TidbCloudSqlUser>(ctx, ns, value, destroy).await,
+        "TidbCloudBranch" => preview_as::<TidbCloudBranch>(ctx, ns, value, destroy).await,
         other => Preview::Error {
             message: format!("unknown kind {other} in group {}", crate::api::GROUP),
         },

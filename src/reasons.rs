@@ -25,6 +25,8 @@ pub const ACTIVE: &str = "Active";
 pub const CREATING: &str = "Creating";
 /// Reconciling (and a Normal Event): a change of the spec is being applied.
 pub const UPDATING: &str = "Updating";
+/// Reconciling (and a Normal Event): a branch is being reset to its parent's latest data (`:reset`, `RESTORING`).
+pub const RESETTING: &str = "Resetting";
 /// Reconciling (and a Normal Event): the cluster is being paused.
 pub const PAUSING: &str = "Pausing";
 /// Reconciling (and a Normal Event): the cluster is being resumed.
@@ -162,6 +164,7 @@ pub enum Kind {
     TidbCloudIntegration,
     TidbCloudServerlessCluster,
     TidbCloudSqlUser,
+    TidbCloudBranch,
 }
 
 impl Kind {
@@ -172,6 +175,7 @@ impl Kind {
         Kind::TidbCloudIntegration,
         Kind::TidbCloudServerlessCluster,
         Kind::TidbCloudSqlUser,
+        Kind::TidbCloudBranch,
     ];
 
     /// The kind's name (`kind:` of its objects).
@@ -183,6 +187,7 @@ impl Kind {
             Kind::TidbCloudIntegration => "TidbCloudIntegration",
             Kind::TidbCloudServerlessCluster => "TidbCloudServerlessCluster",
             Kind::TidbCloudSqlUser => "TidbCloudSqlUser",
+            Kind::TidbCloudBranch => "TidbCloudBranch",
         }
     }
 
@@ -195,6 +200,7 @@ impl Kind {
             Kind::TidbCloudIntegration => "docs/tidbcloudintegration.md",
             Kind::TidbCloudServerlessCluster => "docs/tidbcloudserverlesscluster.md",
             Kind::TidbCloudSqlUser => "docs/tidbcloudsqluser.md",
+            Kind::TidbCloudBranch => "docs/tidbcloudbranch.md",
         }
     }
 }
@@ -244,17 +250,18 @@ impl Reason {
 
 use EventType::{Normal, Warning};
 use Kind::{
-    ClickHouseService as Chs, TidbCloudCluster as Tcc, TidbCloudImport as Imp,
-    TidbCloudIntegration as Int, TidbCloudServerlessCluster as Tcsc, TidbCloudSqlUser as Usr,
+    ClickHouseService as Chs, TidbCloudBranch as Br, TidbCloudCluster as Tcc,
+    TidbCloudImport as Imp, TidbCloudIntegration as Int, TidbCloudServerlessCluster as Tcsc,
+    TidbCloudSqlUser as Usr,
 };
 use Where::{
     Available as Avail, Drifted as Drift, Event, Progressing as Prog, Ready as Conv,
     Stalled as Stall, Suspended as Susp, Transient,
 };
 
-const EVERY: &[Kind] = &[Tcc, Chs, Imp, Int, Tcsc, Usr];
+const EVERY: &[Kind] = &[Tcc, Chs, Imp, Int, Tcsc, Usr, Br];
 const SERVICES: &[Kind] = &[Tcc, Chs, Tcsc];
-const ON_CLUSTER: &[Kind] = &[Imp, Int, Usr];
+const ON_CLUSTER: &[Kind] = &[Imp, Int, Usr, Br];
 
 const fn r(name: &'static str, uses: &'static [Where], kinds: &'static [Kind]) -> Reason {
     Reason { name, uses, kinds }
@@ -262,7 +269,7 @@ const fn r(name: &'static str, uses: &'static [Where], kinds: &'static [Kind]) -
 
 /// Every reason, with where it is used and by which kinds.
 pub const ALL: &[Reason] = &[
-    r(READY, &[Conv], &[Tcc, Chs, Tcsc, Usr]),
+    r(READY, &[Conv], &[Tcc, Chs, Tcsc, Usr, Br]),
     r(PAUSED, &[Conv], &[Tcc]),
     r(STOPPED, &[Conv], &[Chs]),
     r(OBSERVING, &[Conv], SERVICES),
@@ -276,7 +283,8 @@ pub const ALL: &[Reason] = &[
     r(RESETTING_PASSWORD, &[Prog], &[Tcc]),
     r(DELETING, &[Prog, Event(Normal)], SERVICES),
     r(NOT_FOUND, &[Prog], SERVICES),
-    r(PROGRESSING, &[Prog], &[Tcc, Chs, Imp, Tcsc]),
+    r(PROGRESSING, &[Prog], &[Tcc, Chs, Imp, Tcsc, Br]),
+    r(RESETTING, &[Prog, Event(Normal)], &[Br]),
     r(STARTING, &[Prog, Event(Normal)], &[Chs]),
     r(STOPPING, &[Prog, Event(Normal)], &[Chs]),
     r(SETTING_PASSWORD, &[Prog], &[Chs, Tcsc]),
@@ -287,14 +295,18 @@ pub const ALL: &[Reason] = &[
     r(CANCELING, &[Prog, Event(Normal)], &[Imp]),
     r(THROTTLED, &[Transient], EVERY),
     r(RETRYING, &[Transient], EVERY),
-    r(INVALID_SPEC, &[Stall], &[Tcc, Chs, Tcsc, Usr]),
+    r(INVALID_SPEC, &[Stall], &[Tcc, Chs, Tcsc, Usr, Br]),
     r(CLOUD_REJECTED, &[Stall], EVERY),
     r(CLOUD_ERROR, &[Stall], EVERY),
     r(CREDENTIALS_REJECTED, &[Stall], EVERY),
     r(CREDENTIALS_MISSING, &[Stall], EVERY),
-    r(PASSWORD_SECRET_MISSING, &[Stall], &[Tcc, Chs, Tcsc, Usr]),
+    r(
+        PASSWORD_SECRET_MISSING,
+        &[Stall],
+        &[Tcc, Chs, Tcsc, Usr, Br],
+    ),
     r(CLOUD_RESOURCE_NOT_FOUND, &[Stall], SERVICES),
-    r(CLOUD_RESOURCE_GONE, &[Stall], SERVICES),
+    r(CLOUD_RESOURCE_GONE, &[Stall], &[Tcc, Chs, Tcsc, Br]),
     r(
         CLOUD_RESOURCE_GONE,
         &[Event(Warning)],
@@ -321,11 +333,11 @@ pub const ALL: &[Reason] = &[
     r(DELETED, &[Event(Normal)], EVERY),
     r(INVALID_OBJECT, &[Event(Warning)], EVERY),
     r(RETAINED, &[Event(Normal)], EVERY),
-    r(RELEASED, &[Event(Normal)], &[Tcc, Chs, Tcsc, Usr]),
+    r(RELEASED, &[Event(Normal)], &[Tcc, Chs, Tcsc, Usr, Br]),
     r(
         CONNECTION_SECRET_RETAINED,
         &[Event(Normal)],
-        &[Tcc, Chs, Tcsc, Usr],
+        &[Tcc, Chs, Tcsc, Usr, Br],
     ),
     r(DRIFT_CORRECTED, &[Event(Warning)], &[Tcc, Chs, Tcsc, Usr]),
     r(RECONCILE_PAUSED, &[Susp], EVERY),
@@ -333,7 +345,7 @@ pub const ALL: &[Reason] = &[
     r(ADOPTION_PENDING, &[Stall], SERVICES),
     r(ADOPTION_APPROVED, &[Event(Normal)], SERVICES),
     r(PASSWORD_RESET, &[Event(Normal)], &[Tcc]),
-    r(PASSWORD_SET, &[Event(Normal)], &[Chs, Tcsc, Usr]),
+    r(PASSWORD_SET, &[Event(Normal)], &[Chs, Tcsc, Usr, Br]),
     r(RECREATING, &[Event(Normal)], &[Int]),
     r(CLUSTER_REPLACED, &[Event(Warning)], &[Int, Usr]),
 ];

@@ -94,6 +94,7 @@ fn crds_dir_is_up_to_date() {
             .collect::<Vec<_>>(),
         [
             "ClickHouseService",
+            "TidbCloudBranch",
             "TidbCloudCluster",
             "TidbCloudImport",
             "TidbCloudIntegration",
@@ -802,6 +803,11 @@ async fn installed_schema_describes_every_field() {
                 "TidbCloudServerlessCluster" => {
                     ("tcsc", 14, &["Ready", "State", "Plan", "Region", "Age"])
                 }
+                "TidbCloudBranch" => (
+                    "tcbranch",
+                    10,
+                    &["Cluster", "State", "Ready", "Age", "Branch ID"],
+                ),
                 "TidbCloudSqlUser" => (
                     "tcsqluser",
                     10,

@@ -195,6 +195,18 @@ fn workload_permissions() -> BTreeSet<Permission> {
             &[],
         ),
         (
+            "clouddb.dev",
+            "tidbcloudbranches",
+            &["get", "list", "watch", "patch"],
+            &[],
+        ),
+        (
+            "clouddb.dev",
+            "tidbcloudbranches/status",
+            &["get", "patch"],
+            &[],
+        ),
+        (
             "",
             "secrets",
             &["get", "list", "watch", "create", "patch"],
@@ -211,6 +223,7 @@ fn crd_permissions() -> BTreeSet<Permission> {
         &["get", "list", "watch"],
         &[
             "clickhouseservices.clouddb.dev",
+            "tidbcloudbranches.clouddb.dev",
             "tidbcloudclusters.clouddb.dev",
             "tidbcloudimports.clouddb.dev",
             "tidbcloudintegrations.clouddb.dev",

@@ -5,6 +5,7 @@
 
 pub mod clickhouseservice;
 pub mod common;
+pub mod tidbcloudbranch;
 pub mod tidbcloudcluster;
 pub mod tidbcloudimport;
 pub mod tidbcloudintegration;
@@ -20,6 +21,7 @@ pub use common::{
     ClusterRef, CredentialsSpec, DeletionPolicy, FINALIZER, GROUP, OBSERVE, PRIVATE_KEY,
     PUBLIC_KEY, RECONCILE_ANNOTATION, SecretKeyRef, SecretNameRef,
 };
+pub use tidbcloudbranch::{TidbCloudBranch, TidbCloudBranchSpec, TidbCloudBranchStatus};
 pub use tidbcloudcluster::{
     ConnectionSecretSpec, CreateIntent, Endpoint, RootPasswordSpec, StorageNodesSpec,
     TidbCloudCluster, TidbCloudClusterSpec, TidbCloudClusterStatus, TidbSpec,
@@ -44,6 +46,7 @@ pub const DELETION_PROTECTION_POLICY: &str = "clouddb-deletion-protection";
 pub fn crds() -> Vec<CustomResourceDefinition> {
     let mut crds = vec![
         finish(ClickHouseService::crd()),
+        finish(TidbCloudBranch::crd()),
         finish(TidbCloudCluster::crd()),
         finish(TidbCloudImport::crd()),
         finish(TidbCloudIntegration::crd()),

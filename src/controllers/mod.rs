@@ -9,6 +9,7 @@ pub mod decision;
 pub mod driver;
 pub mod ownership;
 pub mod password;
+pub mod tidbcloudbranch;
 pub mod tidbcloudcluster;
 pub mod tidbcloudimport;
 pub mod tidbcloudintegration;
@@ -22,6 +23,7 @@ use kube::runtime::events::Recorder;
 
 use crate::api::clickhouseservice::ClickHouseServiceStatus;
 use crate::api::common::CredentialsSpec;
+use crate::api::tidbcloudbranch::TidbCloudBranchStatus;
 use crate::api::tidbcloudcluster::TidbCloudClusterStatus;
 use crate::api::tidbcloudimport::TidbCloudImportStatus;
 use crate::api::tidbcloudintegration::TidbCloudIntegrationStatus;
@@ -186,7 +188,8 @@ macro_rules! conditioned_status {
 conditioned_status!(
     TidbCloudImportStatus,
     TidbCloudIntegrationStatus,
-    TidbCloudSqlUserStatus
+    TidbCloudSqlUserStatus,
+    TidbCloudBranchStatus
 );
 
 /// [`conditioned_status!`] for statuses that also record `convergedGeneration` (kinds adopted by id, with a

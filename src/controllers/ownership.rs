@@ -26,6 +26,8 @@ pub enum CloudIdKind {
     TidbServerlessCluster,
     /// A SQL user of a TiDB Cloud cluster: `<clusterId>/<userName>`.
     TidbSqlUser,
+    /// A TiDB Cloud Serverless branch: `<clusterId>/<branchId>`.
+    TidbBranch,
 }
 
 /// An object that claims a cloud id.

@@ -1,5 +1,5 @@
 -- Argo CD health check for every clouddb.dev/v1alpha1 kind (ClickHouseService, TidbCloudCluster,
--- TidbCloudImport, TidbCloudIntegration, TidbCloudServerlessCluster, TidbCloudSqlUser): nothing in it depends on the
+-- TidbCloudImport, TidbCloudIntegration, TidbCloudServerlessCluster, TidbCloudSqlUser, TidbCloudBranch): nothing in it depends on the
 -- kind, so a new kind needs only its key.
 -- Install it in argocd-cm as resource.customizations.health.clouddb.dev_<Kind>, one key per kind
 -- (docs/gitops.md).

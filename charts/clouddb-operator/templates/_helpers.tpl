@@ -54,6 +54,7 @@ app.kubernetes.io/part-of: clouddb-operator
 {{/* The generated CRDs the operator waits for (get, and list/watch by name). */}}
 {{- define "clouddb-operator.crdNames" -}}
 - clickhouseservices.clouddb.dev
+- tidbcloudbranches.clouddb.dev
 - tidbcloudclusters.clouddb.dev
 - tidbcloudimports.clouddb.dev
 - tidbcloudintegrations.clouddb.dev
@@ -64,7 +65,7 @@ app.kubernetes.io/part-of: clouddb-operator
 {{/*
 Rules the operator needs wherever it manages resources (a ClusterRole for all namespaces, else a Role in each
 watched namespace). Exactly the calls it makes, no wildcards:
-- TidbCloudClusters, TidbCloudImports, TidbCloudIntegrations, TidbCloudServerlessClusters, ClickHouseServices: list/watch (the controller), patch
+- TidbCloudClusters, TidbCloudImports, TidbCloudIntegrations, TidbCloudServerlessClusters, TidbCloudSqlUsers, TidbCloudBranches, ClickHouseServices: list/watch (the controller), patch
   (finalizer), status patch (server-side apply);
 - Secrets: get (credentials and root-password references, the connection Secret), list/watch (changes to referenced
   Secrets and to the connection Secrets it owns), create+patch (server-side apply of the connection Secret: an
@@ -73,10 +74,10 @@ watched namespace). Exactly the calls it makes, no wildcards:
 */}}
 {{- define "clouddb-operator.workloadRules" -}}
 - apiGroups: ["clouddb.dev"]
-  resources: ["tidbcloudclusters", "tidbcloudimports", "tidbcloudintegrations", "tidbcloudserverlessclusters", "tidbcloudsqlusers", "clickhouseservices"]
+  resources: ["tidbcloudclusters", "tidbcloudimports", "tidbcloudintegrations", "tidbcloudserverlessclusters", "tidbcloudsqlusers", "tidbcloudbranches", "clickhouseservices"]
   verbs: ["get", "list", "watch", "patch"]
 - apiGroups: ["clouddb.dev"]
-  resources: ["tidbcloudclusters/status", "tidbcloudimports/status", "tidbcloudintegrations/status", "tidbcloudserverlessclusters/status", "tidbcloudsqlusers/status", "clickhouseservices/status"]
+  resources: ["tidbcloudclusters/status", "tidbcloudimports/status", "tidbcloudintegrations/status", "tidbcloudserverlessclusters/status", "tidbcloudsqlusers/status", "tidbcloudbranches/status", "clickhouseservices/status"]
   verbs: ["get", "patch"]
 - apiGroups: [""]
   resources: ["secrets"]

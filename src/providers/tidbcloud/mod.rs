@@ -16,6 +16,7 @@ pub mod observe;
 pub mod pool;
 pub mod provider;
 pub mod serverless;
+pub mod serverless_branch;
 pub mod serverless_models;
 pub mod serverless_observe;
 pub mod translate;

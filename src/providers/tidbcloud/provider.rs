@@ -31,6 +31,8 @@ pub struct Provider {
     pub observer: Observer,
     /// All observation of Serverless clusters (one list per key), on the same clients and budgets.
     pub serverless: ServerlessObserver,
+    /// The branches of each Serverless cluster: one list per cluster and key, shared by its TidbCloudBranches.
+    pub branches: super::serverless_branch::BranchObserver,
     default_credentials: (String, String),
 }
 
@@ -74,6 +76,7 @@ impl Provider {
                 config.poll_steady,
                 config.poll_transitional,
             ),
+            branches: Default::default(),
             default_credentials: config.default_credentials_ref(),
         })
     }
