@@ -102,6 +102,11 @@ pub enum PlanError {
         "--credentials {0}: expected <secret-name>=<env-file> with secret-name one of {1} (the keys it needs: {2})"
     )]
     Credentials(String, String, String),
+    #[error("--credentials {name}=<file>: cannot read the file: {source}")]
+    CredentialsFile {
+        name: String,
+        source: std::io::Error,
+    },
     #[error("--credentials {name}: file {file} has no key {key} (it needs: {keys})")]
     CredentialsKey {
         name: String,
@@ -144,6 +149,9 @@ pub struct Report {
     pub objects: Vec<Entry>,
     /// Manifests of other kinds (Secrets, Namespaces, ...) that were not planned.
     pub skipped: Vec<String>,
+    /// What the plan could not check (e.g. a kind it may not list for the ownership check).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
     pub summary: Summary,
 }
 
@@ -219,6 +227,9 @@ impl Report {
                 "(not planned, not clouddb.dev kinds: {})\n",
                 self.skipped.join(", ")
             ));
+        }
+        for n in &self.notes {
+            out.push_str(&format!("note: {n}\n"));
         }
         let s = &self.summary;
         out.push_str(&format!(
@@ -335,8 +346,9 @@ fn fixed_credentials(
         let Some((name, keys)) = known.iter().find(|(n, _)| *n == name) else {
             return Err(PlanError::Credentials(arg.clone(), names(), String::new()));
         };
-        let text = std::fs::read_to_string(file).map_err(|source| PlanError::Read {
-            path: file.to_string(),
+        // The path is not echoed: a key pasted where the file goes must not be printed.
+        let text = std::fs::read_to_string(file).map_err(|source| PlanError::CredentialsFile {
+            name: name.to_string(),
             source,
         })?;
         let pairs: BTreeMap<&str, &str> = text
@@ -384,6 +396,16 @@ pub async fn plan(args: PlanArgs) -> Result<Report, PlanError> {
     ctx.plan = Some(PlanMode { credentials });
     let ctx = Arc::new(ctx);
     let mut report = Report::default();
+    if !args.offline {
+        // Who claims which cloud id, as the operator's caches know it: one list per kind.
+        claims::<TidbCloudCluster>(&ctx, &mut report).await;
+        claims::<TidbCloudServerlessCluster>(&ctx, &mut report).await;
+        claims::<ClickHouseService>(&ctx, &mut report).await;
+        claims::<TidbCloudImport>(&ctx, &mut report).await;
+        claims::<TidbCloudIntegration>(&ctx, &mut report).await;
+        claims::<TidbCloudSqlUser>(&ctx, &mut report).await;
+        claims::<TidbCloudBranch>(&ctx, &mut report).await;
+    }
     for m in manifests {
         let api_version = m.value["apiVersion"]
             .as_str()
@@ -418,6 +440,26 @@ pub async fn plan(args: PlanArgs) -> Result<Report, PlanError> {
     }
     report.count();
     Ok(report)
+}
+
+/// Lists every `K` of the cluster into the plan's ownership index (as the operator's caches feed it), so an
+/// object adopting an id another object manages is shown blocked, as the operator would stop. A list this
+/// identity may not make is noted in the report's `skipped`.
+async fn claims<K: CloudKind>(ctx: &Context, report: &mut Report) {
+    let api = Api::<K>::all(ctx.kube.clone());
+    match api.list(&kube::api::ListParams::default()).await {
+        Ok(list) => {
+            let (reader, mut writer) = kube::runtime::reflector::store();
+            for o in list.items {
+                writer.apply_watcher_event(&kube::runtime::watcher::Event::Apply(o));
+            }
+            ctx.claims.register(K::KIND, reader, |o: &K| o.claims());
+        }
+        Err(e) => report.notes.push(format!(
+            "ownership check of {} (cannot list them: {e})",
+            K::KIND
+        )),
+    }
 }
 
 /// One line per kind: the kinds `plan` knows.
@@ -499,12 +541,27 @@ async fn local_object<K: CloudKind>(
         Err(e) => return Err(format!("read the stored object: {e}")),
     };
     if let Some(stored) = stored {
+        // As the API server would store it: a changed spec is a new generation; annotations set outside the
+        // manifest (pause, observe-only, an approval) stay.
+        let spec_changed = serde_json::to_value(&obj).ok().map(|v| v["spec"].clone())
+            != serde_json::to_value(&stored)
+                .ok()
+                .map(|v| v["spec"].clone());
         let meta = obj.meta_mut();
-        meta.uid = stored.meta().uid.clone();
-        meta.generation = stored.meta().generation;
-        meta.deletion_timestamp = stored.meta().deletion_timestamp.clone();
-        meta.finalizers = stored.meta().finalizers.clone();
+        let s = stored.meta();
+        meta.uid = s.uid.clone();
+        meta.generation = s.generation.map(|g| g + i64::from(spec_changed));
+        meta.deletion_timestamp = s.deletion_timestamp.clone();
+        meta.finalizers = s.finalizers.clone();
+        let mut annotations = s.annotations.clone().unwrap_or_default();
+        annotations.extend(meta.annotations.take().unwrap_or_default());
+        meta.annotations = Some(annotations);
         *obj.status_mut() = stored.status().cloned();
+    }
+    if obj.meta().uid.is_none() {
+        // A new object (offline, or not visible to this identity): the uid the API server would give it is
+        // unknown; kinds that salt or tag with it get a stand-in.
+        obj.meta_mut().uid = Some(format!("plan-{name}"));
     }
     Ok(obj)
 }

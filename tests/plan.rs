@@ -438,6 +438,18 @@ async fn plan_previews_every_kind_and_writes_nothing() {
     assert_eq!(g.code, 1, "{}\n{}", g.stdout, g.stderr);
     assert!(g.stdout.contains("DeletionProtected"), "{}", g.stdout);
 
+    // Adopting the id another object manages: blocked, as the operator would stop (the ownership index).
+    let mut twin = basic_spec();
+    twin["clusterId"] = json!(steady_id);
+    let twin = write_manifests(
+        &dir,
+        "twin.yaml",
+        &[manifest(&env, "TidbCloudCluster", "twin", twin)],
+    );
+    let t = plan(&env, &["-f".into(), twin.display().to_string()]).await;
+    assert_eq!(t.code, 1, "{}\n{}", t.stdout, t.stderr);
+    assert!(t.stdout.contains("ClusterManagedElsewhere"), "{}", t.stdout);
+
     // A manifest the API server refuses: reported as it would be on apply, exit 1.
     let mut invalid = basic_spec();
     invalid["tidb"]["nodeCount"] = json!(-1);

@@ -1409,6 +1409,9 @@ pub struct Base<'a, K: HasStatus> {
     pub hold: Hold,
     /// What converging found different but did not change (writes held back), in words.
     pub held_changes: Vec<String>,
+    /// Whether the object is observe-only, as its kind decides (`CloudKind::observe_only`; the driver sets it,
+    /// kinds without an observe-only mode are never).
+    pub observe_only: bool,
 }
 
 /// Why a reconcile reads the cloud but writes nothing to it (the kind's `decide` reports the differences
@@ -1456,12 +1459,13 @@ where
             managed: [managed, conditions::DRIVER_MANAGED].concat(),
             hold: Hold::Nothing,
             held_changes: Vec::new(),
+            observe_only: crate::api::common::observe_only(obj),
         }
     }
 
     /// Whether this reconcile must not write to the cloud: observe-only, or writes held back ([`Hold`]).
     pub fn writes_held(&self) -> bool {
-        self.hold != Hold::Nothing || crate::api::common::observe_only(self.obj)
+        self.hold != Hold::Nothing || self.observe_only
     }
 
     /// The outcome of a reconcile that found `differences` and changed nothing (writes held): recorded for

@@ -243,6 +243,11 @@ pub trait CloudKind:
         client: &Self::Client,
         remote: Self::Remote,
     ) -> impl Future<Output = Flow<Option<Outcome>>> + Send;
+    /// Whether deleting `remote` changes it in the cloud (false: its deletion is already under way, or it is
+    /// over, e.g. a finished import): what `plan --destroy` shows.
+    fn deletion_writes(_remote: &Self::Remote) -> bool {
+        true
+    }
     /// The resource `id` is gone: drop it from caches.
     fn forget_observed(_ctx: &Context, _id: &str) {}
     /// Kind-specific conditions (e.g. `Available`) and status touches before status is written.
@@ -391,6 +396,7 @@ pub async fn reconcile<K: CloudKind>(
     let result = async {
         let entry = core::entry(obj, &api).await;
         let mut run = Base::new(obj, &api, &ctx, &ns, (K::KIND, K::CRD_NAME, K::MANAGED));
+        run.observe_only = obj.observe_only();
         match entry {
             Err(e) => Err(e),
             Ok(core::Entry::Done(action)) => Ok(action),
@@ -891,21 +897,28 @@ impl Preview {
 pub async fn preview<K: CloudKind>(ctx: &Context, obj: &K, destroy: bool) -> Preview {
     let ns = obj.namespace().unwrap_or_default();
     let api = Api::<K>::namespaced(ctx.kube.clone(), &ns);
+    // A deletion under way (its cascade matters), or `--destroy`: the object as it is once deleted (kinds look
+    // at deletionTimestamp, e.g. to follow the cluster they recorded rather than their reference).
+    let under_way = obj.meta().deletion_timestamp.is_some();
+    let deleted;
+    let obj = if destroy && !under_way {
+        let mut o = obj.clone();
+        o.meta_mut().deletion_timestamp =
+            Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                k8s_openapi::jiff::Timestamp::now(),
+            ));
+        deleted = o;
+        &deleted
+    } else {
+        obj
+    };
     let mut run = Base::new(obj, &api, ctx, &ns, (K::KIND, K::CRD_NAME, K::MANAGED));
     run.hold = Hold::Plan;
-    if crate::api::common::paused(obj) {
-        return Preview::Paused {
-            message: format!(
-                "annotation {}: {}: no {} call is made for this resource",
-                crate::api::common::RECONCILE_ANNOTATION,
-                crate::api::common::PAUSED,
-                K::CLOUD
-            ),
-        };
-    }
-    let deleting = destroy || obj.meta().deletion_timestamp.is_some();
-    let flow = if deleting {
-        preview_delete(&mut run).await
+    run.observe_only = obj.observe_only();
+    let flow = if obj.meta().deletion_timestamp.is_some() {
+        preview_delete(&mut run, under_way).await
+    } else if crate::api::common::paused(obj) {
+        Ok(paused_preview::<K>())
     } else {
         preview_apply(&mut run).await
     };
@@ -918,6 +931,18 @@ pub async fn preview<K: CloudKind>(ctx: &Context, obj: &K, destroy: bool) -> Pre
         Err(Stop::Fail(f)) => Preview::Error {
             message: ReconcileError::from(f).to_string(),
         },
+    }
+}
+
+/// A paused object: the operator makes no call for it.
+fn paused_preview<K: CloudKind>() -> Preview {
+    Preview::Paused {
+        message: format!(
+            "annotation {}: {}: no {} call is made for this resource",
+            crate::api::common::RECONCILE_ANNOTATION,
+            crate::api::common::PAUSED,
+            K::CLOUD
+        ),
     }
 }
 
@@ -954,7 +979,8 @@ async fn preview_apply<K: CloudKind>(run: &mut Base<'_, K>) -> Flow<Preview> {
     }
 }
 
-async fn preview_delete<K: CloudKind>(run: &mut Base<'_, K>) -> Flow<Preview> {
+/// `under_way`: the object is really being deleted (not `--destroy`), so a namespace or CRD cascade counts.
+async fn preview_delete<K: CloudKind>(run: &mut Base<'_, K>, under_way: bool) -> Flow<Preview> {
     let id = K::status_id(&run.status)
         .or(run.obj.spec_id())
         .map(str::to_string);
@@ -973,7 +999,11 @@ async fn preview_delete<K: CloudKind>(run: &mut Base<'_, K>) -> Flow<Preview> {
         id: id.clone(),
         message,
     };
-    match core::deletion_step(&deletion, core::Cascade::None, K::CRD_NAME) {
+    let cascade = match under_way {
+        true => core::cascade_in_progress(&run.ctx.kube, run.ns, K::CRD_NAME).await?,
+        false => core::Cascade::None,
+    };
+    match core::deletion_step(&deletion, cascade, K::CRD_NAME) {
         core::DeletionStep::Release => Ok(keep(format!(
             "observe-only: the {} in {} is left untouched",
             K::NOUN,
@@ -988,29 +1018,48 @@ async fn preview_delete<K: CloudKind>(run: &mut Base<'_, K>) -> Flow<Preview> {
             reason: crate::reasons::DELETION_PROTECTED.into(),
             message,
         }),
+        // As in a real deletion: the preamble's decisions first, then a paused object waits.
+        core::DeletionStep::Delete if crate::api::common::paused(run.obj) => {
+            Ok(paused_preview::<K>())
+        }
         core::DeletionStep::Delete => {
             let client = K::connect(run).await?;
-            let exists = match &id {
+            let found = match &id {
                 Some(id) => K::read(run, &client, id)
                     .await
-                    .map_err(cloud("read the cloud resource before deleting it"))?
-                    .is_some(),
-                // An interrupted create: whatever it made would be found and deleted.
-                None => true,
+                    .map_err(cloud("read the cloud resource before deleting it"))?,
+                // An interrupted create: what it made, found as the real deletion finds it.
+                None => match K::intent(&run.status).cloned() {
+                    Some(intent) => {
+                        let key_id = K::key_id(&client);
+                        K::candidates(run, &client, &intent)
+                            .await
+                            .map_err(cloud("list cloud resources to find an earlier create"))?
+                            .into_iter()
+                            .find(|r| run.obj.made_by(&intent, r, &key_id))
+                    }
+                    None => None,
+                },
             };
-            let shown = id
-                .clone()
-                .unwrap_or_else(|| "(made by an interrupted create)".into());
-            Ok(if exists {
-                Preview::Delete {
-                    what: format!("delete {} {shown} from {}", K::NOUN, K::CLOUD),
-                    id: shown,
+            Ok(match found {
+                Some(remote) if K::deletion_writes(&remote) => {
+                    let shown = K::remote_id(&remote).to_string();
+                    Preview::Delete {
+                        what: format!("delete {} {shown} from {}", K::NOUN, K::CLOUD),
+                        id: shown,
+                    }
                 }
-            } else {
-                Preview::Nothing {
+                Some(remote) => Preview::Nothing {
+                    id: Some(K::remote_id(&remote).to_string()),
+                    message: format!(
+                        "the {}'s deletion is already under way, or it is over: nothing to delete",
+                        K::NOUN
+                    ),
+                },
+                None => Preview::Nothing {
                     id,
                     message: format!("the {} is already gone", K::NOUN),
-                }
+                },
             })
         }
     }

@@ -1107,10 +1107,26 @@ async fn a_plan_previews_with_the_reconcile_rules_and_writes_nothing() {
     h.edit("clouddb.dev/reconcile", Some("paused"), 1);
     assert!(matches!(h.preview(false).await, Preview::Paused { .. }));
     assert!(
+        matches!(h.preview(true).await, Preview::Paused { .. }),
+        "a deletion waits"
+    );
+    assert!(
         h.log().lines().is_empty(),
         "no call at all: {:?}",
         h.log().lines()
     );
+    // The deletion rules come first, as in a real deletion: a retained resource is kept, paused or not.
+    let h = planning(
+        "t-plan-paused-retain",
+        object(
+            json!({"name": "db", "deletionPolicy": "Retain"}),
+            at("7"),
+            false,
+        ),
+        vec![remote("7", "db")],
+    );
+    h.edit("clouddb.dev/reconcile", Some("paused"), 1);
+    assert!(matches!(h.preview(true).await, Preview::Keep { .. }));
 
     // A lost create is found by its intent and adopted — in a plan, without recording it.
     let h = planning(

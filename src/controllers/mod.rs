@@ -115,6 +115,39 @@ impl Context {
         namespace: &str,
         credentials: Option<&CredentialsSpec>,
     ) -> Result<Result<P::Client, core::Outcome>, kube::Error> {
+        self.connect_with(provider, namespace, credentials, true)
+            .await
+    }
+
+    /// [`Context::connect`] for a kind working on a cluster: its own `spec.credentials` (`own`), else the
+    /// cluster's (`inherited`), else the defaults. An inherited Secret is read, not protected: the cluster
+    /// protects and releases it; a referrer that took the in-use finalizer could leave it behind.
+    pub async fn connect_on_cluster<P: Credentials>(
+        &self,
+        provider: &P,
+        namespace: &str,
+        own: Option<&CredentialsSpec>,
+        inherited: Option<&CredentialsSpec>,
+    ) -> Result<Result<P::Client, core::Outcome>, kube::Error> {
+        match own {
+            Some(own) => {
+                self.connect_with(provider, namespace, Some(own), true)
+                    .await
+            }
+            None => {
+                self.connect_with(provider, namespace, inherited, false)
+                    .await
+            }
+        }
+    }
+
+    async fn connect_with<P: Credentials>(
+        &self,
+        provider: &P,
+        namespace: &str,
+        credentials: Option<&CredentialsSpec>,
+        protect_named: bool,
+    ) -> Result<Result<P::Client, core::Outcome>, kube::Error> {
         if let Some(values) = self
             .plan
             .as_ref()
@@ -131,7 +164,11 @@ impl Context {
             }));
         }
         let (ns, name, protect) = match credentials {
-            Some(c) => (namespace.to_string(), c.secret_ref.name.clone(), true),
+            Some(c) => (
+                namespace.to_string(),
+                c.secret_ref.name.clone(),
+                protect_named,
+            ),
             None => {
                 let operator = provider.default_secret();
                 let local = (namespace.to_string(), P::NAMESPACE_SECRET.to_string());

@@ -318,10 +318,10 @@ async fn connect(run: &Run<'_>) -> Flow<Connected> {
             }
         }
     };
-    let credentials = spec.credentials.as_ref().or(credentials.as_ref());
+    let (own, inherited) = (spec.credentials.as_ref(), credentials.as_ref());
     let client = run
         .ctx
-        .connect(&run.ctx.providers.tidbcloud, run.ns, credentials)
+        .connect_on_cluster(&run.ctx.providers.tidbcloud, run.ns, own, inherited)
         .await?
         .map_err(Stop::Report)?;
     let Some(cid) = cluster_id.clone() else {

@@ -214,6 +214,9 @@ impl CloudKind for TidbCloudCluster {
             .map_err(driver::cloud("create the cluster"))?;
         Ok(cluster)
     }
+    fn deletion_writes(cluster: &Cluster) -> bool {
+        cluster.state.as_str() != "DELETING"
+    }
     async fn delete(
         run: &mut Run<'_>,
         client: &TidbCloudClient,

@@ -199,10 +199,10 @@ impl CloudKind for TidbCloudImport {
         let spec = &run.obj.spec;
         let (r, id) = (spec.cluster_ref.as_ref(), spec.cluster_id.as_deref());
         let target = clusterref::target(run.ctx, r, id, run.ns).await?;
-        let credentials = spec.credentials.as_ref().or(target.credentials());
+        let (own, inherited) = (spec.credentials.as_ref(), target.credentials());
         let api = run
             .ctx
-            .connect(&run.ctx.providers.tidbcloud, run.ns, credentials)
+            .connect_on_cluster(&run.ctx.providers.tidbcloud, run.ns, own, inherited)
             .await?
             .map_err(Stop::Report)?;
         Ok(Client::Live { api, target })
@@ -281,6 +281,14 @@ impl CloudKind for TidbCloudImport {
             .await
             .map_err(driver::cloud("create the import"))?;
         Ok(Seen::Live(Box::new(import)))
+    }
+    fn deletion_writes(seen: &Seen) -> bool {
+        match seen {
+            Seen::Live(import) => {
+                decide::cleanup_step(&translate_import::observed(import)) == Cleanup::Cancel
+            }
+            Seen::Finished { .. } | Seen::Gone { .. } => false,
+        }
     }
     /// Cancels a running import and waits for `CANCELED`; a finished or vanished import is done.
     async fn delete(run: &mut Run<'_>, client: &Client, seen: Seen) -> Flow<Option<Outcome>> {

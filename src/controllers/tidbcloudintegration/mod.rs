@@ -275,10 +275,10 @@ async fn connect(run: &Run<'_>) -> Flow<Connected> {
         Target::NotReady { .. } if !exists => None,
         t => t.cluster_id().map(str::to_string),
     };
-    let credentials = spec.credentials.as_ref().or(target.credentials());
+    let (own, inherited) = (spec.credentials.as_ref(), target.credentials());
     let client = run
         .ctx
-        .connect(&run.ctx.providers.tidbcloud, run.ns, credentials)
+        .connect_on_cluster(&run.ctx.providers.tidbcloud, run.ns, own, inherited)
         .await?
         .map_err(Stop::Report)?;
     let integrations = match &cluster_id {
